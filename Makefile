@@ -1,0 +1,56 @@
+# nnsweep: the two commands are `make sweep` and `make test`; each installs what it needs first.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+STUDY  ?= digits
+N_JOBS ?=
+TRIALS ?=
+SWEEP_ARGS := $(if $(N_JOBS),--n-jobs $(N_JOBS)) $(if $(TRIALS),--n-trials $(TRIALS))
+UI_PORT ?= 5000
+
+# One BLAS thread per process: parallelism comes from processes (see README, "Parallelism").
+export OPENBLAS_NUM_THREADS ?= 1
+export OMP_NUM_THREADS ?= 1
+export MKL_NUM_THREADS ?= 1
+
+.PHONY: install test sweep sweeps ui bench lint format clean clean-runs
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+sweep: $(STAMP)
+	$(VENV)/bin/nnsweep run studies/$(STUDY).toml $(SWEEP_ARGS)
+
+sweeps: $(STAMP)
+	for f in studies/*.toml; do $(VENV)/bin/nnsweep run $$f $(SWEEP_ARGS) || exit 1; done
+
+ui: $(STAMP)
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
+
+bench: $(STAMP)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) benchmarks/run.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf .pytest_cache .ruff_cache build *.egg-info
+	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
+
+clean-runs:
+	rm -rf mlruns/* && touch mlruns/.gitkeep
