@@ -21,6 +21,7 @@ import math
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -53,7 +54,7 @@ class DataSpec:
     name: str  # "digits" | "mnist" | "fashion-mnist" | "csv" | "npz"
     path: str | None = None  # csv/npz file, as written (relative to the current directory)
     label_column: str = "label"  # csv: the column holding the class label
-    data_dir: str | None = None  # mnist/fashion-mnist: file cache (else NNSWEEP_DATA_DIR)
+    data_dir: str | None = None  # mnist/fashion-mnist (None: NNSWEEP_DATA_DIR, else loader's)
     subset: int | None = None  # use only the first N training samples (None: all)
     test_size: float = 0.25  # held-out fraction when there is no official test split
     split_seed: int = 0  # random_state of that train_test_split
@@ -333,10 +334,10 @@ class _Checker:
             elif section in _SCHEMA and homes:
                 hint = f"did you mean {key} in [{homes[0]}]?"
             else:
-                close = difflib.get_close_matches(key, list(valid), n=1)
+                close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
                 hint = f'did you mean "{close[0]}"?' if close else ""
-            listing = "expected one of " + ", ".join(valid) if len(valid) <= 12 else ""
-            what = "; ".join(x for x in ("unknown key", hint, listing) if x)
+            what = "; ".join(x for x in ("unknown key", hint) if x)
+            what += f" (valid: {', '.join(valid)})" if len(valid) <= 12 else ""
             self.fail(f"{section}.{key}" if section else key, what)
 
     def value(self, key: str, v: Any, kind: str, ok: Any, expect: str) -> Any:
@@ -358,13 +359,14 @@ class _Checker:
         for k in vals:
             only = _ONLY_FOR.get(f"{name}.{k}", (chosen,))
             if chosen not in only:
-                used = f'not used with {selector} = "{chosen}", only with {_quoted(only)}'
+                note = "" if selector in vals else " (the default)"
+                used = f'not used with {selector} = "{chosen}"{note}, only with {_quoted(only)}'
                 self.fail(f"{name}.{k}", used)
         return vals
 
     def known(self, section: str, name: str, params: list[str] | None) -> None:
         if params is not None and name not in params:
-            close = difflib.get_close_matches(name, params, n=1)
+            close = difflib.get_close_matches(name, params, n=1, cutoff=0.5)
             hint = f'; did you mean "{close[0]}"?' if close else ""
             self.fail(f"{section}.{name}", f"not a parameter of the estimator{hint}")
 
@@ -479,7 +481,7 @@ _SECTION_TYPES = dict(
 def load_study(
     path: str | os.PathLike,
     *,
-    estimator_params: Any = None,
+    estimator_params: Iterable[str] | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> StudySpec:
     """Read, override and validate a study file.
@@ -527,7 +529,8 @@ def load_study(
             if not isinstance(node, dict):
                 checker.fail(".".join(parts[: i + 1]), f"is not a table; cannot set {dotted}")
         node[parts[-1]] = _coerce(parts, value)
-        applied.append((dotted, node[parts[-1]]))
+        value = node[parts[-1]]
+        applied.append((dotted, tuple(value) if isinstance(value, list) else value))
     known = None if estimator_params is None else list(estimator_params)
     fields = checker.study(raw, known)
     sections = {k: cls(**fields.pop(k)) for k, cls in _SECTION_TYPES.items()}

@@ -1,0 +1,357 @@
+"""Study files: the shipped ones load; every kind of mistake is refused with file, key, reason."""
+
+import pickle
+from pathlib import Path
+
+import pytest
+
+from nnsweep.config import (
+    ParamSpec,
+    StudyFileError,
+    StudySpec,
+    load_study,
+    parse_overrides,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDIES = sorted((ROOT / "studies").glob("*.toml"))
+# NeuralNetworkClassifier().get_params().keys()
+PARAMS = (
+    "n_hidden activation learning_rate momentum nesterov learning_rate_schedule "
+    "learning_rate_decay decay_steps l1_penalty l2_penalty dropout_rate input_dropout_rate "
+    "max_norm batch_size max_epochs early_stopping validation_fraction n_iter_no_change tol "
+    "dtype warm_start random_state verbose epoch_callback"
+).split()
+BASE = 'name = "t"\n[data]\nname = "digits"\n'
+ENV = ("MLFLOW_TRACKING_URI", "NNSWEEP_DATA_DIR", "DASK_SCHEDULER_ADDRESS")
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    for var in ENV:
+        monkeypatch.delenv(var, raising=False)
+
+
+def write(tmp_path, text, name="study.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def load(tmp_path, text, **kwargs):
+    return load_study(write(tmp_path, text), estimator_params=PARAMS, **kwargs)
+
+
+def rendered(key):
+    """How a dotted key appears in a message: ``[section] leaf``."""
+    section, _, leaf = key.rpartition(".")
+    return f"[{section}] {leaf}" if section else key
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)
+def test_shipped_study_loads(path):
+    spec = load_study(path, estimator_params=PARAMS)
+    assert spec.name == path.stem  # study name = file name = journal file stem
+    assert spec.search_space and spec.source_text == path.read_text()
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)
+def test_shipped_study_values_are_accepted_by_the_estimator(path):
+    from nnsweep.estimator import NeuralNetworkClassifier
+
+    spec = load_study(path, estimator_params=PARAMS)
+    fixed = dict(spec.estimator)
+    NeuralNetworkClassifier(**fixed)._validate_params()
+    for p in spec.search_space:
+        for value in (p.low, p.high, p.off, *p.choices):
+            if value is not None:
+                NeuralNetworkClassifier(**fixed, **{p.name: value})._validate_params()
+
+
+def test_names_match_the_estimator_and_the_loader():
+    from nnsweep import config, datasets
+    from nnsweep.estimator import NeuralNetworkClassifier
+
+    assert set(PARAMS) == set(NeuralNetworkClassifier().get_params())
+    assert config.DATASETS == datasets.DATASETS
+
+
+def test_shipped_studies_exist():
+    names = {p.stem for p in STUDIES}
+    assert {"digits", "mnist", "fashion-mnist", "softmax-regression", "quick"} <= names
+
+
+def test_digits_protocol():
+    spec = load_study(ROOT / "studies" / "digits.toml", estimator_params=PARAMS)
+    assert (spec.data.name, spec.data.test_size, spec.data.split_seed) == ("digits", 0.25, 0)
+    assert (spec.cv.n_splits, spec.cv.stratified, spec.cv.shuffle, spec.cv.seed) == (
+        5,
+        True,
+        True,
+        0,
+    )
+    assert spec.metric == "accuracy"
+    assert (spec.budget.n_trials, spec.budget.timeout) == (60, 170.0)
+    assert (spec.pruner.name, spec.pruner.n_warmup_steps) == ("median", 10)
+    decay = {p.name: p for p in spec.search_space}["learning_rate_decay"]
+    assert decay == ParamSpec("learning_rate_decay", "float", 1e-3, 0.1, True, off=0.0)
+    assert dict(spec.estimator)["learning_rate_schedule"] == "exponential"
+
+
+def test_minimal_study_defaults(tmp_path):
+    spec = load(tmp_path, BASE)
+    assert spec.budget.n_trials == 20 and spec.budget.timeout is None
+    assert spec.storage.url == "mlruns/optuna/t.log"
+    assert spec.tracking.uri == "sqlite:///mlruns/mlflow.db"
+    assert spec.tracking.experiment == "t"
+    assert (spec.sampler.name, spec.pruner.name, spec.workers.n_jobs) == ("tpe", "median", 0)
+    assert spec.search_space == () and spec.estimator == ()
+    assert spec.path.endswith("study.toml") and spec.source_text == BASE
+
+
+def test_spec_is_frozen_hashable_and_picklable():
+    spec = load_study(ROOT / "studies" / "digits.toml")
+    assert isinstance(spec, StudySpec)
+    assert pickle.loads(pickle.dumps(spec)) == spec
+    hash(spec)
+    with pytest.raises(AttributeError):
+        spec.budget.n_trials = 1
+
+
+def test_timeout_only_means_no_trial_limit(tmp_path):
+    assert load(tmp_path, BASE + "[budget]\ntimeout = 60\n").budget.n_trials is None
+
+
+def test_environment_fills_defaults_and_file_wins(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")
+    monkeypatch.setenv("NNSWEEP_DATA_DIR", "/data")
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://env:8786")
+    text = 'name = "t"\n[data]\nname = "mnist"\n[workers]\nbackend = "dask"\n'
+    spec = load(tmp_path, text)
+    assert spec.tracking.uri == "http://mlflow:5000"
+    assert spec.data.data_dir == "/data" and spec.workers.scheduler == "tcp://env:8786"
+    spec = load(tmp_path, text + 'scheduler = "tcp://file:8786"\n[tracking]\nuri = "file:x"\n')
+    assert spec.workers.scheduler == "tcp://file:8786" and spec.tracking.uri == "file:x"
+
+
+def test_search_space_entries(tmp_path):
+    text = BASE + (
+        '[search_space.l2_penalty]\ntype = "float"\nlow = 1e-5\nhigh = 1\nlog = true\noff = 0\n'
+        '[search_space.n_hidden]\ntype = "int"\nlow = 64\nhigh = 512\nstep = 64\n'
+        '[search_space.activation]\ntype = "categorical"\nchoices = ["relu", "tanh"]\n'
+    )
+    l2, hidden, act = load(tmp_path, text).search_space
+    assert l2 == ParamSpec("l2_penalty", "float", 1e-5, 1.0, True, None, (), 0.0)
+    assert isinstance(l2.high, float) and isinstance(l2.off, float)
+    assert hidden == ParamSpec("n_hidden", "int", 64, 512, step=64)
+    assert act == ParamSpec("activation", "categorical", choices=("relu", "tanh"))
+
+
+def test_csv_with_existing_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d.csv").write_text("a,label\n1,0\n")
+    text = 'name = "t"\n[data]\nname = "csv"\npath = "d.csv"\nlabel_column = "label"\n'
+    assert load(tmp_path, text).data.path == "d.csv"
+
+
+def test_estimator_keys_unchecked_without_estimator_params(tmp_path):
+    spec = load_study(write(tmp_path, BASE + "[estimator]\nanything = 1\n"))
+    assert spec.estimator == (("anything", 1),)
+
+
+SS = '[search_space.learning_rate]\ntype = "float"\n'
+# fmt: off
+INVALID = [
+    # (id, toml, key, fragment)
+    ("typo-section", BASE + '[smapler]\nname = "tpe"\n', "smapler", 'did you mean "sampler"'),
+    ("typo-key", BASE + "[cv]\nn_split = 3\n", "cv.n_split", 'did you mean "n_splits"'),
+    ("key-wrong-table", BASE + "[sampler]\nn_warmup_steps = 3\n", "sampler.n_warmup_steps",
+     "in [pruner]"),
+    ("top-level-key-in-table", BASE + '[cv]\nmetric = "f1_macro"\n', "cv.metric",
+     "put it above the first [table]"),
+    ("unknown-estimator-param", BASE + "[estimator]\nlearnig_rate = 0.1\n",
+     "estimator.learnig_rate", 'did you mean "learning_rate"'),
+    ("unknown-tuned-param", BASE + '[search_space.lr]\ntype = "float"\nlow = 0.1\nhigh = 1\n',
+     "search_space.lr", "not a parameter of the estimator"),
+    ("unknown-param-key", BASE + SS + "low = 0.1\nhigh = 1\nlog_scale = true\n",
+     "search_space.learning_rate.log_scale", 'did you mean "log"'),
+    ("str-for-int", BASE + '[budget]\nn_trials = "10"\n', "budget.n_trials", '"10" (a string)'),
+    ("bool-for-int", BASE + "[cv]\nn_splits = true\n", "cv.n_splits", "true (a boolean)"),
+    ("list-for-float", BASE + "test_size = [0.2]\n",
+     "data.test_size", "(a list)"),
+    ("float-for-int-bound", BASE + '[search_space.n_hidden]\ntype = "int"\n'
+     "low = 1.5\nhigh = 8\n", "search_space.n_hidden.low", "expected an integer"),
+    ("nan", BASE + SS + "low = nan\nhigh = 1\n", "search_space.learning_rate.low", "got nan"),
+    ("low>high", BASE + SS + "low = 0.5\nhigh = 0.1\n", "search_space.learning_rate.low",
+     "expected < high = 0.1, got 0.5"),
+    ("low==high-float", BASE + SS + "low = 0.5\nhigh = 0.5\n", "search_space.learning_rate.low",
+     "expected < high"),
+    ("log-low<=0", BASE + SS + "low = -1\nhigh = 1\nlog = true\n",
+     "search_space.learning_rate.low", "> 0 with log = true"),
+    ("step-with-log", BASE + SS + "low = 0.1\nhigh = 1\nlog = true\nstep = 0.1\n",
+     "search_space.learning_rate.step", "no step with log"),
+    ("step-not-dividing", BASE + '[search_space.n_hidden]\ntype = "int"\nlow = 64\nhigh = 500\n'
+     "step = 64\n", "search_space.n_hidden.step", "divisor of high - low"),
+    ("missing-type", BASE + "[search_space.learning_rate]\nlow = 0.1\nhigh = 1\n",
+     "search_space.learning_rate.type", "missing required key"),
+    ("missing-high", BASE + SS + "low = 0.1\n", "search_space.learning_rate.high",
+     "missing required key"),
+    ("choices-on-float", BASE + SS + 'low = 0.1\nhigh = 1\nchoices = [0.1]\n',
+     "search_space.learning_rate.choices", "unknown key"),
+    ("empty-choices", BASE + '[search_space.activation]\ntype = "categorical"\nchoices = []\n',
+     "search_space.activation.choices", "non-empty list"),
+    ("duplicate-choices", BASE + '[search_space.max_norm]\ntype = "categorical"\n'
+     "choices = [2, 2.0]\n", "search_space.max_norm.choices", "distinct"),
+    ("fixed-and-tuned", BASE + "[estimator]\nlearning_rate = 0.1\n" + SS + "low = 0.1\nhigh = 1\n",
+     "search_space.learning_rate", "also fixed in [estimator]"),
+    ("list-estimator-value", BASE + "[estimator]\nn_hidden = [1, 2]\n", "estimator.n_hidden",
+     "expected a string, number or boolean"),
+    ("unknown-data-set", 'name = "t"\n[data]\nname = "cifar"\n', "data.name",
+     'one of "digits", "mnist"'),
+    ("missing-data-name", 'name = "t"\n[data]\nsubset = 10\n', "data.name",
+     "missing required key"),
+    ("missing-data", 'name = "t"\n', "data.name", "missing required key"),
+    ("csv-without-path", 'name = "t"\n[data]\nname = "csv"\n', "data.path",
+     "missing required key"),
+    ("csv-path-not-found", 'name = "t"\n[data]\nname = "csv"\npath = "nope.csv"\n', "data.path",
+     "expected an existing file"),
+    ("path-for-digits", BASE + 'path = "x.npz"\n', "data.path", 'not used with name = "digits"'),
+    ("bad-preprocessing", BASE + 'preprocessing = "zscore"\n', "data.preprocessing",
+     '"standard"'),
+    ("zero-subset", BASE + "subset = 0\n", "data.subset", "an integer >= 1"),
+    ("unknown-sampler", BASE + '[sampler]\nname = "bayes"\n', "sampler.name", '"tpe"'),
+    ("sampler-option-mismatch", BASE + '[sampler]\nname = "random"\nmultivariate = false\n',
+     "sampler.multivariate", 'not used with name = "random", only with "tpe"'),
+    ("grid-with-float", BASE + '[sampler]\nname = "grid"\n' + SS + "low = 0.1\nhigh = 1\n",
+     "search_space.learning_rate", "got a float range"),
+    ("grid-int-no-step", BASE + '[sampler]\nname = "grid"\n[search_space.n_hidden]\n'
+     'type = "int"\nlow = 1\nhigh = 4\n', "search_space.n_hidden", "int range without step"),
+    ("unknown-pruner", BASE + '[pruner]\nname = "asha"\n', "pruner.name", '"hyperband"'),
+    ("pruner-option-mismatch", BASE + '[pruner]\nname = "median"\nmin_resource = 3\n',
+     "pruner.min_resource", '"successive_halving", "hyperband"'),
+    ("pruner-option-default", BASE + "[pruner]\nreduction_factor = 3\n",
+     "pruner.reduction_factor", 'name = "median"'),
+    ("unknown-metric", 'name = "t"\nmetric = "auc"\n[data]\nname = "digits"\n', "metric",
+     '"neg_log_loss"'),
+    ("n_splits<2", BASE + "[cv]\nn_splits = 1\n", "cv.n_splits", "an integer >= 2"),
+    ("zero-timeout", BASE + "[budget]\ntimeout = 0\n", "budget.timeout", "a number > 0"),
+    ("n_jobs<-1", BASE + "[workers]\nn_jobs = -2\n", "workers.n_jobs", "or -1"),
+    ("scheduler-with-loky", BASE + '[workers]\nscheduler = "tcp://h:8786"\n',
+     "workers.scheduler", 'not used with backend = "loky"'),
+    ("bad-storage-url", BASE + '[storage]\nurl = "optuna.db"\n', "storage.url", "ending in .log"),
+    ("heartbeat-with-journal", BASE + "[storage]\nheartbeat_interval = 60\n",
+     "storage.heartbeat_interval", "only for RDB storages"),
+    ("section-not-table", 'name = "t"\ndata = "digits"\n', "data", "expected a table"),
+    ("missing-name", '[data]\nname = "digits"\n', "name", "missing required key"),
+    ("bad-name", 'name = "my study"\n[data]\nname = "digits"\n', "name", "A-Z a-z 0-9"),
+    ("top-level-key-of-a-table", BASE.replace("[data]", "n_trials = 3\n[data]"), "n_trials",
+     "in [budget]"),
+    ("invalid-toml", 'name = "t"\n[data]\nname "digits"\n', None, "invalid TOML"),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "fragment"), [c[1:] for c in INVALID],
+                         ids=[c[0] for c in INVALID])
+# fmt: on
+def test_invalid_study_is_refused(tmp_path, monkeypatch, text, key, fragment):
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, text)
+    with pytest.raises(StudyFileError) as info:
+        load_study(path, estimator_params=PARAMS)
+    message = str(info.value)
+    assert info.value.path == str(path) and message.startswith(f"{path}: ")
+    assert info.value.key == key
+    if key:
+        assert rendered(key) in message
+    assert fragment in message
+    assert isinstance(info.value, ValueError)
+
+
+def test_error_message_format(tmp_path):
+    path = write(tmp_path, BASE + SS + "low = 0\nhigh = 1\nlog = true\n")
+    with pytest.raises(StudyFileError) as info:
+        load_study(path)
+    expected = "[search_space.learning_rate] low: expected a number > 0 with log = true, got 0"
+    assert str(info.value) == f"{path}: {expected}"
+    assert info.value.key == "search_space.learning_rate.low"
+
+
+def test_invalid_toml_reports_the_line(tmp_path):
+    path = write(tmp_path, 'name = "t"\n[data]\nname "digits"\n')
+    with pytest.raises(StudyFileError, match=r"line 3") as info:
+        load_study(path)
+    assert 'name "digits"' in str(info.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(StudyFileError, match="cannot read"):
+        load_study(tmp_path / "nope.toml")
+
+
+def test_overrides_are_coerced(tmp_path):
+    overrides = parse_overrides(
+        [
+            "budget.n_trials=3",
+            "budget.timeout=5",
+            "workers.n_jobs=1",
+            "cv.shuffle=false",
+            "storage.url=sqlite:///a=b.db",
+            "tracking.uri=file:/tmp/mlruns",
+            "tracking.experiment=123",
+            "estimator.activation=tanh",
+            "estimator.max_epochs=5",
+            "search_space.learning_rate.high=.3",
+        ]
+    )
+    assert overrides["storage.url"] == "sqlite:///a=b.db"
+    digits = ROOT / "studies" / "digits.toml"
+    spec = load_study(digits, estimator_params=PARAMS, overrides=overrides)
+    assert spec.budget.n_trials == 3 and isinstance(spec.budget.n_trials, int)
+    assert spec.budget.timeout == 5.0 and spec.workers.n_jobs == 1 and spec.cv.shuffle is False
+    assert spec.storage.url == "sqlite:///a=b.db" and spec.tracking.uri == "file:/tmp/mlruns"
+    assert spec.tracking.experiment == "123"
+    assert dict(spec.estimator)["activation"] == "tanh"
+    assert dict(spec.estimator)["max_epochs"] == 5
+    assert {p.name: p for p in spec.search_space}["learning_rate"].high == 0.3
+    assert ("budget.n_trials", 3) in spec.overrides
+    assert "n_trials = 60" in spec.source_text  # the file as written; overrides kept apart
+
+
+def test_override_with_typed_values(tmp_path):
+    spec = load(tmp_path, BASE, overrides={"budget.n_trials": 10, "sampler.name": "random"})
+    assert spec.budget.n_trials == 10 and spec.sampler.name == "random"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "fragment"),
+    [
+        ({"budget.n_trial": "3"}, "budget.n_trial", 'did you mean "n_trials"'),
+        ({"budgett.n_trials": "3"}, "budgett", 'did you mean "budget"'),
+        ({"budget.n_trials": "ten"}, "budget.n_trials", '"ten" (a string)'),
+        ({"budget.n_trials": "0"}, "budget.n_trials", "an integer >= 1"),
+        ({"name.x": "1"}, "name", "not a table"),
+        ({"pruner.min_resource": "2"}, "pruner.min_resource", "not used with"),
+    ],
+)
+def test_bad_override_is_refused(tmp_path, overrides, key, fragment):
+    with pytest.raises(StudyFileError) as info:
+        load(tmp_path, BASE, overrides=overrides)
+    assert info.value.key == key and fragment in str(info.value)
+    assert "study.toml" in str(info.value) and "override" in str(info.value)
+
+
+@pytest.mark.parametrize("item", ["budget.n_trials", "=3", ""])
+def test_parse_overrides_rejects_malformed_items(item):
+    with pytest.raises(ValueError, match="key=value"):
+        parse_overrides([item])
+
+
+def test_parse_overrides_last_wins():
+    assert parse_overrides(["a.b=1", " a.b = 2 "]) == {"a.b": "2"}
+
+
+def test_override_of_a_list_keeps_the_spec_hashable(tmp_path):
+    text = BASE + '[search_space.activation]\ntype = "categorical"\nchoices = ["relu"]\n'
+    spec = load(tmp_path, text, overrides={"search_space.activation.choices": '["tanh", "relu"]'})
+    assert spec.search_space[0].choices == ("tanh", "relu")
+    hash(spec)
