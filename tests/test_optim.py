@@ -1,0 +1,260 @@
+"""Tests for nnsweep.optim: SGD with momentum, learning-rate schedules, max-norm."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, arrays
+from numpy.testing import assert_allclose, assert_array_equal
+
+from nnsweep.optim import SCHEDULES, SGD, decayed_learning_rate, max_norm_
+
+FAST = settings(max_examples=60, deadline=None)
+finite = st.floats(-100.0, 100.0, allow_nan=False, allow_infinity=False)
+
+# --- SGD with momentum --------------------------------------------------------------------
+
+# The worked example for both momentum tests: W = [1, -2], learning rate 0.1,
+# momentum 0.9, raw gradients dJ/dW = [2, -1] at step 1 and [1, 3] at step 2,
+# so the scaled gradients the optimiser receives are g1 = [0.2, -0.1] and
+# g2 = [0.1, 0.3].
+LR, MU = 0.1, 0.9
+W0 = [1.0, -2.0]
+RAW_GRADS = [np.array([2.0, -1.0]), np.array([1.0, 3.0])]
+
+
+def test_sgd_classical_momentum_two_steps_by_hand():
+    # v <- mu v - g ;  W <- W + v
+    # step 1: v = 0.9 * [0, 0] - [0.2, -0.1]          = [-0.2, 0.1]
+    #         W = [1, -2] + [-0.2, 0.1]               = [0.8, -1.9]
+    # step 2: v = 0.9 * [-0.2, 0.1] - [0.1, 0.3]
+    #           = [-0.18 - 0.1, 0.09 - 0.3]           = [-0.28, -0.21]
+    #         W = [0.8, -1.9] + [-0.28, -0.21]        = [0.52, -2.11]
+    W = np.array(W0)
+    opt = SGD([W], momentum=MU)
+    opt.step([W], [LR * RAW_GRADS[0]])
+    assert_allclose(W, [0.8, -1.9], rtol=1e-14)
+    assert_allclose(opt.velocities[0], [-0.2, 0.1], rtol=1e-14)
+    opt.step([W], [LR * RAW_GRADS[1]])
+    assert_allclose(W, [0.52, -2.11], rtol=1e-14)
+    assert_allclose(opt.velocities[0], [-0.28, -0.21], rtol=1e-14)
+
+
+def test_sgd_nesterov_momentum_two_steps_by_hand():
+    # v <- mu v - g ;  W <- W + mu v - g   (v the new velocity)
+    # step 1: v = [-0.2, 0.1]
+    #         W = [1, -2] + 0.9 * [-0.2, 0.1] - [0.2, -0.1]
+    #           = [1 - 0.18 - 0.2, -2 + 0.09 + 0.1]            = [0.62, -1.81]
+    # step 2: v = 0.9 * [-0.2, 0.1] - [0.1, 0.3]               = [-0.28, -0.21]
+    #         W = [0.62, -1.81] + 0.9 * [-0.28, -0.21] - [0.1, 0.3]
+    #           = [0.62 - 0.252 - 0.1, -1.81 - 0.189 - 0.3]    = [0.268, -2.299]
+    # Cross-check with PyTorch's form (buf <- mu buf + d; W <- W - lr (d + mu buf)):
+    # step 1: buf = [2, -1],  W = [1, -2] - 0.1 * [3.8, -1.9]  = [0.62, -1.81]
+    # step 2: buf = [2.8, 2.1], W -= 0.1 * [3.52, 4.89]        = [0.268, -2.299]
+    W = np.array(W0)
+    opt = SGD([W], momentum=MU, nesterov=True)
+    opt.step([W], [LR * RAW_GRADS[0]])
+    assert_allclose(W, [0.62, -1.81], rtol=1e-14)
+    opt.step([W], [LR * RAW_GRADS[1]])
+    assert_allclose(W, [0.268, -2.299], rtol=1e-14)
+    assert_allclose(opt.velocities[0], [-0.28, -0.21], rtol=1e-14)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_updates_each_parameter_in_place_with_its_own_velocity(nesterov):
+    W = np.array([[1.0, -2.0]])
+    b = np.array([0.5])
+    opt = SGD([W, b], momentum=MU, nesterov=nesterov)
+    ids = (id(W), id(b))
+    for _ in range(3):
+        opt.step([W, b], [np.array([[0.2, -0.1]]), np.array([0.3])])
+    assert (id(W), id(b)) == ids
+    # Constant g: after 3 steps the velocity is -(1 + mu + mu**2) g.
+    assert_allclose(opt.velocities[0], -(1 + MU + MU**2) * np.array([[0.2, -0.1]]), rtol=1e-14)
+    assert_allclose(opt.velocities[1], -(1 + MU + MU**2) * np.array([0.3]), rtol=1e-14)
+    # And the single-parameter optimiser agrees with the two-parameter one.
+    W_alone = np.array([[1.0, -2.0]])
+    alone = SGD([W_alone], momentum=MU, nesterov=nesterov)
+    for _ in range(3):
+        alone.step([W_alone], [np.array([[0.2, -0.1]])])
+    assert_array_equal(W, W_alone)
+
+
+def test_sgd_velocities_match_parameter_dtype_and_shape():
+    params = [np.ones((3, 2), dtype=np.float32), np.ones(2, dtype=np.float32)]
+    opt = SGD(params)
+    for p, v in zip(params, opt.velocities, strict=True):
+        assert v.shape == p.shape and v.dtype == np.float32
+        assert_array_equal(v, 0.0)
+
+
+@FAST
+@given(
+    w0=arrays(np.float64, 3, elements=finite),
+    grads=st.lists(arrays(np.float64, 3, elements=finite), min_size=1, max_size=6),
+    nesterov=st.booleans(),
+)
+def test_sgd_with_zero_momentum_is_plain_sgd(w0, grads, nesterov):
+    W = w0.copy()
+    opt = SGD([W], momentum=0.0, nesterov=nesterov)
+    expected = w0.copy()
+    for g in grads:
+        opt.step([W], [g])
+        expected = expected - g  # W <- W - lr * dJ/dW, with g = lr * dJ/dW
+        assert_array_equal(W, expected)
+
+
+@FAST
+@given(
+    mu=st.floats(0.0, 0.99),
+    grads=st.lists(arrays(np.float64, 2, elements=finite), min_size=1, max_size=6),
+)
+def test_sgd_classical_momentum_sums_discounted_gradients(mu, grads):
+    # Unrolled: v_t = -sum_{s<=t} mu**(t-s) g_s and W_t = W_0 + sum_{s<=t} v_s.
+    W = np.zeros(2)
+    opt = SGD([W], momentum=mu)
+    v = np.zeros(2)
+    expected = np.zeros(2)
+    for g in grads:
+        opt.step([W], [g])
+        v = mu * v - g
+        expected = expected + v
+    assert_allclose(W, expected, rtol=1e-9, atol=1e-9)
+
+
+# --- learning-rate schedules --------------------------------------------------------------
+
+LR0, DECAY, STEPS = 0.1, 0.5, 10
+
+
+@pytest.mark.parametrize(
+    "schedule, epoch, expected",
+    [
+        ("constant", 0, 0.1),
+        ("constant", 7, 0.1),
+        ("constant", 1000, 0.1),
+        # step: lr * (1 - d) ** floor(epoch / decay_steps)
+        ("step", 0, 0.1),
+        ("step", 9, 0.1),
+        ("step", 10, 0.05),
+        ("step", 19, 0.05),
+        ("step", 20, 0.025),
+        ("step", 25, 0.025),
+        # exponential: lr * (1 - d) ** epoch
+        ("exponential", 0, 0.1),
+        ("exponential", 1, 0.05),
+        ("exponential", 3, 0.0125),
+        ("exponential", 10, 0.1 / 1024),
+        # inverse_time: lr / (1 + d * epoch)
+        ("inverse_time", 0, 0.1),
+        ("inverse_time", 1, 0.1 / 1.5),
+        ("inverse_time", 3, 0.04),
+        ("inverse_time", 10, 0.1 / 6),
+    ],
+)
+def test_decayed_learning_rate_matches_its_formula(schedule, epoch, expected):
+    got = decayed_learning_rate(LR0, epoch, schedule, DECAY, STEPS)
+    assert got == pytest.approx(expected, rel=1e-14)
+
+
+def test_step_schedule_honours_decay_steps():
+    assert decayed_learning_rate(1.0, 2, "step", 0.5, decay_steps=3) == 1.0
+    assert decayed_learning_rate(1.0, 3, "step", 0.5, decay_steps=3) == 0.5
+    assert decayed_learning_rate(1.0, 6, "step", 0.5, decay_steps=3) == 0.25
+    assert decayed_learning_rate(1.0, 6, "step", 0.5, decay_steps=1) == 0.5**6
+
+
+@FAST
+@given(
+    schedule=st.sampled_from(SCHEDULES),
+    lr=st.floats(1e-6, 10.0),
+    decay=st.floats(0.0, 1.0, exclude_max=True),
+    decay_steps=st.integers(1, 50),
+    epoch=st.integers(0, 2000),
+)
+def test_decayed_learning_rate_never_rises(schedule, lr, decay, decay_steps, epoch):
+    now = decayed_learning_rate(lr, epoch, schedule, decay, decay_steps)
+    later = decayed_learning_rate(lr, epoch + 1, schedule, decay, decay_steps)
+    assert 0.0 <= later <= now <= lr
+    assert decayed_learning_rate(lr, 0, schedule, decay, decay_steps) == lr
+
+
+@FAST
+@given(
+    schedule=st.sampled_from(SCHEDULES),
+    lr=st.floats(1e-6, 10.0),
+    decay_steps=st.integers(1, 50),
+    epoch=st.integers(0, 10_000),
+)
+def test_zero_decay_gives_a_constant_learning_rate(schedule, lr, decay_steps, epoch):
+    assert decayed_learning_rate(lr, epoch, schedule, 0.0, decay_steps) == lr
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "Constant", "", None])
+def test_unknown_schedule_raises_value_error(schedule):
+    with pytest.raises(ValueError, match="unknown schedule"):
+        decayed_learning_rate(0.1, 3, schedule, 0.5)
+
+
+def test_schedules_lists_every_supported_schedule():
+    assert set(SCHEDULES) == {"constant", "step", "exponential", "inverse_time"}
+    for schedule in SCHEDULES:
+        assert math.isfinite(decayed_learning_rate(0.1, 5, schedule, 0.3))
+
+
+# --- max-norm -----------------------------------------------------------------------------
+
+
+def test_max_norm_worked_example():
+    # Column norms 5 and 0.5; with c = 1 the first becomes [0.6, 0.8], the second stays.
+    W = np.array([[3.0, 0.3], [4.0, 0.4]])
+    out = max_norm_(W, 1.0)
+    assert out is W
+    assert_allclose(W, [[0.6, 0.3], [0.8, 0.4]], rtol=1e-15)
+
+
+weight_matrices = arrays(
+    np.float64,
+    array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=6),
+    elements=st.floats(-10.0, 10.0, allow_nan=False, allow_infinity=False),
+)
+
+
+@FAST
+@given(W=weight_matrices, c=st.floats(0.1, 10.0))
+def test_max_norm_caps_columns_preserving_direction(W, c):
+    W0 = W.copy()
+    norms0 = np.linalg.norm(W0, axis=0)
+    max_norm_(W, c)
+    norms = np.linalg.norm(W, axis=0)
+    # <= c up to the rounding of the rescaling itself (a few ulp).
+    assert np.all(norms <= c * (1 + 1e-12))
+    # Columns clearly within the ball are untouched, bit for bit; columns clearly
+    # outside land on its surface. (Within 1e-12 of c, two ways of computing the
+    # norm may disagree on which side a column is, so that band is not asserted.)
+    within = norms0 < c * (1 - 1e-12)
+    assert_array_equal(W[:, within], W0[:, within])
+    outside = norms0 > c * (1 + 1e-12)
+    assert_allclose(norms[outside], c, rtol=1e-12)
+    # Every column keeps its direction: it is a multiple in (0, 1] of the old one.
+    assert_allclose(
+        W, W0 * np.minimum(1.0, c / np.maximum(norms0, 1e-300)), rtol=1e-12, atol=1e-300
+    )
+
+
+def test_max_norm_leaves_zero_columns_alone():
+    W = np.array([[0.0, 3.0], [0.0, 4.0]])
+    with np.errstate(all="raise"):
+        max_norm_(W, 2.0)
+    assert_array_equal(W[:, 0], 0.0)
+    assert_allclose(W[:, 1], [1.2, 1.6], rtol=1e-15)
+
+
+def test_max_norm_keeps_float32():
+    rng = np.random.default_rng(0)
+    W = (10 * rng.normal(size=(50, 8))).astype(np.float32)
+    max_norm_(W, 1.5)
+    assert W.dtype == np.float32
+    assert np.all(np.linalg.norm(W.astype(np.float64), axis=0) <= 1.5 * (1 + 1e-6))
