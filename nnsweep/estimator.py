@@ -83,7 +83,7 @@ class EpochInfo:
 
     def __str__(self):
         val = "" if self.validation_score is None else f", validation {self.validation_score:.4f}"
-        return f"epoch {self.epoch}: loss {self.loss:.5f}{val}, learning rate {self.learning_rate:.4g}"
+        return f"epoch {self.epoch}: loss {self.loss:.5f}{val}, lr {self.learning_rate:.4g}"
 
 
 class NeuralNetworkClassifier(ClassifierMixin, BaseEstimator):
@@ -490,8 +490,8 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseEstimator):
                     max_norm_(self.coefs_[0], self.max_norm)
                 total += loss * idx.size
             epoch_loss = total / n + penalty(self.coefs_, l1, l2)
-        if not math.isfinite(epoch_loss):
-            raise TrainingDivergedError(self.n_iter_ + 1, epoch_loss)
+        if not math.isfinite(epoch_loss) or not all(np.isfinite(W).all() for W in self.coefs_):
+            raise TrainingDivergedError(self.n_iter_ + 1, epoch_loss)  # (last update overflowed)
         self.n_iter_ += 1
         self.t_ += n
         self.loss_curve_.append(epoch_loss)

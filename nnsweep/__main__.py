@@ -1,0 +1,7 @@
+"""``python -m nnsweep``: the same as the ``nnsweep`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

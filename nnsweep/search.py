@@ -1,0 +1,648 @@
+"""Optuna searches whose objective is K-fold cross-validation, run by worker processes.
+
+The pieces, in the order a sweep uses them:
+
+* `suggest_params` turns a study's search space into estimator parameters for one
+  trial (including "off or a range": a ``<name>.enabled`` choice first).
+* `CrossValidationObjective` scores a trial by K-fold CV. The K fold models are
+  trained **in lockstep**, one epoch each in turn (`NeuralNetworkClassifier.iter_epochs`),
+  and after every epoch the mean validation score over the folds is reported to
+  Optuna, so the pruner compares trials on a cross-validated score at equal
+  epochs and stops a hopeless configuration after a few of them.
+* `run_sweep` creates (or resumes) the study in its storage and starts W worker
+  processes under joblib (loky locally, Dask on a cluster). Each worker loads the
+  same study with its own sampler seed, limits BLAS to ``cores // W`` threads,
+  and asks and tells trials until the study's total budget is reached. The budget
+  is counted in the storage, so it holds across workers, Ctrl-C and resumes.
+
+This module never imports mlflow: tracking is handed in as plain callables
+(``on_trial_start(study, trial)`` and Optuna-style ``callback(study, frozen_trial)``).
+It names no hyperparameter either: the study file's search space does.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import joblib
+import numpy as np
+import optuna
+from optuna.exceptions import ExperimentalWarning
+from optuna.trial import TrialState
+from sklearn.base import clone
+from sklearn.metrics import get_scorer
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from threadpoolctl import threadpool_limits
+
+from .estimator import NeuralNetworkClassifier, TrainingDivergedError
+from .locks import StudyLock, SweepLock
+
+__all__ = [
+    "CrossValidationObjective",
+    "SweepResult",
+    "build_estimator",
+    "make_pruner",
+    "make_sampler",
+    "make_storage",
+    "run_sweep",
+    "suggest_params",
+]
+
+#: Trial states that count against the study's budget (with RUNNING ones), unless
+#: the trial was interrupted (its worker died or the sweep was stopped): those are retried.
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+INTERRUPTED = "interrupted"
+
+
+# --------------------------------------------------------------------------- building blocks
+def build_estimator(spec):
+    """The study's model: the network with its fixed parameters, after a scaler if asked."""
+    net = NeuralNetworkClassifier(**dict(spec.estimator))
+    scaler = {"standard": StandardScaler, "minmax": MinMaxScaler}.get(spec.data.preprocessing)
+    return Pipeline([("scale", scaler()), ("net", net)]) if scaler else net
+
+
+def make_sampler(sampler_spec, search_space, seed):
+    """The Optuna sampler named by a study's ``[sampler]`` table, seeded with ``seed``."""
+    name = sampler_spec.name
+    startup = {}
+    if sampler_spec.n_startup_trials is not None:
+        startup = {"n_startup_trials": sampler_spec.n_startup_trials}
+    if name == "tpe":
+        multivariate = sampler_spec.multivariate
+        # group=True lets a multivariate TPE model conditional ("off or a range") parameters
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            return optuna.samplers.TPESampler(
+                seed=seed, multivariate=multivariate, group=multivariate, **startup
+            )
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False, **startup)
+    if name == "grid":
+        grid = {}
+        for p in search_space:
+            if p.type == "categorical":
+                grid[p.name] = list(p.choices)
+            else:
+                grid[p.name] = list(range(p.low, p.high + 1, p.step or 1))
+        return optuna.samplers.GridSampler(grid, seed=seed)
+    raise ValueError(f"unknown sampler {name!r}")
+
+
+def make_pruner(pruner_spec):
+    """The Optuna pruner named by a study's ``[pruner]`` table (epochs are its steps)."""
+    p = pruner_spec
+    if p.name == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=p.n_startup_trials, n_warmup_steps=p.n_warmup_steps
+        )
+    min_resource = "auto" if p.min_resource is None else p.min_resource
+    if p.name == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=min_resource, reduction_factor=p.reduction_factor
+        )
+    if p.name == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=1 if p.min_resource is None else p.min_resource,
+            reduction_factor=p.reduction_factor,
+        )
+    return optuna.pruners.NopPruner()
+
+
+def make_storage(url, heartbeat_interval=None):
+    """An Optuna storage: a journal file (path ending ``.log``) or any RDB URL.
+
+    The journal file is the embedded default: several processes on one machine
+    append to it safely (file locks), with no "database is locked" failures.
+    """
+    if "://" not in url:
+        path = Path(url)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        backend = optuna.storages.journal.JournalFileBackend(str(path))
+        return optuna.storages.JournalStorage(backend)
+    if heartbeat_interval:
+        return optuna.storages.RDBStorage(
+            url,
+            heartbeat_interval=heartbeat_interval,
+            failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=3),
+        )
+    return optuna.storages.RDBStorage(url)
+
+
+def suggest_params(trial, search_space):
+    """Sample one trial's estimator parameters from a study's search space.
+
+    A parameter with ``off`` set is "off or a range": the trial first chooses
+    ``<name>.enabled`` and takes the ``off`` value when it is False.
+    """
+    params = {}
+    for p in search_space:
+        if p.off is not None and not trial.suggest_categorical(f"{p.name}.enabled", [False, True]):
+            params[p.name] = p.off
+        elif p.type == "categorical":
+            params[p.name] = trial.suggest_categorical(p.name, list(p.choices))
+        elif p.type == "int":
+            params[p.name] = trial.suggest_int(p.name, p.low, p.high, step=p.step or 1, log=p.log)
+        else:
+            params[p.name] = trial.suggest_float(p.name, p.low, p.high, step=p.step, log=p.log)
+    return params
+
+
+def make_cv(cv_spec):
+    """The splitter of a study's ``[cv]`` table."""
+    kind = StratifiedKFold if cv_spec.stratified else KFold
+    seed = cv_spec.seed if cv_spec.shuffle else None
+    return kind(n_splits=cv_spec.n_splits, shuffle=cv_spec.shuffle, random_state=seed)
+
+
+# --------------------------------------------------------------------------- the objective
+class CrossValidationObjective:
+    """Score a trial by K-fold cross-validation, with the folds trained in lockstep.
+
+    After every epoch each fold's model is scored on its held-out fold with the
+    study's metric, and the mean over folds is reported to Optuna as the trial's
+    intermediate value for that epoch; the pruner may stop the trial there. A
+    fold whose training stops early (loss plateau) keeps its last score.
+
+    What it records on the trial (user attributes, read by tracking):
+    ``estimator_params``, ``fold_scores``, ``cv_mean``, ``cv_std``, ``n_epochs``,
+    ``fit_time``, ``stop_reason`` (completed, pruned, diverged, failed), ``error``,
+    and the curves ``curve_val_mean``, ``curve_loss_mean``, ``curve_val_folds``.
+
+    Parameters
+    ----------
+    estimator : NeuralNetworkClassifier or Pipeline ending in one
+        The model with its fixed parameters; it is cloned for every fold.
+    X, y : array-like
+        Training data only: the test split is never seen by the search.
+    search_space : sequence of config.ParamSpec
+    cv : cross-validation splitter
+    scoring : str, default="accuracy"
+        A scikit-learn scorer name (greater is better).
+    """
+
+    def __init__(self, estimator, X, y, search_space, cv, scoring="accuracy"):
+        self.estimator = estimator
+        self.X = X
+        self.y = y
+        self.search_space = search_space
+        self.cv = cv
+        self.scoring = scoring
+
+    def _fold_data(self):
+        """Per fold: the (pre-processed) training and validation data, computed once."""
+        if getattr(self, "_folds", None) is None:
+            steps = self.estimator.steps[:-1] if isinstance(self.estimator, Pipeline) else []
+            folds = []
+            for train, val in self.cv.split(self.X, self.y):
+                X_tr, X_val = self.X[train], self.X[val]
+                if steps:
+                    pre = clone(Pipeline(steps)).fit(X_tr, self.y[train])
+                    X_tr, X_val = pre.transform(X_tr), pre.transform(X_val)
+                folds.append((X_tr, self.y[train], X_val, self.y[val]))
+            self._folds = folds
+        return self._folds
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_folds"] = None  # recomputed in each worker instead of pickled
+        return state
+
+    def __call__(self, trial):
+        """Run the trial; return the mean CV score (raises TrialPruned when pruned)."""
+        params = suggest_params(trial, self.search_space)
+        net = (
+            self.estimator.steps[-1][1] if isinstance(self.estimator, Pipeline) else self.estimator
+        )
+        fixed = {k: v for k, v in net.get_params().items() if k != "epoch_callback"}
+        trial.set_user_attr("estimator_params", {**fixed, **params})
+        scorer = get_scorer(self.scoring)
+        folds = self._fold_data()
+        models = [clone(net).set_params(**params) for _ in folds]
+        epochs = [
+            m.iter_epochs(X_tr, y_tr) for m, (X_tr, y_tr, _, _) in zip(models, folds, strict=True)
+        ]
+        scores = [math.nan] * len(folds)
+        curves = {
+            "curve_val_mean": [],
+            "curve_loss_mean": [],
+            "curve_val_folds": [[] for _ in folds],
+        }
+        record = {"stop_reason": "completed"}
+        start = time.perf_counter()
+        try:
+            active = list(range(len(folds)))
+            while active:
+                losses = []
+                for i in list(active):
+                    info = next(epochs[i], None)
+                    if info is None:  # this fold stopped early: keep its last score
+                        active.remove(i)
+                        continue
+                    _, _, X_val, y_val = folds[i]
+                    scores[i] = float(scorer(models[i], X_val, y_val))
+                    curves["curve_val_folds"][i].append(scores[i])
+                    losses.append(info.loss)
+                if not losses:
+                    break
+                epoch = len(curves["curve_val_mean"]) + 1
+                mean = float(np.mean(scores))
+                curves["curve_val_mean"].append(mean)
+                curves["curve_loss_mean"].append(float(np.mean(losses)))
+                trial.report(mean, epoch)
+                if trial.should_prune():
+                    record["stop_reason"] = "pruned"
+                    raise optuna.TrialPruned(f"pruned at epoch {epoch}: CV {mean:.4f}")
+        except TrainingDivergedError as exc:
+            record.update(stop_reason="diverged", error=str(exc))
+            raise
+        except KeyboardInterrupt:
+            record.update(stop_reason=INTERRUPTED, error="KeyboardInterrupt")
+            raise
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:
+            record.update(stop_reason="failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            for gen in epochs:
+                gen.close()
+            record.update(
+                fold_scores=scores,
+                cv_mean=float(np.mean(scores)),
+                cv_std=float(np.std(scores)),
+                n_epochs=len(curves["curve_val_mean"]),
+                fit_time=time.perf_counter() - start,
+                **curves,
+            )
+            _set_user_attrs(trial, record)
+        return record["cv_mean"]
+
+
+def _set_user_attrs(trial, attrs):
+    for key, value in attrs.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None  # JSON has no NaN: a fold that never finished an epoch
+        elif isinstance(value, list):
+            value = [None if isinstance(v, float) and not math.isfinite(v) else v for v in value]
+        trial.set_user_attr(key, value)
+
+
+# --------------------------------------------------------------------------- the workers
+def count_budget(study):
+    """Trials that count against the budget: finished or running, not interrupted."""
+    return sum(
+        1
+        for t in study.get_trials(deepcopy=False, states=(*_FINISHED, TrialState.RUNNING))
+        if t.user_attrs.get("stop_reason") != INTERRUPTED
+    )
+
+
+@dataclass
+class _WorkerJob:
+    """Everything a worker process needs, picklable (sent to loky or Dask workers)."""
+
+    study_name: str
+    storage_url: str
+    heartbeat_interval: int | None
+    sampler_spec: object
+    pruner_spec: object
+    search_space: tuple
+    base_seed: int
+    objective: CrossValidationObjective
+    n_trials: int | None
+    deadline: float | None
+    blas_threads: int
+    budget_lock: StudyLock
+    on_trial_start: tuple = ()
+    callbacks: tuple = ()
+
+
+def run_worker(job, worker_index):
+    """Ask and tell trials until the study's budget or the deadline is reached.
+
+    Returns the number of trials this worker ran.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = make_storage(job.storage_url, job.heartbeat_interval)
+    done = 0
+    with threadpool_limits(limits=job.blas_threads):
+        study = optuna.load_study(study_name=job.study_name, storage=storage)
+        # A fresh seed per worker and per (re)start, so resumed runs do not replay samples.
+        seed = job.base_seed + worker_index + 1000 * len(study.get_trials(deepcopy=False))
+        study.sampler = make_sampler(job.sampler_spec, job.search_space, seed)
+        study.pruner = make_pruner(job.pruner_spec)
+        while job.deadline is None or time.time() < job.deadline:
+            with job.budget_lock:
+                if job.n_trials is not None and count_budget(study) >= job.n_trials:
+                    break
+                trial = study.ask()
+            trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+            for hook in job.on_trial_start:
+                hook(study, trial)
+            frozen, interrupted = _run_trial(study, trial, job.objective)
+            for callback in job.callbacks:
+                callback(study, frozen)
+            if interrupted:
+                raise KeyboardInterrupt
+            done += 1
+    return done
+
+
+def _run_trial(study, trial, objective):
+    """Run one trial and tell Optuna its outcome: ``(frozen_trial, interrupted)``.
+
+    An exception in the trial (divergence, a bug) is recorded on the trial, which
+    fails, and the worker goes on to the next one; only Ctrl-C stops it.
+    """
+    try:
+        value = objective(trial)
+    except optuna.TrialPruned:
+        return study.tell(trial, state=TrialState.PRUNED), False
+    except KeyboardInterrupt:
+        return study.tell(trial, state=TrialState.FAIL), True
+    except Exception as exc:
+        if "stop_reason" not in trial.user_attrs:
+            trial.set_user_attr("stop_reason", "failed")
+            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
+        return study.tell(trial, state=TrialState.FAIL), False
+    return study.tell(trial, value), False
+
+
+# --------------------------------------------------------------------------- the sweep
+@dataclass
+class SweepResult:
+    """What `run_sweep` returns and prints."""
+
+    study_name: str
+    best_params: dict = field(default_factory=dict)
+    best_value: float | None = None
+    best_std: float | None = None
+    best_trial_number: int | None = None
+    test_score: float | None = None
+    test_metric: str = "accuracy"
+    model: object = None
+    X_example: object = None
+    n_complete: int = 0
+    n_pruned: int = 0
+    n_failed: int = 0
+    wall_time: float = 0.0
+    output_dir: str = ""
+    interrupted: bool = False
+
+
+def split_data(spec, dataset):
+    """Training and test data of a study: the official test split, or a held-out one."""
+    X, y, X_test, y_test = dataset.X_train, dataset.y_train, dataset.X_test, dataset.y_test
+    if X_test is None:
+        X, X_test, y, y_test = train_test_split(
+            X, y, test_size=spec.data.test_size, random_state=spec.data.split_seed
+        )
+    if spec.data.subset:
+        X, y = X[: spec.data.subset], y[: spec.data.subset]
+    return np.ascontiguousarray(X), y, X_test, y_test
+
+
+def resolve_n_jobs(n_jobs):
+    """Worker count: 0 or -1 mean one per core."""
+    return joblib.cpu_count() if n_jobs in (0, -1) else n_jobs
+
+
+def recover_interrupted(study, callbacks=(), heartbeat=False):
+    """Fail trials left RUNNING by a dead worker or a stopped sweep, and queue their retries.
+
+    Only called while holding the study's sweep lock (no other local sweep is
+    running). With an RDB storage and heartbeats, Optuna's own stale-trial check
+    is used instead, so that workers on other machines are left alone.
+    """
+    if heartbeat:
+        optuna.storages.fail_stale_trials(study)
+        stale = []
+    else:
+        stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    storage = study._storage
+    for t in stale:
+        storage.set_trial_user_attr(t._trial_id, "stop_reason", INTERRUPTED)
+        storage.set_trial_user_attr(t._trial_id, "error", "worker stopped during the trial")
+        storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+    retried = {
+        t.user_attrs.get("retry_of")
+        for t in study.get_trials(deepcopy=False)
+        if "retry_of" in t.user_attrs
+    }
+    for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        if t.user_attrs.get("stop_reason") == INTERRUPTED and t.number not in retried:
+            if t.params:
+                study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+    for t in stale:
+        frozen = study._storage.get_trial(t._trial_id)
+        for callback in callbacks:
+            callback(study, frozen)
+    return len(stale)
+
+
+def run_sweep(
+    spec,
+    dataset,
+    *,
+    on_trial_start=(),
+    callbacks=(),
+    progress=True,
+    output_dir=None,
+    log=print,
+):
+    """Run (or resume) a study's sweep, then refit and test the best model.
+
+    Parameters
+    ----------
+    spec : config.StudySpec
+    dataset : datasets.Dataset
+    on_trial_start : sequence of callable, default=()
+        ``hook(study, trial)`` in the worker when a trial starts.
+    callbacks : sequence of callable, default=()
+        ``callback(study, frozen_trial)`` in the worker after each trial (Optuna's
+        callback shape), and in this process for trials it fails after a crash.
+    progress : bool, default=True
+        Show a progress bar (trials done, best so far, time left).
+    output_dir : str or Path, default=None
+        Where the refit model and summary go; default ``mlruns/studies/<name>``.
+    log : callable, default=print
+
+    Returns
+    -------
+    SweepResult
+    """
+    started = time.time()
+    X, y, X_test, y_test = split_data(spec, dataset)
+    estimator = build_estimator(spec)
+    objective = CrossValidationObjective(
+        estimator, X, y, spec.search_space, make_cv(spec.cv), spec.metric
+    )
+    heartbeat = spec.storage.heartbeat_interval
+    storage = make_storage(spec.storage.url, heartbeat)
+    n_workers = resolve_n_jobs(spec.workers.n_jobs)
+    if spec.budget.n_trials is not None:
+        n_workers = max(1, min(n_workers, spec.budget.n_trials))
+    deadline = started + spec.budget.timeout if spec.budget.timeout else None
+    result = SweepResult(spec.name, test_metric=spec.metric)
+
+    with SweepLock.for_study(spec) as sweep_lock:
+        study = optuna.create_study(
+            study_name=spec.name,
+            storage=storage,
+            direction="maximize",
+            load_if_exists=True,
+            sampler=make_sampler(spec.sampler, spec.search_space, spec.sampler.seed),
+            pruner=make_pruner(spec.pruner),
+        )
+        recovered = recover_interrupted(study, callbacks, heartbeat=bool(heartbeat))
+        if recovered:
+            log(f"{recovered} trial(s) interrupted earlier were marked failed and will be retried")
+        job = _WorkerJob(
+            study_name=spec.name,
+            storage_url=spec.storage.url,
+            heartbeat_interval=heartbeat,
+            sampler_spec=spec.sampler,
+            pruner_spec=spec.pruner,
+            search_space=spec.search_space,
+            base_seed=spec.sampler.seed,
+            objective=objective,
+            n_trials=spec.budget.n_trials,
+            deadline=deadline,
+            blas_threads=max(1, joblib.cpu_count() // n_workers),
+            budget_lock=sweep_lock.budget_lock(spec.workers.backend),
+            on_trial_start=tuple(on_trial_start),
+            callbacks=tuple(callbacks),
+        )
+        bar = _ProgressBar(study, spec.budget.n_trials, deadline, enabled=progress)
+        try:
+            _run_workers(job, n_workers, spec, study, callbacks, log)
+        except KeyboardInterrupt:
+            result.interrupted = True
+            recover_interrupted(study, callbacks)
+            log("interrupted: run the same command again to resume the study")
+        finally:
+            bar.close()
+
+    _summarise_trials(study, result)
+    result.wall_time = time.time() - started
+    if result.interrupted or result.best_value is None:
+        return result
+    if spec.evaluation.refit:
+        _refit_and_test(spec, estimator, result, X, y, X_test, y_test, output_dir)
+    return result
+
+
+def _run_workers(job, n_workers, spec, study, callbacks, log, max_restarts=3):
+    """Run the workers; if one dies, fail its trial and start them again."""
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    for restart in range(max_restarts + 1):
+        try:
+            if n_workers == 1 and spec.workers.backend == "loky":
+                run_worker(job, 0)
+            else:
+                backend = "dask" if spec.workers.backend == "dask" else "loky"
+                with joblib.parallel_backend(backend, **_backend_options(spec)):
+                    joblib.Parallel(n_jobs=n_workers)(
+                        joblib.delayed(run_worker)(job, i) for i in range(n_workers)
+                    )
+            return
+        except TerminatedWorkerError as exc:
+            if restart == max_restarts:
+                raise
+            n = recover_interrupted(study, callbacks)
+            log(f"a worker died ({exc.__class__.__name__}); {n} trial(s) marked failed, resuming")
+
+
+def _backend_options(spec):
+    if spec.workers.backend != "dask":
+        return {}
+    return {"scheduler_host": spec.workers.scheduler} if spec.workers.scheduler else {}
+
+
+def _summarise_trials(study, result):
+    trials = study.get_trials(deepcopy=False)
+    states = [t.state for t in trials]
+    result.n_complete = states.count(TrialState.COMPLETE)
+    result.n_pruned = states.count(TrialState.PRUNED)
+    result.n_failed = states.count(TrialState.FAIL)
+    if result.n_complete:
+        best = study.best_trial
+        result.best_params = dict(best.user_attrs.get("estimator_params", best.params))
+        result.best_value = best.value
+        result.best_std = best.user_attrs.get("cv_std")
+        result.best_trial_number = best.number
+
+
+def _refit_and_test(spec, estimator, result, X, y, X_test, y_test, output_dir):
+    """Refit the best parameters on all training data; score the test split once; save."""
+    model = clone(estimator)
+    tuned = {p.name for p in spec.search_space}
+    best = {k: v for k, v in result.best_params.items() if k in tuned}
+    if isinstance(model, Pipeline):
+        best = {f"{model.steps[-1][0]}__{k}": v for k, v in best.items()}
+    model.set_params(**best)
+    with threadpool_limits(limits=joblib.cpu_count()):
+        model.fit(X, y)
+        result.test_score = float(get_scorer(spec.metric)(model, X_test, y_test))
+    result.model = model
+    result.X_example = np.asarray(X[:5])
+    out = Path(output_dir or Path("mlruns") / "studies" / spec.name)
+    out.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, out / "model.joblib")
+    result.output_dir = str(out)
+
+
+class _ProgressBar:
+    """A tqdm bar fed by polling the study's storage from a thread of the parent process."""
+
+    def __init__(self, study, n_trials, deadline, enabled=True, interval=1.0):
+        self._stop = threading.Event()
+        self._thread = None
+        if not enabled:
+            return
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=n_trials, desc=f"study {study.study_name}", unit="trial")
+        self._study, self._deadline, self._interval = study, deadline, interval
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self):
+        while not self._stop.wait(self._interval):
+            self._update()
+
+    def _update(self):
+        try:
+            trials = self._study.get_trials(deepcopy=False, states=_FINISHED)
+        except Exception:  # the storage is busy: try again at the next tick
+            return
+        done = sum(1 for t in trials if t.user_attrs.get("stop_reason") != INTERRUPTED)
+        values = [t.value for t in trials if t.state == TrialState.COMPLETE]
+        postfix = {"best": f"{max(values):.4f}"} if values else {}
+        if self._deadline:
+            postfix["left"] = f"{max(0, self._deadline - time.time()):.0f}s"
+        self._bar.n = done
+        self._bar.set_postfix(postfix, refresh=True)
+
+    def close(self):
+        """Stop polling and close the bar after a last update."""
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._update()
+            self._bar.close()

@@ -1,0 +1,174 @@
+"""Sweeps: workers share one study, the budget is exact, pruning prunes, a diverging trial
+is recorded and the study goes on, the objective is K-fold CV in lockstep."""
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+from nnsweep import NeuralNetworkClassifier
+from nnsweep.config import load_study
+from nnsweep.datasets import load_dataset
+from nnsweep.search import (
+    CrossValidationObjective,
+    count_budget,
+    make_storage,
+    run_sweep,
+    split_data,
+    suggest_params,
+)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+def study_of(spec):
+    return optuna.load_study(study_name=spec.name, storage=make_storage(spec.storage.url))
+
+
+def test_two_worker_sweep_runs_exactly_the_budget(make_study, digits, tmp_path):
+    # trials long enough (~1 s) that the second process, which starts ~1 s later, gets some
+    spec = load_study(make_study(n_trials=6, n_jobs=2, subset=500, max_epochs=12))
+    result = run_sweep(spec, digits, progress=False, output_dir=tmp_path / "out")
+    trials = study_of(spec).get_trials()
+    assert len(trials) == 6 and all(t.state == TrialState.COMPLETE for t in trials)
+    workers = {t.user_attrs["worker"] for t in trials}
+    assert len(workers) == 2, "both worker processes ran trials"
+    for t in trials:
+        attrs = t.user_attrs
+        assert len(attrs["fold_scores"]) == 3
+        assert attrs["cv_mean"] == pytest.approx(np.mean(attrs["fold_scores"]))
+        assert attrs["cv_mean"] == pytest.approx(t.value)
+        assert attrs["n_epochs"] == 12 == len(attrs["curve_val_mean"])
+        assert attrs["stop_reason"] == "completed"
+        assert attrs["estimator_params"]["learning_rate"] == t.params["learning_rate"]
+        assert attrs["estimator_params"]["max_epochs"] == 12
+        assert attrs["fit_time"] > 0
+    assert result.n_complete == 6 and result.best_value == max(t.value for t in trials)
+    assert 0.5 < result.test_score <= 1
+    assert (tmp_path / "out" / "model.joblib").exists()
+
+
+def test_running_again_adds_no_trials_and_a_bigger_budget_resumes(make_study, digits):
+    spec = load_study(make_study(n_trials=3, n_jobs=1), overrides={"evaluation.refit": "false"})
+    run_sweep(spec, digits, progress=False)
+    run_sweep(spec, digits, progress=False)
+    assert len(study_of(spec).get_trials()) == 3
+    bigger = load_study(spec.path, overrides={"budget.n_trials": "5", "evaluation.refit": "false"})
+    run_sweep(bigger, digits, progress=False)
+    assert len(study_of(spec).get_trials()) == 5
+
+
+def test_interrupted_trials_are_failed_retried_and_do_not_count(make_study, digits):
+    spec = load_study(make_study(n_trials=3, n_jobs=1), overrides={"evaluation.refit": "false"})
+    run_sweep(spec, digits, progress=False)
+    study = study_of(spec)
+    # a worker that died mid-trial leaves a RUNNING trial behind
+    ghost = study.ask()
+    ghost.suggest_float("learning_rate", 0.02, 0.3, log=True)
+    ghost.suggest_int("n_hidden", 16, 64, step=16)
+    bigger = load_study(spec.path, overrides={"budget.n_trials": "4", "evaluation.refit": "false"})
+    run_sweep(bigger, digits, progress=False)
+    trials = study_of(spec).get_trials()
+    dead = trials[ghost.number]
+    assert dead.state == TrialState.FAIL and dead.user_attrs["stop_reason"] == "interrupted"
+    retry = [t for t in trials if t.user_attrs.get("retry_of") == ghost.number]
+    assert len(retry) == 1 and retry[0].params == dead.params
+    assert retry[0].state == TrialState.COMPLETE
+    assert count_budget(study_of(spec)) == 4 and len(trials) == 5
+
+
+def test_pruning_stops_a_hopeless_configuration(make_study, digits):
+    path = make_study(
+        n_trials=5,
+        n_jobs=1,
+        max_epochs=12,
+        pruner="median",
+        pruner_options="n_startup_trials = 2\nn_warmup_steps = 2",
+    )
+    spec = load_study(path, overrides={"evaluation.refit": "false"})
+    study = optuna.create_study(
+        study_name=spec.name, storage=make_storage(spec.storage.url), direction="maximize"
+    )
+    for lr in (0.2, 0.1, 0.15):
+        study.enqueue_trial({"learning_rate": lr, "n_hidden": 64})
+    study.enqueue_trial({"learning_rate": 0.02, "n_hidden": 16})  # far too slow to compete
+    run_sweep(spec, digits, progress=False)
+    trials = study_of(spec).get_trials()
+    hopeless = trials[3]
+    assert hopeless.state == TrialState.PRUNED
+    assert hopeless.user_attrs["stop_reason"] == "pruned"
+    assert hopeless.user_attrs["n_epochs"] < 12
+    assert len(hopeless.intermediate_values) == hopeless.user_attrs["n_epochs"]
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")  # predicting with huge weights
+def test_diverged_trial_fails_with_reason(digits):
+    """An exploding learning rate: the trial fails with stop_reason 'diverged'; others go on."""
+    X, y = digits.X_train[:150], digits.y_train[:150]
+    spec_space = load_study_space()
+    objective = CrossValidationObjective(
+        NeuralNetworkClassifier(n_hidden=8, max_epochs=3, random_state=0),
+        X,
+        y,
+        spec_space,
+        StratifiedKFold(3, shuffle=True, random_state=0),
+    )
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"learning_rate": 1e20})
+    study.enqueue_trial({"learning_rate": 0.1})
+    from nnsweep.search import _run_trial
+
+    for _ in range(2):
+        frozen, interrupted = _run_trial(study, study.ask(), objective)
+        assert not interrupted
+    diverged, fine = study.get_trials()
+    assert diverged.state == TrialState.FAIL
+    assert diverged.user_attrs["stop_reason"] == "diverged"
+    assert "diverged" in diverged.user_attrs["error"]
+    assert fine.state == TrialState.COMPLETE
+
+
+def load_study_space():
+    from nnsweep.config import ParamSpec
+
+    return (ParamSpec(name="learning_rate", type="float", low=1e-3, high=1e30, log=True),)
+
+
+def test_objective_matches_cross_val_score_of_the_same_model(digits):
+    """Lockstep training gives exactly what sklearn's cross_val_score gives per fold."""
+    X, y = digits.X_train[:300], digits.y_train[:300]
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    net = NeuralNetworkClassifier(n_hidden=16, max_epochs=5, n_iter_no_change=100, random_state=0)
+    space = load_study_space()
+    objective = CrossValidationObjective(net, X, y, space, cv)
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"learning_rate": 0.1})
+    study.optimize(objective, n_trials=1)
+    expected = cross_val_score(net.set_params(learning_rate=0.1), X, y, cv=cv)
+    np.testing.assert_allclose(study.trials[0].user_attrs["fold_scores"], expected)
+
+
+def test_off_or_range_parameters(digits):
+    from nnsweep.config import ParamSpec
+
+    space = (ParamSpec(name="l2_penalty", type="float", low=1e-5, high=1e-1, log=True, off=0.0),)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(20):
+        trial = study.ask()
+        value = suggest_params(trial, space)["l2_penalty"]
+        seen.add(value == 0.0)
+        assert value == 0.0 or 1e-5 <= value <= 1e-1
+        study.tell(trial, 0.0)
+    assert seen == {True, False}
+
+
+def test_split_data_uses_held_out_split_and_subset(make_study, digits):
+    spec = load_study(make_study(subset=100))
+    X, y, X_test, y_test = split_data(spec, digits)
+    assert X.shape == (100, 64) and len(y) == 100
+    assert len(y_test) == 450  # ceil(0.25 * 1797), as train_test_split rounds
