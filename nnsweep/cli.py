@@ -68,7 +68,7 @@ def make_tracker(spec, dataset):
 
 def cmd_run(args):
     """``nnsweep run STUDY``: run or resume a sweep, refit the best model, print a summary."""
-    from .search import run_sweep
+    from .search import create_study, run_sweep
 
     spec = load_spec(args)
     dataset = load_data(spec)
@@ -80,16 +80,7 @@ def cmd_run(args):
     )
     callbacks, on_start = (), ()
     if tracker is not None:
-        import optuna
-
-        from .search import make_storage
-
-        study = optuna.create_study(
-            study_name=spec.name,
-            storage=make_storage(spec.storage.url, spec.storage.heartbeat_interval),
-            direction="maximize",
-            load_if_exists=True,
-        )
+        study = create_study(spec)
         tracker.start(study)
         callbacks, on_start = (tracker,), (tracker.trial_started,)
     result = run_sweep(
@@ -103,6 +94,23 @@ def cmd_run(args):
         tracker.finish(study, result)
     print_summary(spec, result)
     return EXIT_INTERRUPTED if result.interrupted else 0
+
+
+def cmd_worker(args):
+    """``nnsweep worker STUDY``: add workers to a study from any machine reaching its storage."""
+    from .search import add_workers, create_study
+
+    spec = load_spec(args)
+    dataset = load_data(spec)
+    tracker = make_tracker(spec, dataset)
+    callbacks, on_start = (), ()
+    if tracker is not None:
+        tracker.start(create_study(spec))
+        callbacks, on_start = (tracker,), (tracker.trial_started,)
+    print(f"worker(s) for study {spec.name} on {redact_url(spec.storage.url)}")
+    n = args.n_jobs if args.n_jobs else 1
+    add_workers(spec, dataset, n, on_trial_start=on_start, callbacks=callbacks)
+    return 0
 
 
 def print_summary(spec, result):
@@ -217,6 +225,11 @@ def build_parser():
     run.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
     run.add_argument("--scheduler", help="Dask scheduler address: run the workers on Dask")
     run.set_defaults(func=cmd_run)
+    worker = study_command(
+        "worker", "add worker processes to a study (Optuna's distributed pattern)"
+    )
+    worker.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    worker.set_defaults(func=cmd_worker)
     show = study_command("show", "the best trials of a study as a table")
     show.add_argument("--top", type=int, default=10)
     show.set_defaults(func=cmd_show)

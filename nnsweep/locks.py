@@ -6,13 +6,15 @@
   An ``fcntl`` lock on a file beside the study: the kernel releases it when the
   holder dies, however it dies.
 * `StudyLock`: taken by a worker around "count the study's trials, then ask for a
-  new one", so that W workers never start more trials than the budget. Locally a
-  file lock; on a Dask cluster, Dask's own ``distributed.Lock`` (held by the
-  scheduler), since workers on other machines share no file system.
+  new one", so that W workers never start more trials than the budget. With a
+  PostgreSQL study it is a PostgreSQL advisory lock, so workers on any machine
+  (Dask workers, workers added by hand with ``nnsweep worker``) share it; on a
+  Dask cluster with another storage, Dask's own ``distributed.Lock``; locally a
+  file lock.
 
-Left out on purpose: any lock of our own design over a network; when neither
-engine applies (workers added by hand against a remote database), `StudyLock`
-is a no-op and the budget may be overshot by at most one trial per worker.
+Left out on purpose: any lock of our own design over a network. With another
+server database (MySQL) and workers added by hand, the budget may be overshot
+by at most one trial per worker, as with Optuna's own ``MaxTrialsCallback``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import fcntl
 import os
 from pathlib import Path
 
-__all__ = ["StudyBusyError", "StudyLock", "SweepLock"]
+__all__ = ["StudyBusyError", "StudyLock", "SweepLock", "budget_lock_for"]
 
 
 class StudyBusyError(RuntimeError):
@@ -64,12 +66,17 @@ class SweepLock:
         os.close(self._fd)
         self._fd = None
 
-    def budget_lock(self, backend):
-        """The `StudyLock` that workers of this sweep share."""
-        name = self.path.stem
-        if backend == "dask":
-            return StudyLock("dask", f"nnsweep-budget-{name}")
-        return StudyLock("file", str(self.path.with_suffix(".budget.lock")))
+
+def budget_lock_for(spec):
+    """The `StudyLock` that every worker of a study shares (see the module docstring)."""
+    url = spec.storage.url
+    if url.startswith(("postgresql", "postgres")):
+        return StudyLock("postgres", f"nnsweep-budget-{spec.name}", url)
+    if spec.workers.backend == "dask":
+        return StudyLock("dask", f"nnsweep-budget-{spec.name}")
+    if "://" in url and not url.startswith("sqlite"):
+        return StudyLock("none")
+    return StudyLock("file", str(_lock_dir(spec) / f"{spec.name}.budget.lock"))
 
 
 class StudyLock:
@@ -77,18 +84,21 @@ class StudyLock:
 
     Parameters
     ----------
-    kind : {"file", "dask", "none"}
+    kind : {"file", "dask", "postgres", "none"}
     key : str
-        The lock file's path, or the Dask lock's name.
+        The lock file's path, or the Dask or PostgreSQL lock's name.
+    url : str, optional
+        The PostgreSQL database (``kind="postgres"``).
     """
 
-    def __init__(self, kind, key=""):
+    def __init__(self, kind, key="", url=None):
         self.kind = kind
         self.key = key
+        self.url = url
         self._held = None
 
     def __getstate__(self):
-        return {"kind": self.kind, "key": self.key, "_held": None}
+        return {"kind": self.kind, "key": self.key, "url": self.url, "_held": None}
 
     def __enter__(self):
         if self.kind == "file":
@@ -100,6 +110,13 @@ class StudyLock:
 
             self._held = Lock(self.key)
             self._held.acquire()
+        elif self.kind == "postgres":
+            import sqlalchemy
+
+            engine = sqlalchemy.create_engine(self.url, poolclass=sqlalchemy.pool.NullPool)
+            conn = engine.connect()
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(hashtext(:k))"), {"k": self.key})
+            self._held = (engine, conn)
         return self
 
     def __exit__(self, *exc):
@@ -108,4 +125,13 @@ class StudyLock:
             os.close(self._held)
         elif self.kind == "dask":
             self._held.release()
+        elif self.kind == "postgres":
+            import sqlalchemy
+
+            engine, conn = self._held
+            conn.execute(
+                sqlalchemy.text("SELECT pg_advisory_unlock(hashtext(:k))"), {"k": self.key}
+            )
+            conn.close()
+            engine.dispose()
         self._held = None

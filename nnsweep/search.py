@@ -35,6 +35,7 @@ import joblib
 import numpy as np
 import optuna
 from optuna.exceptions import ExperimentalWarning
+from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
 from optuna.trial import TrialState
 from sklearn.base import clone
 from sklearn.metrics import get_scorer
@@ -44,7 +45,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from .estimator import NeuralNetworkClassifier, TrainingDivergedError
-from .locks import StudyLock, SweepLock
+from .locks import StudyLock, SweepLock, budget_lock_for
 
 __all__ = [
     "CrossValidationObjective",
@@ -61,6 +62,7 @@ __all__ = [
 #: the trial was interrupted (its worker died or the sweep was stopped): those are retried.
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 INTERRUPTED = "interrupted"
+DEFAULT_HEARTBEAT = 60  # seconds, for server databases
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -122,24 +124,32 @@ def make_pruner(pruner_spec):
     return optuna.pruners.NopPruner()
 
 
-def make_storage(url, heartbeat_interval=None):
+def make_storage(url, heartbeat_interval=None, on_stale_trial=None):
     """An Optuna storage: a journal file (path ending ``.log``) or any RDB URL.
 
     The journal file is the embedded default: several processes on one machine
     append to it safely (file locks), with no "database is locked" failures.
+    A server database (PostgreSQL, MySQL) gets heartbeats (every 60 s unless the
+    study says otherwise), so a trial whose worker died is found stale and
+    failed by the next worker to ask, and ``on_stale_trial(study, frozen)`` runs.
     """
     if "://" not in url:
         path = Path(url)
         path.parent.mkdir(parents=True, exist_ok=True)
         backend = optuna.storages.journal.JournalFileBackend(str(path))
         return optuna.storages.JournalStorage(backend)
-    if heartbeat_interval:
+    if heartbeat_interval is None and not url.startswith("sqlite"):
+        heartbeat_interval = DEFAULT_HEARTBEAT
+    if not heartbeat_interval:
+        return optuna.storages.RDBStorage(url)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
         return optuna.storages.RDBStorage(
             url,
             heartbeat_interval=heartbeat_interval,
-            failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=3),
+            grace_period=2 * heartbeat_interval,
+            heartbeat_stale_trial_callback=on_stale_trial,
         )
-    return optuna.storages.RDBStorage(url)
 
 
 def suggest_params(trial, search_space):
@@ -302,13 +312,44 @@ def _set_user_attrs(trial, attrs):
 
 
 # --------------------------------------------------------------------------- the workers
+def is_interrupted(trial):
+    """True for a trial that did not end by itself: its worker died or the sweep was stopped.
+
+    Every trial that ends by itself records a ``stop_reason``; one failed by a
+    stale heartbeat or by `recover_interrupted` has none, or "interrupted".
+    """
+    reason = trial.user_attrs.get("stop_reason")
+    return reason == INTERRUPTED or (trial.state == TrialState.FAIL and reason is None)
+
+
 def count_budget(study):
     """Trials that count against the budget: finished or running, not interrupted."""
     return sum(
         1
         for t in study.get_trials(deepcopy=False, states=(*_FINISHED, TrialState.RUNNING))
-        if t.user_attrs.get("stop_reason") != INTERRUPTED
+        if not is_interrupted(t)
     )
+
+
+def retry_interrupted(study, frozen):
+    """Queue a fresh trial with the parameters of an interrupted one (once)."""
+    if not frozen.params or any(
+        t.user_attrs.get("retry_of") == frozen.number for t in study.get_trials(deepcopy=False)
+    ):
+        return
+    study.enqueue_trial(frozen.params, user_attrs={"retry_of": frozen.number})
+
+
+class _StaleTrialHandler:
+    """Heartbeat callback: a trial whose worker died is retried and reported to tracking."""
+
+    def __init__(self, callbacks):
+        self.callbacks = callbacks
+
+    def __call__(self, study, frozen):
+        retry_interrupted(study, frozen)
+        for callback in self.callbacks:
+            callback(study, frozen)
 
 
 @dataclass
@@ -337,7 +378,9 @@ def run_worker(job, worker_index):
     Returns the number of trials this worker ran.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = make_storage(job.storage_url, job.heartbeat_interval)
+    storage = make_storage(
+        job.storage_url, job.heartbeat_interval, _StaleTrialHandler(job.callbacks)
+    )
     done = 0
     with threadpool_limits(limits=job.blas_threads):
         study = optuna.load_study(study_name=job.study_name, storage=storage)
@@ -347,13 +390,17 @@ def run_worker(job, worker_index):
         study.pruner = make_pruner(job.pruner_spec)
         while job.deadline is None or time.time() < job.deadline:
             with job.budget_lock:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ExperimentalWarning)
+                    optuna.storages.fail_stale_trials(study)  # no-op without heartbeats
                 if job.n_trials is not None and count_budget(study) >= job.n_trials:
                     break
                 trial = study.ask()
             trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
             for hook in job.on_trial_start:
                 hook(study, trial)
-            frozen, interrupted = _run_trial(study, trial, job.objective)
+            with get_heartbeat_thread(trial._trial_id, storage):
+                frozen, interrupted = _run_trial(study, trial, job.objective)
             for callback in job.callbacks:
                 callback(study, frozen)
             if interrupted:
@@ -421,37 +468,37 @@ def resolve_n_jobs(n_jobs):
     return joblib.cpu_count() if n_jobs in (0, -1) else n_jobs
 
 
-def recover_interrupted(study, callbacks=(), heartbeat=False):
-    """Fail trials left RUNNING by a dead worker or a stopped sweep, and queue their retries.
+def recover_interrupted(study, callbacks=()):
+    """Fail trials left RUNNING by a dead worker or a stopped sweep; queue their retries.
 
-    Only called while holding the study's sweep lock (no other local sweep is
-    running). With an RDB storage and heartbeats, Optuna's own stale-trial check
-    is used instead, so that workers on other machines are left alone.
+    Called while holding the study's `SweepLock`, so no other local sweep runs.
+    With heartbeats (server databases) only trials whose heartbeat is stale are
+    failed, so that workers on other machines are left alone; with a journal file
+    every RUNNING trial is stale. Returns the number of trials failed.
     """
-    if heartbeat:
-        optuna.storages.fail_stale_trials(study)
-        stale = []
-    else:
-        stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     storage = study._storage
-    for t in stale:
-        storage.set_trial_user_attr(t._trial_id, "stop_reason", INTERRUPTED)
-        storage.set_trial_user_attr(t._trial_id, "error", "worker stopped during the trial")
-        storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
-    retried = {
-        t.user_attrs.get("retry_of")
-        for t in study.get_trials(deepcopy=False)
-        if "retry_of" in t.user_attrs
-    }
-    for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-        if t.user_attrs.get("stop_reason") == INTERRUPTED and t.number not in retried:
-            if t.params:
-                study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
-    for t in stale:
-        frozen = study._storage.get_trial(t._trial_id)
+    if is_heartbeat_enabled(storage):
+        stale_ids = storage._get_stale_trial_ids(study._study_id)
+    else:
+        stale_ids = [
+            t._trial_id for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        ]
+    failed = 0
+    for trial_id in stale_ids:
+        storage.set_trial_user_attr(trial_id, "stop_reason", INTERRUPTED)
+        storage.set_trial_user_attr(trial_id, "error", "the worker stopped during the trial")
+        try:
+            storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # it finished meanwhile
+        failed += 1
+        frozen = storage.get_trial(trial_id)
         for callback in callbacks:
             callback(study, frozen)
-    return len(stale)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        if is_interrupted(t):
+            retry_interrupted(study, t)
+    return failed
 
 
 def run_sweep(
@@ -478,55 +525,34 @@ def run_sweep(
     progress : bool, default=True
         Show a progress bar (trials done, best so far, time left).
     output_dir : str or Path, default=None
-        Where the refit model and summary go; default ``mlruns/studies/<name>``.
+        Where the refit model goes; default ``mlruns/studies/<name>``.
     log : callable, default=print
 
     Returns
     -------
     SweepResult
+
+    Examples
+    --------
+    >>> from nnsweep.config import load_study
+    >>> from nnsweep.datasets import load_dataset
+    >>> spec = load_study("studies/quick.toml")                      # doctest: +SKIP
+    >>> result = run_sweep(spec, load_dataset("digits"))             # doctest: +SKIP
+    >>> result.best_params, result.best_value, result.test_score     # doctest: +SKIP
     """
     started = time.time()
     X, y, X_test, y_test = split_data(spec, dataset)
-    estimator = build_estimator(spec)
-    objective = CrossValidationObjective(
-        estimator, X, y, spec.search_space, make_cv(spec.cv), spec.metric
-    )
-    heartbeat = spec.storage.heartbeat_interval
-    storage = make_storage(spec.storage.url, heartbeat)
-    n_workers = resolve_n_jobs(spec.workers.n_jobs)
-    if spec.budget.n_trials is not None:
-        n_workers = max(1, min(n_workers, spec.budget.n_trials))
-    deadline = started + spec.budget.timeout if spec.budget.timeout else None
     result = SweepResult(spec.name, test_metric=spec.metric)
-
-    with SweepLock.for_study(spec) as sweep_lock:
-        study = optuna.create_study(
-            study_name=spec.name,
-            storage=storage,
-            direction="maximize",
-            load_if_exists=True,
-            sampler=make_sampler(spec.sampler, spec.search_space, spec.sampler.seed),
-            pruner=make_pruner(spec.pruner),
-        )
-        recovered = recover_interrupted(study, callbacks, heartbeat=bool(heartbeat))
+    with SweepLock.for_study(spec):
+        study = create_study(spec)
+        recovered = recover_interrupted(study, callbacks)
         if recovered:
             log(f"{recovered} trial(s) interrupted earlier were marked failed and will be retried")
-        job = _WorkerJob(
-            study_name=spec.name,
-            storage_url=spec.storage.url,
-            heartbeat_interval=heartbeat,
-            sampler_spec=spec.sampler,
-            pruner_spec=spec.pruner,
-            search_space=spec.search_space,
-            base_seed=spec.sampler.seed,
-            objective=objective,
-            n_trials=spec.budget.n_trials,
-            deadline=deadline,
-            blas_threads=max(1, joblib.cpu_count() // n_workers),
-            budget_lock=sweep_lock.budget_lock(spec.workers.backend),
-            on_trial_start=tuple(on_trial_start),
-            callbacks=tuple(callbacks),
-        )
+        n_workers = resolve_n_jobs(spec.workers.n_jobs)
+        if spec.budget.n_trials is not None:
+            n_workers = max(1, min(n_workers, spec.budget.n_trials))
+        deadline = started + spec.budget.timeout if spec.budget.timeout else None
+        job = make_job(spec, X, y, n_workers, deadline, on_trial_start, callbacks)
         bar = _ProgressBar(study, spec.budget.n_trials, deadline, enabled=progress)
         try:
             _run_workers(job, n_workers, spec, study, callbacks, log)
@@ -542,8 +568,58 @@ def run_sweep(
     if result.interrupted or result.best_value is None:
         return result
     if spec.evaluation.refit:
-        _refit_and_test(spec, estimator, result, X, y, X_test, y_test, output_dir)
+        _refit_and_test(spec, build_estimator(spec), result, X, y, X_test, y_test, output_dir)
     return result
+
+
+def create_study(spec):
+    """Create the study in its storage, or load it when it exists."""
+    return optuna.create_study(
+        study_name=spec.name,
+        storage=make_storage(spec.storage.url, spec.storage.heartbeat_interval),
+        direction="maximize",
+        load_if_exists=True,
+        sampler=make_sampler(spec.sampler, spec.search_space, spec.sampler.seed),
+        pruner=make_pruner(spec.pruner),
+    )
+
+
+def make_job(spec, X, y, n_workers, deadline=None, on_trial_start=(), callbacks=()):
+    """What each of ``n_workers`` workers of a study runs (see `run_worker`)."""
+    objective = CrossValidationObjective(
+        build_estimator(spec), X, y, spec.search_space, make_cv(spec.cv), spec.metric
+    )
+    return _WorkerJob(
+        study_name=spec.name,
+        storage_url=spec.storage.url,
+        heartbeat_interval=spec.storage.heartbeat_interval,
+        sampler_spec=spec.sampler,
+        pruner_spec=spec.pruner,
+        search_space=spec.search_space,
+        base_seed=spec.sampler.seed,
+        objective=objective,
+        n_trials=spec.budget.n_trials,
+        deadline=deadline,
+        blas_threads=max(1, joblib.cpu_count() // n_workers),
+        budget_lock=budget_lock_for(spec),
+        on_trial_start=tuple(on_trial_start),
+        callbacks=tuple(callbacks),
+    )
+
+
+def add_workers(spec, dataset, n_workers=1, *, on_trial_start=(), callbacks=(), log=print):
+    """Join a running (or waiting) study with more workers: ``nnsweep worker``.
+
+    Optuna's own pattern for distributed optimisation: any machine that reaches
+    the study's storage can start workers; they share its budget. No refit here:
+    the ``nnsweep run`` that owns the study does that.
+    """
+    X, y, _, _ = split_data(spec, dataset)
+    create_study(spec)
+    deadline = time.time() + spec.budget.timeout if spec.budget.timeout else None
+    job = make_job(spec, X, y, n_workers, deadline, on_trial_start, callbacks)
+    study = optuna.load_study(study_name=spec.name, storage=make_storage(spec.storage.url))
+    _run_workers(job, n_workers, spec, study, callbacks, log)
 
 
 def _run_workers(job, n_workers, spec, study, callbacks, log, max_restarts=3):
