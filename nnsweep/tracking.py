@@ -87,6 +87,8 @@ _END_STATUS = {  # trial state -> (run status, default stop reason)
     TrialState.PRUNED: ("KILLED", "pruned"),
     TrialState.FAIL: ("FAILED", "failed"),
 }
+_MAX_FAILURES = 3  # consecutive failures after which a worker stops logging trials
+_FAILED = object()  # what _best_effort returns when its step failed
 _MAX_ERROR = 2000  # characters of a trial's error kept in its nnsweep.error tag
 _PROBE_TIMEOUT = 5.0  # seconds for check_reachable's request, unless MLFLOW_HTTP_REQUEST_TIMEOUT
 _LOCK_RETRIES = 12  # SQLite "database is locked": attempts, backing off to 2 s (~15 s in all)
@@ -133,10 +135,12 @@ class MLflowTracker:
         self.parent_run_id = None
         self._client = None
         self._lock = threading.Lock()
+        self._failures = 0  # consecutive worker-side logging failures in this process
 
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_client"] = None  # each process makes its own, on first use
+        state["_failures"] = 0
         del state["_lock"]
         return state
 
@@ -316,10 +320,8 @@ class MLflowTracker:
         if not self.enabled:
             return
         parent = self._parent(study)
-        with self._lock:
-            run_id = _best_effort(
-                f"create the run of trial {trial.number}", self._trial_run, study, parent, trial
-            )
+        what = f"create the run of trial {trial.number}"
+        run_id = self._guarded(what, self._trial_run, study, parent, trial, resets=False)
         if run_id:
             trial.set_user_attr(RUN_ATTR, run_id)
 
@@ -346,12 +348,34 @@ class MLflowTracker:
         if not self.enabled:
             return
         parent = self._parent(study)
-        with self._lock:
-            _best_effort(
-                f"log trial {frozen_trial.number}", self._log_trial, study, parent, frozen_trial
-            )
+        what = f"log trial {frozen_trial.number}"
+        self._guarded(what, self._log_trial, study, parent, frozen_trial)
 
     # ------------------------------------------------------------------ helpers
+    def _guarded(self, what: str, fn, *args, resets: bool = True):
+        """Run a worker-side logging step; a failure is a warning, not an error.
+
+        After `_MAX_FAILURES` failures with no success of a ``resets`` step in between, this
+        process stops trying: a dead tracking server would otherwise stall every trial in
+        MLflow's HTTP retries.
+        """
+        with self._lock:
+            if self._failures >= _MAX_FAILURES:
+                return None
+            result = _best_effort(what, fn, *args)
+            if result is _FAILED:
+                self._failures += 1
+            elif resets:
+                self._failures = 0
+            if self._failures == _MAX_FAILURES:
+                _log.warning(
+                    "MLflow: %d failures in a row; process %d logs no more trials (the sweep "
+                    "goes on; its trials stay in the Optuna storage)",
+                    _MAX_FAILURES,
+                    os.getpid(),
+                )
+            return None if result is _FAILED else result
+
     def _parent(self, study) -> str:
         if self.parent_run_id is None:  # a copy made before start(): the study knows
             self.parent_run_id = study.user_attrs.get(PARENT_ATTR)
@@ -565,29 +589,29 @@ class MLflowTracker:
             ("parallel_coordinate", ovm.plot_parallel_coordinate, 1),
         ]
         notes = []
-        for name, plot, needed in plots:
-            if len(complete) < needed:
-                notes.append(
-                    f"{name}: skipped, needs {needed}+ complete trials, has {len(complete)}"
-                )
-                continue
-            before = set(plt.get_fignums())
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    fig = np.ravel(plot(study))[0].figure
-                fig.tight_layout()
-                self.client.log_figure(run_id, fig, f"plots/{name}.png")
-            except Exception as exc:  # one plot failing never stops the others
-                notes.append(f"{name}: skipped ({_short(exc)})")
-            finally:
-                for number in set(plt.get_fignums()) - before:
-                    plt.close(number)
-        fig = _learning_curves(complete, study.direction)
-        if fig is None:
-            notes.append("learning_curves: skipped, no complete trial has curve_val_mean")
-        else:
-            self.client.log_figure(run_id, fig, "plots/learning_curves.png")
+        with matplotlib.rc_context():  # Optuna's plots set pyplot's style: undo it after
+            for name, plot, needed in plots:
+                if len(complete) < needed:
+                    have = len(complete)
+                    notes.append(f"{name}: skipped, needs {needed}+ complete trials, has {have}")
+                    continue
+                before = set(plt.get_fignums())
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                        fig = np.ravel(plot(study))[0].figure
+                    fig.tight_layout()
+                    self.client.log_figure(run_id, fig, f"plots/{name}.png")
+                except Exception as exc:  # one plot failing never stops the others
+                    notes.append(f"{name}: skipped ({_short(exc)})")
+                finally:
+                    for number in set(plt.get_fignums()) - before:
+                        plt.close(number)
+            fig = _learning_curves(complete, study.direction)
+            if fig is None:
+                notes.append("learning_curves: skipped, no complete trial has curve_val_mean")
+            else:
+                self.client.log_figure(run_id, fig, "plots/learning_curves.png")
         for note in notes:
             _log.info("MLflow plots: %s", note)
         if notes:
@@ -812,7 +836,7 @@ def _learning_curves(complete: list, direction):
         return None
     maximize = direction == optuna.study.StudyDirection.MAXIMIZE
     best = sorted(with_curve, key=lambda t: t.value, reverse=maximize)[:5]
-    fig = Figure(figsize=(7, 4.5))  # not pyplot's: nothing global to close
+    fig = Figure(figsize=(7, 4.5), layout="tight")  # not pyplot's: nothing global to close
     ax = fig.subplots()
     for t in best:
         curve = t.user_attrs["curve_val_mean"]
@@ -822,7 +846,6 @@ def _learning_curves(complete: list, direction):
     ax.set_title(f"Learning curves of the best {len(best)} trials")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
     return fig
 
 
@@ -903,14 +926,14 @@ def _is_locked(exc: BaseException | None) -> bool:
 
 
 def _best_effort(what: str, fn, *args):
-    """``fn(*args)``, or None with a logged warning if it fails (TrackingError still raises)."""
+    """``fn(*args)``; if it fails, a logged warning and `_FAILED` (TrackingError raises)."""
     try:
         return fn(*args)
     except TrackingError:
         raise
     except Exception as exc:
         _log.warning("MLflow: could not %s: %s", what, _short(exc))
-        return None
+        return _FAILED
 
 
 def _env_true(name: str) -> bool:

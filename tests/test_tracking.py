@@ -287,8 +287,8 @@ def test_start_again_reuses_the_parent_run(logged):
     assert logged.client.get_run(logged.parent).info.status == "RUNNING"
 
 
-def test_a_new_study_under_the_same_name_gets_its_own_parent(tmp_path):
-    tracker = MLflowTracker(make_spec(tmp_path), tracking_uri=f"sqlite:///{tmp_path}/m.db")
+def test_a_new_study_under_the_same_name_gets_its_own_parent(logged, tmp_path):
+    tracker = MLflowTracker(make_spec(tmp_path, name="renewed"), tracking_uri=logged.uri)
     first = tracker.start(journal_study(tmp_path / "first.log"))
     assert tracker.start(journal_study(tmp_path / "first.log")) == first  # resumed
     fresh = journal_study(tmp_path / "fresh.log")  # the old journal was deleted, say
@@ -348,9 +348,9 @@ def test_finish_registers_a_model_that_loads_and_predicts_the_same(logged, monke
     np.testing.assert_array_equal(loaded.predict(X), pipe.predict(X))
 
 
-def test_finish_with_one_complete_trial_skips_importances(tmp_path):
+def test_finish_with_one_complete_trial_skips_importances(logged, tmp_path):
     spec = make_spec(tmp_path, name="single")
-    tracker = MLflowTracker(spec, tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    tracker = MLflowTracker(spec, tracking_uri=logged.uri)  # the same store, another experiment
     study = optuna.create_study(study_name="single", direction="maximize")
     tracker.start(study)
     frozen = run_trial(study, tracker, "complete", 0.7)
@@ -367,7 +367,11 @@ def test_finish_with_one_complete_trial_skips_importances(tmp_path):
         n_failed=0,
         wall_time=1.0,
     )
+    import matplotlib
+
+    style = dict(matplotlib.rcParams)
     tracker.finish(study, result)
+    assert dict(matplotlib.rcParams) == style  # Optuna's plot style did not leak
     client = tracker.client
     plots = {a.path for a in client.list_artifacts(tracker.parent_run_id, "plots")}
     assert "plots/param_importances.png" not in plots
@@ -426,7 +430,7 @@ def test_check_reachable_tells_a_non_mlflow_or_locked_server(tmp_path, status, m
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    Thread(target=server.serve_forever, daemon=True).start()
+    Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
         uri = f"http://me:hunter2@127.0.0.1:{server.server_address[1]}"
         with pytest.raises(TrackingError, match=message) as info:
@@ -462,6 +466,12 @@ def test_an_mlflow_failure_in_a_worker_warns_and_the_sweep_goes_on(logged, monke
         run_trial(study, tracker, "complete", 0.4)  # does not raise
     assert "could not log trial" in caplog.text and "store on fire" in caplog.text
     assert "hunter2" not in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="nnsweep.tracking"):
+        for _ in range(3):
+            run_trial(study, tracker, "pruned", 0.2)
+    assert "logs no more trials" in caplog.text  # a dead store cannot stall every trial
+    assert caplog.text.count("could not log trial") == 2  # the 1st above, then 2 more
 
 
 def test_tracking_disabled_does_nothing(tmp_path):
