@@ -14,7 +14,9 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: install test sweep sweeps ui bench lint format clean clean-runs
+DASHBOARD_PORT ?= 8080
+
+.PHONY: install test sweep sweeps ui dashboard bench lint format clean clean-runs
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +37,10 @@ sweeps: $(STAMP)
 
 ui: $(STAMP)
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
+
+dashboard: $(STAMP)
+	$(PY) -m pip install -q -e ".[dashboard]"
+	$(VENV)/bin/optuna-dashboard mlruns/optuna/$(STUDY).log --host 127.0.0.1 --port $(DASHBOARD_PORT)
 
 bench: $(STAMP)
 	$(PY) -m pip install -q torch==2.13.0
