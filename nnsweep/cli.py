@@ -74,7 +74,7 @@ def cmd_run(args):
     dataset = load_data(spec)
     tracker = make_tracker(spec, dataset)
     print(
-        f"study {spec.name}: {dataset.name} ({len(dataset.y_train)} training samples), "
+        f"study {spec.name}: data set {dataset.name} ({dataset.digest}), "
         f"storage {redact_url(spec.storage.url)}"
         + (f", tracking {redact_url(tracker.tracking_uri)}" if tracker else ", tracking off")
     )
@@ -242,6 +242,9 @@ def build_parser():
 def main(argv=None):
     """Entry point of the ``nnsweep`` command."""
     args = build_parser().parse_args(argv)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bar and summary speak
     started = time.time()
     try:
         return args.func(args)
