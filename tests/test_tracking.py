@@ -254,6 +254,9 @@ def test_sqlite_store_is_in_wal_mode(logged):
 
     with sqlite3.connect(logged.folder / "mlflow.db") as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    engine = logged.tracker.client._tracking_client.store.engine
+    with engine.connect() as connection:  # commits do not wait for fsync
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
 
 
 def test_parent_run_has_study_file_params_and_best_so_far(logged):
