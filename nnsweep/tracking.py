@@ -658,7 +658,16 @@ _CLIENTS_LOCK = threading.Lock()
 
 
 def _process_client(uri: str) -> MlflowClient:
-    """One client per process and URI, shared by the tracker copies unpickled there."""
+    """One client per process and URI, shared by the tracker copies unpickled there.
+
+    Also stops MLflow printing "View run ... at <tracking URI>" to stdout each time a run ends:
+    two lines per trial from every worker, and the URI unredacted. An explicit
+    ``MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT=false`` is respected unless the URI has a secret.
+    """
+    if redact_url(uri) != uri:
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+    else:
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     key = (os.getpid(), uri)
     with _CLIENTS_LOCK:
         if key not in _CLIENTS:

@@ -390,7 +390,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-def test_check_reachable_fails_fast_on_a_closed_port_without_the_password(tmp_path):
+def test_check_reachable_fails_fast_on_a_closed_port_without_the_password(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "false")
     spec = make_spec(tmp_path)
     uri = f"http://someone:hunter2@127.0.0.1:{free_port()}"
     tracker = MLflowTracker(spec, tracking_uri=uri)
@@ -400,6 +401,8 @@ def test_check_reachable_fails_fast_on_a_closed_port_without_the_password(tmp_pa
     message = str(info.value)
     assert "hunter2" not in message and "someone:***@127.0.0.1" in message
     assert "hunter2" not in repr(tracker)
+    assert tracker.client is not None  # and MLflow will not print "View run at <the URI>"
+    assert os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] == "true"
     assert time.perf_counter() - start < 30  # no long retry loop
 
 
