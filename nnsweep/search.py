@@ -124,14 +124,14 @@ def make_pruner(pruner_spec):
     return optuna.pruners.NopPruner()
 
 
-def make_storage(url, heartbeat_interval=None, on_stale_trial=None):
+def make_storage(url, heartbeat_interval=None):
     """An Optuna storage: a journal file (path ending ``.log``) or any RDB URL.
 
     The journal file is the embedded default: several processes on one machine
     append to it safely (file locks), with no "database is locked" failures.
     A server database (PostgreSQL, MySQL) gets heartbeats (every 60 s unless the
-    study says otherwise), so a trial whose worker died is found stale and
-    failed by the next worker to ask, and ``on_stale_trial(study, frozen)`` runs.
+    study says otherwise), so a trial whose worker died is found stale by the
+    next worker to ask (`recover_interrupted`), failed and retried.
     """
     if "://" not in url:
         path = Path(url)
@@ -148,7 +148,6 @@ def make_storage(url, heartbeat_interval=None, on_stale_trial=None):
             url,
             heartbeat_interval=heartbeat_interval,
             grace_period=2 * heartbeat_interval,
-            heartbeat_stale_trial_callback=on_stale_trial,
         )
 
 
@@ -340,18 +339,6 @@ def retry_interrupted(study, frozen):
     study.enqueue_trial(frozen.params, user_attrs={"retry_of": frozen.number})
 
 
-class _StaleTrialHandler:
-    """Heartbeat callback: a trial whose worker died is retried and reported to tracking."""
-
-    def __init__(self, callbacks):
-        self.callbacks = callbacks
-
-    def __call__(self, study, frozen):
-        retry_interrupted(study, frozen)
-        for callback in self.callbacks:
-            callback(study, frozen)
-
-
 @dataclass
 class _WorkerJob:
     """Everything a worker process needs, picklable (sent to loky or Dask workers)."""
@@ -378,9 +365,7 @@ def run_worker(job, worker_index):
     Returns the number of trials this worker ran.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = make_storage(
-        job.storage_url, job.heartbeat_interval, _StaleTrialHandler(job.callbacks)
-    )
+    storage = make_storage(job.storage_url, job.heartbeat_interval)
     done = 0
     with threadpool_limits(limits=job.blas_threads):
         study = optuna.load_study(study_name=job.study_name, storage=storage)
@@ -390,9 +375,8 @@ def run_worker(job, worker_index):
         study.pruner = make_pruner(job.pruner_spec)
         while job.deadline is None or time.time() < job.deadline:
             with job.budget_lock:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", ExperimentalWarning)
-                    optuna.storages.fail_stale_trials(study)  # no-op without heartbeats
+                if is_heartbeat_enabled(storage):  # a dead worker's trial: fail it, retry it
+                    recover_interrupted(study, job.callbacks)
                 if job.n_trials is not None and count_budget(study) >= job.n_trials:
                     break
                 trial = study.ask()
