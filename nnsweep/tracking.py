@@ -24,6 +24,10 @@ WAL mode, so concurrent workers rarely wait on each other. A SQLite store keeps 
 artifacts in ``artifacts/`` beside the database (``mlruns/artifacts``), another database in
 ``./mlruns/artifacts``; an ``http(s)`` tracking server chooses its own.
 
+Cost, measured on SQLite (2 cores, busy machine): a trial of 60 epochs x 5 folds (420 step
+metrics) takes about 10 ms at its start and 50-80 ms at its end, mostly MLflow inserting the
+metric rows; each worker process pays about 1-2 s once, importing MLflow and opening the store.
+
 Run statuses: a COMPLETE trial ends FINISHED, PRUNED ends KILLED and FAIL ends FAILED. The parent
 run is RUNNING during the sweep (RUNNING again when resumed) and FINISHED after ``finish``.
 
@@ -55,6 +59,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock between processes
+    fcntl = None
 
 import mlflow
 import numpy as np
@@ -197,7 +206,8 @@ class MLflowTracker:
                 f"set tracking.uri to a database such as {DEFAULT_TRACKING_URI}"
             )
         try:
-            self.client.search_experiments(max_results=1)
+            with _store_lock(uri):  # a new SQLite store is created (migrated) one at a time
+                self.client.search_experiments(max_results=1)
         except Exception as exc:
             raise TrackingError(
                 f"MLflow tracking store at {shown} is unusable: {_short(exc)}; fix it or set "
@@ -225,19 +235,29 @@ class MLflowTracker:
         """
         if not self.enabled:
             return ""
+        with _store_lock(self.tracking_uri):  # processes starting at once: one at a time
+            run_id, resumed = self._get_or_create_parent(study)
+        if resumed:
+            self._catch_up(study, run_id)
+        what = "resumed" if resumed else "created"
+        _log.info("MLflow: %s parent run %s of experiment %r", what, run_id, self.experiment_name)
+        return run_id
+
+    def _get_or_create_parent(self, study) -> tuple[str, bool]:
+        """The body of `start`: ``(parent run id, whether it existed)``."""
         spec, client = self.spec, self.client
         self.experiment_id = self._experiment()
         if _is_sqlite(self.tracking_uri):
             _use_wal(_sqlite_path(self.tracking_uri))
             _commit_without_fsync(client)
-        uid = study.user_attrs.get(UID_ATTR)
-        if not uid:
-            uid = uuid.uuid4().hex
-            study.set_user_attr(UID_ATTR, uid)
-        found = self._search(
+        if not study.user_attrs.get(UID_ATTR):
+            study.set_user_attr(UID_ATTR, uuid.uuid4().hex)
+        uid = study.user_attrs[UID_ATTR]  # read back: another process may have won
+        which = (
             f"tags.`{STUDY_TAG}` = '{_quote(spec.name)}' AND tags.`{ROLE_TAG}` = 'study' "
             f"AND tags.`{UID_TAG}` = '{uid}'"
         )
+        found = self._search(which)
         tags = {
             **self._context_tags(),
             ROLE_TAG: "study",
@@ -255,15 +275,17 @@ class MLflowTracker:
         else:
             run = _retry(client.create_run, self.experiment_id, tags=tags, run_name=spec.name)
             run_id = run.info.run_id
+            first = self._search(which)  # several machines started at once: the oldest wins
+            if first is not None and first.info.run_id != run_id:
+                _retry(client.delete_run, run_id)
+                run_id, found = first.info.run_id, first
         self.parent_run_id = run_id
         study.set_user_attr(PARENT_ATTR, run_id)
         study.set_user_attr(EXPERIMENT_ATTR, self.experiment_id)
         self._log_params_once(run_id, self._spec_params())
         self._log_study_file(run_id, resumed=found is not None)
         _retry(client.log_batch, run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
-        what = "resumed" if found else "created"
-        _log.info("MLflow: %s parent run %s of experiment %r", what, run_id, self.experiment_name)
-        return run_id
+        return run_id, found is not None
 
     def finish(self, study, result) -> None:
         """Log the outcome on the parent run, register the model, plot, end the parent run.
@@ -376,6 +398,32 @@ class MLflowTracker:
                     os.getpid(),
                 )
             return None if result is _FAILED else result
+
+    def _catch_up(self, study, parent: str) -> None:
+        """Log the finished trials whose run a stopped sweep left RUNNING, or never made.
+
+        A worker stopped (Ctrl-C, kill) after telling Optuna a trial's outcome but before its
+        callback ended leaves the run RUNNING; one stopped before `trial_started` ended leaves
+        the trial without ``mlflow_run_id``. Both are logged now, when the sweep resumes.
+        """
+        running, token = set(), None
+        while True:
+            page = _retry(
+                self.client.search_runs,
+                [self.experiment_id],
+                f"tags.`{PARENT_TAG}` = '{parent}' AND attributes.status = 'RUNNING'",
+                ViewType.ACTIVE_ONLY,
+                max_results=1000,
+                page_token=token,
+            )
+            running.update(r.data.tags.get(TRIAL_TAG) for r in page)
+            token = page.token
+            if not token:
+                break
+        for trial in study.get_trials(deepcopy=False, states=tuple(_END_STATUS)):
+            if str(trial.number) in running or RUN_ATTR not in trial.user_attrs:
+                what = f"log trial {trial.number} (left unlogged by the stopped sweep)"
+                self._guarded(what, self._log_trial, study, parent, trial)
 
     def _parent(self, study) -> str:
         if self.parent_run_id is None:  # a copy made before start(): the study knows
@@ -745,6 +793,27 @@ def _artifact_location(uri: str) -> str | None:
     if scheme.split("+")[0] in ("postgresql", "mysql", "mssql"):
         return (Path.cwd() / "mlruns" / "artifacts").as_uri()
     return None
+
+
+@contextlib.contextmanager
+def _store_lock(uri: str):
+    """Hold an exclusive lock on ``<database>.lock`` for a SQLite store (else do nothing).
+
+    Processes of one machine that open a new store at once would run MLflow's schema
+    migrations together and fail ("duplicate column"); those that `start` one study at once
+    would each create a parent run. The kernel drops the lock if its holder dies.
+    """
+    path = _sqlite_path(uri) if _is_sqlite(uri) else None
+    if path is None or fcntl is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _use_wal(path: Path | None) -> None:

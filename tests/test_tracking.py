@@ -290,6 +290,35 @@ def test_start_again_reuses_the_parent_run(logged):
     assert logged.client.get_run(logged.parent).info.status == "RUNNING"
 
 
+def test_resume_logs_the_trials_a_stopped_sweep_left_unlogged(logged, tmp_path):
+    spec = make_spec(tmp_path, name="stopped")
+    tracker = MLflowTracker(spec, tracking_uri=logged.uri)
+    study = journal_study(tmp_path / "stopped.log", name="stopped")
+    tracker.start(study)
+    run_trial(study, tracker, "complete", 0.6)  # logged normally
+    cut = study.ask()  # Ctrl-C after Optuna was told, before the callback ended
+    tracker.trial_started(study, cut)
+    cut.set_user_attr("cv_mean", 0.7)
+    study.tell(cut, 0.7)
+    never = study.ask()  # killed before trial_started ended: no run, no run id
+    study.tell(never, state=TrialState.PRUNED)
+    runs = by_trial(child_runs(tracker.client, tracker))
+    assert runs[1].info.status == "RUNNING" and 2 not in runs
+
+    resumed = MLflowTracker(spec, tracking_uri=logged.uri)
+    assert resumed.start(journal_study(tmp_path / "stopped.log", name="stopped")) == (
+        tracker.parent_run_id
+    )
+    runs = by_trial(child_runs(tracker.client, tracker))
+    assert {n: r.info.status for n, r in runs.items()} == {
+        0: "FINISHED",
+        1: "FINISHED",
+        2: "KILLED",
+    }
+    assert runs[1].data.metrics["cv_mean"] == 0.7
+    assert len(child_runs(tracker.client, tracker)) == 3
+
+
 def test_a_new_study_under_the_same_name_gets_its_own_parent(logged, tmp_path):
     tracker = MLflowTracker(make_spec(tmp_path, name="renewed"), tracking_uri=logged.uri)
     first = tracker.start(journal_study(tmp_path / "first.log"))
@@ -490,25 +519,32 @@ def test_tracking_disabled_does_nothing(tmp_path):
     assert not (tmp_path / "never.db").exists()
 
 
-def _log_trials_in_a_worker(tracker, journal, n_trials):
+def _start_and_log_trials_in_a_worker(tracker, journal, n_trials):
     study = journal_study(Path(journal), name="together")
+    tracker.check_reachable()  # a new store: MLflow creates its tables in one process only
+    parent = tracker.start(study)  # both at once, as `nnsweep worker` does: one parent
     for i in range(n_trials):
         run_trial(study, tracker, "complete" if i % 4 else "pruned", 0.5 + i / 100, epochs=10)
-    return os.getpid()
+    return os.getpid(), parent
 
 
 @pytest.mark.slow
-def test_two_processes_log_to_one_sqlite_store_concurrently(tmp_path):
+def test_two_processes_start_and_log_to_one_new_sqlite_store_concurrently(tmp_path):
     spec = make_spec(tmp_path, name="together")
     tracker = MLflowTracker(spec, digits_dataset(), tracking_uri=f"sqlite:///{tmp_path}/m.db")
     journal = tmp_path / "optuna" / "together.log"
-    study = journal_study(journal, name="together")
-    tracker.start(study)
-    pids = Parallel(n_jobs=2, backend="loky")(
-        delayed(_log_trials_in_a_worker)(tracker, str(journal), 20) for _ in range(2)
+    journal_study(journal, name="together")  # the Optuna study exists; the MLflow store not
+    assert not (tmp_path / "m.db").exists()
+    done = Parallel(n_jobs=2, backend="loky")(
+        delayed(_start_and_log_trials_in_a_worker)(tracker, str(journal), 20) for _ in range(2)
     )
-    assert len(set(pids)) == 2  # two processes really ran
+    assert len({pid for pid, _ in done}) == 2  # two processes really ran
+    [parent] = {parent for _, parent in done}
     study = journal_study(journal, name="together")
+    tracker.start(study)  # resumes: finds the same parent
+    assert tracker.parent_run_id == parent
+    parents = tracker.client.search_runs([tracker.experiment_id], "tags.`nnsweep.role` = 'study'")
+    assert [r.info.run_id for r in parents] == [parent]
     assert len(study.trials) == 40
     runs = by_trial(child_runs(tracker.client, tracker))
     assert sorted(runs) == list(range(40))  # every trial exactly one run
