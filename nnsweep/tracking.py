@@ -20,9 +20,11 @@ Where runs live, first match wins:
 
 A relative SQLite path is made absolute against the current directory when the tracker is
 built, so workers with another working directory write to the same file; the file is switched to
-WAL mode, so concurrent workers rarely wait on each other. A SQLite store keeps the experiment's
-artifacts in ``artifacts/`` beside the database (``mlruns/artifacts``), another database in
-``./mlruns/artifacts``; an ``http(s)`` tracking server chooses its own.
+WAL mode, so concurrent workers rarely wait on each other, and processes that open a new store or
+start a study at once (``nnsweep worker`` run several times) take turns on ``<database>.lock``.
+A SQLite store keeps the experiment's artifacts in ``artifacts/`` beside the database
+(``mlruns/artifacts``), another database in ``./mlruns/artifacts``; an ``http(s)`` tracking
+server chooses its own.
 
 Cost, measured on SQLite (2 cores, busy machine): a trial of 60 epochs x 5 folds (420 step
 metrics) takes about 10 ms at its start and 50-80 ms at its end, mostly MLflow inserting the
@@ -222,7 +224,8 @@ class MLflowTracker:
         study's ``mlflow_study_uid`` attribute, so a study re-created under the same name gets a
         new parent) and reused when a sweep is resumed. Logs the study file as an artifact and
         the study's settings as params; sets the study's user attributes
-        ``mlflow_parent_run_id`` and ``mlflow_experiment_id``.
+        ``mlflow_parent_run_id`` and ``mlflow_experiment_id``. On resume, finished trials
+        whose run a stopped sweep left RUNNING (or never created) are logged now.
 
         Parameters
         ----------
