@@ -856,7 +856,7 @@ def _dataset_info(dataset) -> dict | None:
 
     X, y, X_test = dataset.X_train, dataset.y_train, dataset.X_test
     digest = dataset.digest  # computed once here (cached); never per trial
-    source = str(dataset.source or dataset.name)
+    source = redact_url(str(dataset.source or dataset.name))
     local = os.path.isabs(source)
     profile = {"features_shape": list(X.shape), "targets_shape": list(y.shape)}
     if X_test is not None:
