@@ -1,10 +1,12 @@
 """Run the benchmarks, each in its own process.
 
-Usage: ``python benchmarks/run.py [--only speed|accuracy] [--quick]``.
+Usage: ``python benchmarks/run.py [--only NAME ...] [--quick]``; ``make bench`` runs it.
 
 Benchmarks are not tests: they measure, print markdown tables and write them to
-``benchmarks/results/<name>.md`` (``speed.md``, ``accuracy.md``), each headed with
-the date, the machine, its load and the versions used. ``make bench`` runs this.
+``benchmarks/results/<name>.md``, each headed with the date, the machine, its
+load and the versions used. Every ``benchmarks/bench_<name>.py`` is a benchmark
+called ``<name>``; ``speed`` and ``accuracy`` run first, the others after them in
+alphabetical order:
 
 * ``speed``: seconds per epoch on MNIST, nnsweep against scikit-learn's
   ``MLPClassifier``, PyTorch and the bound set by the matrix products alone.
@@ -22,32 +24,39 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = {"speed": "bench_speed.py", "accuracy": "bench_accuracy.py"}
+FIRST = ("speed", "accuracy")
+
+
+def discover():
+    """Benchmark name -> script, ``speed`` and ``accuracy`` first."""
+    found = {p.stem.removeprefix("bench_"): p for p in sorted(HERE.glob("bench_*.py"))}
+    order = [n for n in FIRST if n in found] + [n for n in found if n not in FIRST]
+    return {n: found[n] for n in order}
 
 
 def main(argv=None):
+    benchmarks = discover()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--only",
-        choices=sorted(BENCHMARKS),
-        action="append",
-        help="run only this benchmark (repeatable)",
+        choices=list(benchmarks),
+        nargs="+",
+        help="run only these benchmarks (default: all)",
     )
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: fewer repeats, configurations and epochs"
     )
     args = parser.parse_args(argv)
     failed = []
-    for name in args.only or list(BENCHMARKS):
-        cmd = [sys.executable, str(HERE / BENCHMARKS[name])] + (["--quick"] if args.quick else [])
+    for name in args.only or list(benchmarks):
+        script = benchmarks[name]
+        quick = args.quick and "--quick" in script.read_text()
+        cmd = [sys.executable, str(script)] + (["--quick"] if quick else [])
         print(f"== {name}: {' '.join(cmd)}", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         code = subprocess.call(cmd, cwd=HERE.parent)
-        print(
-            f"== {name}: exit {code} after {time.perf_counter() - t0:.0f} s",
-            file=sys.stderr,
-            flush=True,
-        )
+        elapsed = time.perf_counter() - t0
+        print(f"== {name}: exit {code} after {elapsed:.0f} s", file=sys.stderr, flush=True)
         if code:
             failed.append(name)
     if failed:
