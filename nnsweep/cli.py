@@ -55,13 +55,17 @@ def load_data(spec):
     return load_dataset(d.name, data_dir=d.data_dir)
 
 
-def make_tracker(spec, dataset):
-    """The MLflow tracker, checked to be reachable, or None when tracking is off."""
+def make_tracker(spec, dataset, tracking_uri=None):
+    """The MLflow tracker, checked to be reachable, or None when tracking is off.
+
+    ``tracking_uri`` (``--tracking-uri``) wins over the study file and the
+    ``MLFLOW_TRACKING_URI`` environment variable.
+    """
     if not spec.tracking.enabled:
         return None
     from .tracking import MLflowTracker
 
-    tracker = MLflowTracker(spec, dataset)
+    tracker = MLflowTracker(spec, dataset, tracking_uri=tracking_uri)
     tracker.check_reachable()
     return tracker
 
@@ -72,7 +76,7 @@ def cmd_run(args):
 
     spec = load_spec(args)
     dataset = load_data(spec)
-    tracker = make_tracker(spec, dataset)
+    tracker = make_tracker(spec, dataset, args.tracking_uri)
     print(
         f"study {spec.name}: data set {dataset.name} ({dataset.digest}), "
         f"storage {redact_url(spec.storage.url)}"
@@ -102,7 +106,7 @@ def cmd_worker(args):
 
     spec = load_spec(args)
     dataset = load_data(spec)
-    tracker = make_tracker(spec, dataset)
+    tracker = make_tracker(spec, dataset, args.tracking_uri)
     callbacks, on_start = (), ()
     if tracker is not None:
         tracker.start(create_study(spec))

@@ -102,6 +102,7 @@ class StudyLock:
 
     def __enter__(self):
         if self.kind == "file":
+            Path(self.key).parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.key, os.O_RDWR | os.O_CREAT, 0o644)
             fcntl.flock(fd, fcntl.LOCK_EX)
             self._held = fd
