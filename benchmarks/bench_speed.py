@@ -317,7 +317,7 @@ def timed_epoch(worker, max_wait):
     others = None
     if b0 is not None and b1 is not None:
         others = max(0.0, (b1 - b0 - reply["cpu"]) / reply["seconds"])
-    return {"seconds": reply["seconds"], "others": others, "waited": waited}
+    return {"seconds": reply["seconds"], "cpu": reply["cpu"], "others": others, "waited": waited}
 
 
 def summarize(epochs):
@@ -378,6 +378,14 @@ def _cell(res, kind):
 def _epoch_text(e):
     others = "?" if e["others"] is None else f"{e['others']:.2f}"
     return f"{e['seconds']:.3f} ({others})"
+
+
+def _cpu_ratio(res, a, b):
+    e = res["epochs"]
+    if a not in e or b not in e:
+        return "n/a"
+    cpu = {k: statistics.median(x["cpu"] for x in e[k]) for k in (a, b)}
+    return f"{cpu[a] / cpu[b]:.2f}"
 
 
 def _ratio(res, a, b):
@@ -493,6 +501,31 @@ def report(results, rounds, quick, env):
     text += common.table(
         ["h", "threads", "contender", "dtype", "warm-up epoch", "timed epochs (others)"], raw_rows
     )
+    single = [r for r in results if r["threads"] == 1]
+    if single:
+        text += (
+            "\n## CPU seconds per epoch at 1 thread\n\n"
+            "A process with one thread that waits its turn for a core loses wall time but not "
+            "CPU time, so at 1 thread the CPU time per epoch (median over all timed epochs, "
+            "quiet or not) is a cross-check that other load hardly moves (it still feels "
+            "shared caches). Torch's OpenMP runtime and OpenBLAS may spin briefly while "
+            "waiting, which counts as CPU time too.\n\n"
+        )
+        text += common.table(
+            ["h", *(LABELS[k] for k in kinds), "ours/bound", "sklearn/ours", "torch/ours"],
+            [
+                [r["hidden"]]
+                + [
+                    _fmt(statistics.median(e["cpu"] for e in r["epochs"][k]))
+                    if k in r["epochs"]
+                    else "n/a"
+                    for k in kinds
+                ]
+                + [_cpu_ratio(r, a, b) for a, b in (("ours", "gemm"), ("sklearn", "ours"))]
+                + [_cpu_ratio(r, "torch", "ours")]
+                for r in single
+            ],
+        )
     profiled = [r for r in results if r["profile"]]
     if profiled:
         text += (

@@ -125,7 +125,7 @@ def environment(with_torch=True):
     cpu = _lscpu()
     torch = torch_info() if with_torch else None
     rows = [
-        ("date", datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")),
+        ("date (start)", datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")),
         (
             "machine",
             f"{cpu.get('Model name', platform.processor() or '?')}, "
