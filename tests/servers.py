@@ -299,8 +299,8 @@ def dask_cluster():
     try:
         yield cluster
     finally:
-        client.close()
-        cluster.close()
+        client.close(timeout=10)
+        cluster.close(timeout=10)
 
 
 def dask_worker_pids(address):
@@ -339,7 +339,7 @@ class MlflowServer:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGTERM)
         try:
-            self.process.wait(timeout=15)
+            self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
@@ -462,6 +462,22 @@ def start_nnsweep(*args, cwd, env=None, log_prefix="nnsweep"):
         return out.read_text(errors="replace"), err.read_text(errors="replace")
 
     return proc, read_output
+
+
+def wait_exit(proc, timeout, read_output=None, what="nnsweep"):
+    """The exit code of ``proc``; past ``timeout`` s, kill its group and fail, showing its
+    output (a hung sweep fails the test in bounded time instead of stalling the suite)."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        proc.wait(timeout=30)
+        out, err = read_output() if read_output else ("", "")
+        pytest.fail(
+            f"{what} did not exit within {timeout} s (hung; killed)\n"
+            f"--- stdout\n{out[-2000:]}\n--- stderr\n{err[-3000:]}".replace(PASSWORD, "***"),
+            pytrace=False,
+        )
 
 
 def kill_group(proc, sig=signal.SIGKILL):

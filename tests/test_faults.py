@@ -30,6 +30,7 @@ from tests.servers import (  # noqa: E402
     kill_group,
     load_optuna_study,
     start_nnsweep,
+    wait_exit,
     wait_for,
     write_study,
 )
@@ -37,8 +38,8 @@ from tests.servers import (  # noqa: E402
 pytest_plugins = ["tests.servers"]
 pytestmark = pytest.mark.slow
 
-# trials of about a second or two: long enough to be caught in the middle
-SLOW = dict(subset=1000, batch_size=4, max_epochs=30, hidden=(64, 128))
+# trials of about a second: long enough to be caught in the middle
+SLOW = dict(subset=1000, batch_size=4, max_epochs=20, hidden=(64, 128))
 NO_REFIT = "\n[evaluation]\nrefit = false\n"  # not the subject here: saves seconds
 
 
@@ -111,7 +112,7 @@ def _kill_worker_mid_trial(proc, study, timeout=150):
 @pytest.mark.parametrize("kind", ["journal", "postgres"])
 def test_sigkill_of_a_worker_mid_trial(tmp_path, request, kind):
     storage, tracking, read_back = _storage_and_tracking(kind, tmp_path, request)
-    n_trials = 5
+    n_trials = 4
     study_file = write_study(
         tmp_path,
         f"sigkill-{kind}",
@@ -127,7 +128,7 @@ def test_sigkill_of_a_worker_mid_trial(tmp_path, request, kind):
     try:
         study = _study_when_ready(f"sigkill-{kind}", storage)
         killed = _kill_worker_mid_trial(proc, study)
-        rc = proc.wait(timeout=240)
+        rc = wait_exit(proc, 180, output, "the sweep after the kill")
     finally:
         kill_group(proc)
     out, err = output()
@@ -155,7 +156,7 @@ def test_sigkill_of_a_worker_mid_trial(tmp_path, request, kind):
 def test_ctrl_c_then_restart_reaches_exactly_the_budget(tmp_path):
     storage = str(tmp_path / "optuna" / "ctrl-c.log")
     tracking = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
-    n_trials = 5
+    n_trials = 4
     study_file = write_study(
         tmp_path,
         "ctrl-c",
@@ -178,7 +179,7 @@ def test_ctrl_c_then_restart_reaches_exactly_the_budget(tmp_path):
             what="a complete trial and one running",
         )
         kill_group(proc, signal.SIGINT)  # Ctrl-C in a terminal signals the whole group
-        rc = proc.wait(timeout=120)
+        rc = wait_exit(proc, 60, output, "the sweep after Ctrl-C")
     finally:
         kill_group(proc)
     out, err = output()
@@ -194,7 +195,7 @@ def test_ctrl_c_then_restart_reaches_exactly_the_budget(tmp_path):
         "run", study_file, "--no-progress", cwd=tmp_path, log_prefix="again"
     )
     try:
-        rc = proc.wait(timeout=240)
+        rc = wait_exit(proc, 150, output, "the resumed sweep")
     finally:
         kill_group(proc)
     out, err = output()
@@ -203,9 +204,10 @@ def test_ctrl_c_then_restart_reaches_exactly_the_budget(tmp_path):
     trials = study.get_trials()
     assert count_budget(study) == n_trials
     assert len([t for t in trials if not is_interrupted(t)]) == n_trials
-    for number in interrupted:
+    for number in interrupted:  # retried once, unless stopped before it sampled anything
         retries = [t for t in trials if t.user_attrs.get("retry_of") == number]
-        assert len(retries) == 1 and retries[0].params == trials[number].params
+        assert len(retries) == (1 if trials[number].params else 0), f"trial {number}"
+        assert all(r.params == trials[number].params for r in retries)
     check_trials_match_runs(study, tracking, "ctrl-c")
 
 
@@ -235,7 +237,7 @@ def test_concurrent_processes_on_embedded_storage(tmp_path, storage_kind):
         for i in range(3)
     ]
     try:
-        codes = [p.wait(timeout=240) for p, _ in procs]
+        codes = [wait_exit(p, 180, read, f"worker {i}") for i, (p, read) in enumerate(procs)]
     finally:
         for p, _ in procs:
             kill_group(p)

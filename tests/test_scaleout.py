@@ -24,10 +24,12 @@ from tests.servers import (  # noqa: E402
     check_trials_match_runs,
     dask_worker_pids,
     free_port,
+    kill_group,
     load_optuna_study,
     run_nnsweep,
     secrets_in_mlflow,
     start_nnsweep,
+    wait_exit,
     wait_for,
     write_study,
 )
@@ -93,21 +95,25 @@ def test_workers_added_by_hand_share_the_postgres_study_and_its_exact_budget(
     across both processes (PostgreSQL advisory lock), every trial has one MLflow run."""
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()  # two "machines": nothing shared but the servers
-    kwargs = dict(n_trials=8, n_jobs=1, **SLOW)
+    kwargs = dict(n_trials=6, n_jobs=1, **SLOW)
     study_a = write_study(tmp_path / "a", "by-hand", storage="unused.log", tracking=True, **kwargs)
     study_b = write_study(tmp_path / "b", "by-hand", storage="unused.log", tracking=True, **kwargs)
     common = ("--storage", pg_url, "--tracking-uri", mlflow_server.url)
     run, run_out = start_nnsweep("run", study_a, "--no-progress", *common, cwd=tmp_path / "a")
-    # the worker joins once the sweep has started its first trial
-    wait_for(
-        lambda: _n_trials(pg_url, "by-hand") >= 1, timeout=120, what="the sweep's first trial"
-    )
-    worker, worker_out = start_nnsweep("worker", study_b, *common, cwd=tmp_path / "b")
-    assert run.wait(timeout=240) == 0, run_out()
-    assert worker.wait(timeout=240) == 0, worker_out()
+    worker = None
+    try:
+        # the worker joins once the sweep has started its first trial
+        wait_for(lambda: _n_trials(pg_url, "by-hand") >= 1, timeout=120, what="the first trial")
+        worker, worker_out = start_nnsweep("worker", study_b, *common, cwd=tmp_path / "b")
+        assert wait_exit(run, 180, run_out, "nnsweep run") == 0, run_out()
+        assert wait_exit(worker, 180, worker_out, "nnsweep worker") == 0, worker_out()
+    finally:
+        kill_group(run)
+        if worker is not None:
+            kill_group(worker)
     study = load_optuna_study("by-hand", pg_url)
     trials = study.get_trials()
-    assert len(trials) == 8 and all(t.state == TrialState.COMPLETE for t in trials)
+    assert len(trials) == 6 and all(t.state == TrialState.COMPLETE for t in trials)
     by_process = {t.user_attrs["worker"] for t in trials}
     assert len(by_process) == 2, f"trials ran in {by_process}: the added worker ran none"
     check_trials_match_runs(study, mlflow_server.url, "by-hand")
