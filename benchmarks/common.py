@@ -15,6 +15,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -168,15 +169,20 @@ def table(columns, rows):
     return "\n".join(out) + "\n"
 
 
-def write_result(name, text):
-    """Print ``text`` and write it to ``benchmarks/results/<name>.md`` (atomically)."""
+def write_result(name, text, quick=False):
+    """Print ``text`` and write it to ``benchmarks/results/<name>.md`` (atomically).
+
+    A quick (smoke) run writes to the temporary directory instead, so that it never
+    replaces the committed results of a full run.
+    """
     print(text)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.md"
+    folder = Path(tempfile.gettempdir()) / "nnsweep-bench" if quick else RESULTS
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.md"
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text(text)
     tmp.replace(path)
-    print(f"written: {path.relative_to(ROOT)}", file=sys.stderr)
+    print(f"written: {path}", file=sys.stderr)
     return path
 
 
