@@ -258,3 +258,15 @@ def test_max_norm_keeps_float32():
     max_norm_(W, 1.5)
     assert W.dtype == np.float32
     assert np.all(np.linalg.norm(W.astype(np.float64), axis=0) <= 1.5 * (1 + 1e-6))
+
+
+def test_denormal_velocities_are_flushed_to_zero():
+    """A weight with no gradient keeps a shrinking velocity; once denormal it is zeroed."""
+    W = np.zeros(3, dtype=np.float32)
+    opt = SGD([W], momentum=0.5)
+    opt.velocities[0][:] = [1e-39, 1e-30, -1e-40]  # denormal, normal, denormal (float32)
+    for _ in range(SGD.flush_every):
+        opt.step([W], [np.zeros(3, dtype=np.float32)])
+    v = opt.velocities[0]
+    assert v[0] == 0 and v[2] == 0
+    assert v[1] == pytest.approx(1e-30 * 0.5**SGD.flush_every, rel=1e-5)  # still normal: kept
