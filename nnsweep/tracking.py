@@ -331,8 +331,6 @@ class MLflowTracker:
         if getattr(result, "model", None) is not None:
             _best_effort("log and register the model", self._log_model, run_id, result)
         _best_effort("log the study plots", self._log_plots, study, run_id)
-        # trials a worker could not log (the store was away for a while) are logged now
-        self._guarded("log the trials left unlogged", self._catch_up, study, run_id)
         _retry(client.set_terminated, run_id, "FINISHED")
 
     # ------------------------------------------------------------------ worker processes
