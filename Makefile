@@ -19,7 +19,7 @@ DASHBOARD_PORT ?= 8080
 .PHONY: install test sweep sweeps ui dashboard bench lint format clean clean-runs
 
 $(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv --clear $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
