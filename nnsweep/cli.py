@@ -18,6 +18,7 @@ from .datasets import DatasetError, load_dataset
 from .estimator import NeuralNetworkClassifier
 from .locks import StudyBusyError
 from .redact import redact_url
+from .search import StorageError
 
 EXIT_INTERRUPTED = 130
 
@@ -252,7 +253,7 @@ def main(argv=None):
     started = time.time()
     try:
         return args.func(args)
-    except (StudyFileError, DatasetError, StudyBusyError) as exc:
+    except (StudyFileError, DatasetError, StudyBusyError, StorageError) as exc:
         print(f"nnsweep: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -46,6 +46,7 @@ from threadpoolctl import threadpool_limits
 
 from .estimator import NeuralNetworkClassifier, TrainingDivergedError
 from .locks import StudyLock, SweepLock, budget_lock_for
+from .redact import redact_text, redact_url
 
 __all__ = [
     "CrossValidationObjective",
@@ -63,6 +64,10 @@ __all__ = [
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 INTERRUPTED = "interrupted"
 DEFAULT_HEARTBEAT = 60  # seconds, for server databases
+
+
+class StorageError(RuntimeError):
+    """The study's storage cannot be opened; the message names it, password masked."""
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -140,15 +145,21 @@ def make_storage(url, heartbeat_interval=None):
         return optuna.storages.JournalStorage(backend)
     if heartbeat_interval is None and not url.startswith("sqlite"):
         heartbeat_interval = DEFAULT_HEARTBEAT
-    if not heartbeat_interval:
-        return optuna.storages.RDBStorage(url)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ExperimentalWarning)
-        return optuna.storages.RDBStorage(
-            url,
-            heartbeat_interval=heartbeat_interval,
-            grace_period=2 * heartbeat_interval,
-        )
+    options = {}
+    if heartbeat_interval:
+        options = {
+            "heartbeat_interval": heartbeat_interval,
+            "grace_period": 2 * heartbeat_interval,
+        }
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, **options)
+    except Exception as exc:  # a bad URL, a server that does not answer, a wrong password
+        reason = redact_text(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+        raise StorageError(
+            f"cannot open the Optuna storage {redact_url(url)}: {type(exc).__name__}: {reason}"
+        ) from None
 
 
 def suggest_params(trial, search_space):
@@ -365,6 +376,8 @@ def run_worker(job, worker_index):
     Returns the number of trials this worker ran.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # We run the heartbeat thread ourselves around each asked trial (below).
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
     storage = make_storage(job.storage_url, job.heartbeat_interval)
     done = 0
     with threadpool_limits(limits=job.blas_threads):
@@ -463,6 +476,10 @@ def recover_interrupted(study, callbacks=()):
     storage = study._storage
     if is_heartbeat_enabled(storage):
         stale_ids = storage._get_stale_trial_ids(study._study_id)
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        stale_ids += [
+            t._trial_id for t in running if _worker_is_dead(t) and t._trial_id not in stale_ids
+        ]
     else:
         stale_ids = [
             t._trial_id for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
@@ -483,6 +500,20 @@ def recover_interrupted(study, callbacks=()):
         if is_interrupted(t):
             retry_interrupted(study, t)
     return failed
+
+
+def _worker_is_dead(trial):
+    """True when the trial's worker ran on this machine and its process is gone."""
+    host, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def run_sweep(
