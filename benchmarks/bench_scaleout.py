@@ -105,8 +105,83 @@ refit = false
 """
 
 
+# --------------------------------------------------------------------------- quiet machine
+QUIET = 0.5  # cores busy with other work below which the machine counts as quiet
+QUIET_RUN = 0.3  # a run counts as quiet when other processes used fewer cores than this
+_wait_left = [900.0]  # seconds the whole run may spend waiting for a quiet machine
+
+
+def busy_cores(interval=1.0):
+    """Cores busy over ``interval`` s (from /proc/stat), or None where unavailable."""
+
+    def sample():
+        try:
+            with open("/proc/stat") as f:
+                fields = [float(x) for x in f.readline().split()[1:]]
+        except OSError:
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)
+        return sum(fields) - idle, sum(fields)
+
+    a = sample()
+    time.sleep(interval)
+    b = sample()
+    if a is None or b is None or b[1] == a[1]:
+        return None
+    return (b[0] - a[0]) / (b[1] - a[1]) * (os.cpu_count() or 1)
+
+
+def wait_for_quiet(max_wait=120.0):
+    """Wait until other processes keep fewer than QUIET cores busy (bounded); returns the
+    busy level last seen, in cores."""
+    t0 = time.monotonic()
+    limit = min(max_wait, _wait_left[0])
+    level = busy_cores()
+    while level is not None and level >= QUIET and time.monotonic() - t0 < limit:
+        level = busy_cores()
+    _wait_left[0] = max(0.0, _wait_left[0] - (time.monotonic() - t0))
+    return level
+
+
 # --------------------------------------------------------------------------- 1. throughput
-def run_sweep_once(folder, name, storage, scheduler, n_trials, epochs):
+def cpu_busy_seconds():
+    """CPU seconds the whole machine has been busy (all cores, from /proc/stat), or None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [float(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(roots):
+    """CPU seconds used by the processes ``roots`` and all their descendants, including the
+    ones that ended and were reaped (their parents' children times)."""
+    import psutil
+
+    seen, total = set(), 0.0
+    for root in roots:
+        try:
+            procs = [psutil.Process(root), *psutil.Process(root).children(recursive=True)]
+        except psutil.Error:
+            continue
+        for p in procs:
+            if p.pid in seen:
+                continue
+            seen.add(p.pid)
+            try:
+                t = p.cpu_times()
+            except psutil.Error:
+                continue
+            total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def run_sweep_once(folder, name, storage, scheduler, n_trials, epochs, roots=()):
+    busy_before = wait_for_quiet()
+    roots = (os.getpid(), *roots)  # this process (Dask cluster, the command) and PostgreSQL
+    busy0, ours0 = cpu_busy_seconds(), tree_cpu_seconds(roots)
     study_file = Path(folder) / f"{name}.toml"
     study_file.write_text(
         BENCH_STUDY.format(name=name, epochs=epochs, n_trials=n_trials, storage=storage)
@@ -119,6 +194,10 @@ def run_sweep_once(folder, name, storage, scheduler, n_trials, epochs):
         cmd, cwd=folder, env=subprocess_env(), capture_output=True, text=True, check=False
     )
     wall = time.perf_counter() - t0
+    busy1, ours1 = cpu_busy_seconds(), tree_cpu_seconds(roots)
+    others = None
+    if busy0 is not None and busy1 is not None:
+        others = max(0.0, (busy1 - busy0) - (ours1 - ours0)) / wall
     if proc.returncode != 0:
         raise RuntimeError(f"{name}: exit {proc.returncode}\n{proc.stderr[-3000:]}")
     trials = load_optuna_study(name, storage).get_trials()
@@ -135,6 +214,8 @@ def run_sweep_once(folder, name, storage, scheduler, n_trials, epochs):
         "trial_s": statistics.mean(durations),
         "workers": len({t.user_attrs["worker"] for t in trials}),
         "load": os.getloadavg()[0],
+        "busy_before": busy_before,
+        "others": others,
     }
 
 
@@ -155,11 +236,18 @@ def bench_throughput(pg, scheduler, repeats, n_trials, epochs, folder):
             else:
                 storage = pg.url(pg.create_database("tp"))
             r = run_sweep_once(
-                folder, name, storage, scheduler if backend == "dask" else None, n_trials, epochs
+                folder,
+                name,
+                storage,
+                scheduler if backend == "dask" else None,
+                n_trials,
+                epochs,
+                roots=(pg.postmaster_pid(),),
             )
             print(
                 f"  {name}: {r['per_min']:.1f} trials/min (trial phase {r['phase']:.1f} s, "
-                f"wall {r['wall']:.1f} s, mean trial {r['trial_s']:.2f} s, load {r['load']:.1f})",
+                f"wall {r['wall']:.1f} s, mean trial {r['trial_s']:.2f} s, load {r['load']:.1f}, "
+                f"others {r['others']:.2f} cores)",
                 file=sys.stderr,
             )
             results[(backend, storage_kind)].append(r)
@@ -264,6 +352,7 @@ def bench_storage(pg, n_trials, epochs, folder):
     configs = [("tpe", "journal", 5)]
     configs += [(s, k, n_trials) for s in ("random", "tpe") for k in ("journal", "postgresql")]
     for i, (sampler, kind, n) in enumerate(configs):
+        wait_for_quiet()
         name = f"st-{kind}-{sampler}-{i}"
         url = (
             str(Path(folder) / "optuna" / f"{name}.log")
@@ -399,6 +488,7 @@ def bench_mnist(epochs):
 
     out = {}
     for threads in (1, 2):
+        wait_for_quiet()
         env = {**subprocess_env(), **blas_env()}
         proc = subprocess.run(
             [sys.executable, "-c", MNIST_CODE, str(threads), str(epochs)],
@@ -456,25 +546,32 @@ def report(args, env, throughput, storage, mlflow_ms, mnist, job_mb):
         "`LocalCluster(n_workers=2, threads_per_worker=1, processes=True)` (`--scheduler`), "
         "the cluster started once, before the runs. Trials/min: counted in the storage over "
         "the trial phase (first start to last end). Wall: the whole `nnsweep run` command. "
-        f"{args.repeats} repeats, interleaved (order reversed every repeat); median shown.\n"
+        f"{args.repeats} repeats, interleaved (order reversed every repeat). Others: cores "
+        "other processes used during the run (busy CPU from /proc/stat less the CPU of this "
+        "benchmark's process tree and of PostgreSQL); trials/min is the median over the "
+        f"quiet runs (others < {QUIET_RUN} cores), or over all runs (*) when fewer than 2 "
+        "were quiet.\n"
     )
     rows = []
     med = {}
     for (backend, kind), runs in throughput.items():
-        pm = statistics.median(r["per_min"] for r in runs)
+        quiet = [r for r in runs if r["others"] is not None and r["others"] < QUIET_RUN]
+        chosen, mark = (quiet, "") if len(quiet) >= 2 else (runs, "*")
+        pm = statistics.median(r["per_min"] for r in chosen)
         med[(backend, kind)] = pm
         rows.append(
             [
                 backend,
                 kind,
-                fmt(pm),
+                f"{fmt(pm)}{mark}",
                 " ".join(fmt(r["per_min"]) for r in runs),
-                fmt(statistics.median(r["trial_s"] for r in runs), 2),
-                fmt(statistics.median(r["phase"] for r in runs)),
-                fmt(statistics.median(r["wall"] for r in runs)),
-                fmt(statistics.median(r["per_min_wall"] for r in runs)),
+                f"{len(quiet)}/{len(runs)}",
+                fmt(statistics.median(r["trial_s"] for r in chosen), 2),
+                fmt(statistics.median(r["phase"] for r in chosen)),
+                fmt(statistics.median(r["wall"] for r in chosen)),
+                fmt(statistics.median(r["per_min_wall"] for r in chosen)),
                 "/".join(str(r["workers"]) for r in runs),
-                " ".join(fmt(r["load"]) for r in runs),
+                " ".join("?" if r["others"] is None else fmt(r["others"], 2) for r in runs),
             ]
         )
     lines.append(
@@ -482,14 +579,15 @@ def report(args, env, throughput, storage, mlflow_ms, mnist, job_mb):
             [
                 "workers",
                 "storage",
-                "trials/min (median)",
-                "trials/min (each repeat)",
+                "trials/min",
+                "trials/min (each run)",
+                "quiet runs",
                 "mean trial s",
                 "trial phase s",
                 "wall s",
                 "trials/min incl. start",
                 "workers used",
-                "load (1 min)",
+                "others (cores, each run)",
             ],
             rows,
         )
@@ -591,7 +689,9 @@ def report(args, env, throughput, storage, mlflow_ms, mnist, job_mb):
     )
     notes = [
         f"Run: `python benchmarks/bench_scaleout.py --repeats {args.repeats} --n-trials {n}`. "
-        "The machine is shared: the load column is the 1-minute load average after each run.",
+        "The machine is shared: every measurement first waits (a bounded time) until other "
+        "processes keep fewer than 0.5 cores busy, and section 1 measures how many cores "
+        "other processes used during each run.",
     ]
     title = "Scale-out: Dask against local workers, storage and tracking overhead"
     text = header(title, env, notes)

@@ -133,6 +133,10 @@ class Postgres:
         finally:
             conn.close()
 
+    def postmaster_pid(self):
+        """Process id of the server (from ``postmaster.pid``)."""
+        return int((self.data_dir / "postmaster.pid").read_text().split()[0])
+
     def create_database(self, prefix="db"):
         """A new empty database owned by the nnsweep user; returns its name."""
         name = f"{prefix}_{uuid.uuid4().hex[:10]}"
