@@ -112,7 +112,7 @@ def _kill_worker_mid_trial(proc, study, timeout=150):
 @pytest.mark.parametrize("kind", ["journal", "postgres"])
 def test_sigkill_of_a_worker_mid_trial(tmp_path, request, kind):
     storage, tracking, read_back = _storage_and_tracking(kind, tmp_path, request)
-    n_trials = 4
+    n_trials = 3
     study_file = write_study(
         tmp_path,
         f"sigkill-{kind}",

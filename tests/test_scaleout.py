@@ -50,7 +50,7 @@ def test_sweep_on_dask_with_postgres_study_and_mlflow_server(
     address = dask_cluster.scheduler_address
     tracking = mlflow_server.url_with_password()  # user info: nnsweep must mask it everywhere
     study_file = write_study(
-        tmp_path, "dask-pg", storage="unused.log", tracking=True, n_trials=6, **SLOW
+        tmp_path, "dask-pg", storage="unused.log", tracking=True, n_trials=4, **SLOW
     )
     proc = run_nnsweep(
         "run",
@@ -66,12 +66,12 @@ def test_sweep_on_dask_with_postgres_study_and_mlflow_server(
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-4000:]
-    assert "study dask-pg: 6 complete" in proc.stdout
+    assert "study dask-pg: 4 complete" in proc.stdout
 
     # the trials are in PostgreSQL, all complete, and ran in the Dask workers' processes
     study = load_optuna_study("dask-pg", pg_url)
     trials = study.get_trials()
-    assert len(trials) == 6 and all(t.state == TrialState.COMPLETE for t in trials)
+    assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
     pids = {int(t.user_attrs["worker"].rsplit(":", 1)[1]) for t in trials}
     workers = dask_worker_pids(address)
     assert pids <= workers, f"trials ran in {pids}, the Dask workers are {workers}"
