@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from . import __version__
 from .config import StudyFileError, load_study, parse_overrides
@@ -179,7 +180,7 @@ def cmd_list(args):
 
     url = args.storage or "mlruns/optuna"
     urls = (
-        sorted(str(p) for p in __import__("pathlib").Path(url).glob("*.log"))
+        sorted(str(p) for p in Path(url).glob("*.log"))
         if ("://" not in url)
         else [url]
     )

@@ -331,6 +331,9 @@ class MLflowTracker:
         if getattr(result, "model", None) is not None:
             _best_effort("log and register the model", self._log_model, run_id, result)
         _best_effort("log the study plots", self._log_plots, study, run_id)
+        # Trials a worker could not log (the store was away for a while) are logged now.
+        # _catch_up takes self._lock itself (through _guarded), so it is not wrapped in it.
+        _best_effort("log the trials left unlogged", self._catch_up, study, run_id)
         _retry(client.set_terminated, run_id, "FINISHED")
 
     # ------------------------------------------------------------------ worker processes
