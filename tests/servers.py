@@ -37,6 +37,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import studyfiles
+
 REPO = Path(__file__).resolve().parents[1]
 USER = "nnsweep"
 PASSWORD = "s3cret-pw"  # must never appear in any output, MLflow param, tag or artifact
@@ -491,58 +493,6 @@ def kill_group(proc, sig=signal.SIGKILL):
 
 
 # --------------------------------------------------------------------------- studies and checks
-STUDY = """\
-name = "{name}"
-
-[data]
-name = "digits"
-subset = {subset}
-
-[estimator]
-activation = "relu"
-max_epochs = {max_epochs}
-batch_size = {batch_size}
-n_iter_no_change = 1000
-random_state = 0
-
-[search_space.learning_rate]
-type = "float"
-low = 0.02
-high = 0.2
-log = true
-
-[search_space.n_hidden]
-type = "int"
-low = {hidden_low}
-high = {hidden_high}
-step = 16
-
-[cv]
-n_splits = {n_splits}
-
-[budget]
-n_trials = {n_trials}
-
-[sampler]
-name = "tpe"
-seed = 0
-n_startup_trials = 2
-
-[pruner]
-name = "none"
-
-[workers]
-n_jobs = {n_jobs}
-
-[storage]
-url = "{storage}"
-{storage_extra}
-[tracking]
-enabled = {tracking}
-uri = "{tracking_uri}"
-"""
-
-
 def write_study(
     folder,
     name,
@@ -560,31 +510,33 @@ def write_study(
     tracking=None,
     extra="",
 ):
-    """Write a small digits study file into ``folder``; returns its path.
+    """Write a small digits study file into ``folder`` (tests/studyfiles.py); returns its path.
 
     Tracking is on when ``tracking_uri`` is given (or ``tracking=True``: the URI then comes
     from the command line or the environment). The defaults give trials of a fraction of a
     second; more samples, epochs and hidden units and a smaller batch make them longer.
     """
-    hb = f"heartbeat_interval = {heartbeat_interval}\n" if heartbeat_interval else ""
-    text = STUDY.format(
-        name=name,
-        subset=subset,
-        max_epochs=max_epochs,
-        batch_size=batch_size,
-        hidden_low=hidden[0],
-        hidden_high=hidden[1],
-        n_splits=n_splits,
-        n_trials=n_trials,
-        n_jobs=n_jobs,
-        storage=storage,
-        storage_extra=hb,
-        tracking="true" if (tracking_uri if tracking is None else tracking) else "false",
-        tracking_uri=tracking_uri or "",
-    )
-    path = Path(folder) / f"{name}.toml"
-    path.write_text(text + extra)
-    return path
+    changes = {
+        "data": {"subset": subset},
+        "estimator": {
+            "max_epochs": max_epochs,
+            "batch_size": batch_size,
+            "n_iter_no_change": 1000,
+        },
+        "search_space": {
+            "learning_rate": {"high": 0.2},
+            "n_hidden": {"low": hidden[0], "high": hidden[1]},
+        },
+        "cv": {"n_splits": n_splits},
+        "budget": {"n_trials": n_trials},
+        "workers": {"n_jobs": n_jobs},
+        "storage": {"heartbeat_interval": heartbeat_interval},
+        "tracking": {
+            "enabled": bool(tracking_uri if tracking is None else tracking),
+            "uri": tracking_uri or "",
+        },
+    }
+    return studyfiles.write_study(folder, name, changes, storage=storage, extra=extra)
 
 
 def load_optuna_study(name, url):

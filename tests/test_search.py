@@ -87,7 +87,7 @@ def test_pruning_stops_a_hopeless_configuration(make_study, digits):
         n_jobs=1,
         max_epochs=12,
         pruner="median",
-        pruner_options="n_startup_trials = 2\nn_warmup_steps = 2",
+        pruner_options={"n_startup_trials": 2, "n_warmup_steps": 2},
     )
     spec = load_study(path, overrides={"evaluation.refit": "false"})
     study = optuna.create_study(

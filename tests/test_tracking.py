@@ -1,7 +1,6 @@
 import os
 import pickle
 import socket
-import textwrap
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,52 +20,30 @@ from nnsweep import NeuralNetworkClassifier
 from nnsweep.config import DEFAULT_TRACKING_URI, load_study
 from nnsweep.datasets import Dataset
 from nnsweep.tracking import MLflowTracker, TrackingError
+from tests.studyfiles import write_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-STUDY = """
-name = "{name}"
-description = "tracking test"
-
-[data]
-name = "digits"
-subset = 200
-
-[estimator]
-max_epochs = 3
-random_state = 0
-
-[search_space.learning_rate]
-type = "float"
-low = 0.01
-high = 0.5
-log = true
-
-[search_space.n_hidden]
-type = "int"
-low = 8
-high = 32
-step = 8
-
-[cv]
-n_splits = 3
-
-[pruner]
-name = "median"
-
-[storage]
-url = "{storage}"
-
-[tracking]
-uri = "http://someone:hunter2@example.invalid:5000"
-"""
+# The tiny study of tests/studyfiles.py, with the sections these tests drive by hand left
+# to their defaults, and a tracking URI whose password must never show.
+TRACKING_STUDY = {
+    "description": "tracking test",
+    "data": {"subset": 200},
+    "estimator": {"max_epochs": 3, "activation": None, "batch_size": None},
+    "search_space": {
+        "learning_rate": {"low": 0.01, "high": 0.5},
+        "n_hidden": {"low": 8, "high": 32, "step": 8},
+    },
+    "budget": None,
+    "sampler": None,
+    "workers": None,
+    "pruner": {"name": "median"},
+    "tracking": {"enabled": None, "uri": "http://someone:hunter2@example.invalid:5000"},
+}
 
 
 def make_spec(folder: Path, name="tiny"):
-    path = folder / f"{name}.toml"
-    storage = folder / "optuna" / f"{name}.log"
-    path.write_text(textwrap.dedent(STUDY.format(name=name, storage=storage)))
-    return load_study(path)
+    return load_study(write_study(folder, name, TRACKING_STUDY))
 
 
 def digits_dataset(n=200):
