@@ -179,11 +179,7 @@ def cmd_list(args):
     from .search import make_storage
 
     url = args.storage or "mlruns/optuna"
-    urls = (
-        sorted(str(p) for p in Path(url).glob("*.log"))
-        if ("://" not in url)
-        else [url]
-    )
+    urls = sorted(str(p) for p in Path(url).glob("*.log")) if ("://" not in url) else [url]
     for u in urls:
         for s in optuna.get_all_study_summaries(make_storage(u)):
             best = "" if s.best_trial is None else f"best {s.best_trial.value:.4f}"

@@ -79,7 +79,12 @@ def build_estimator(spec):
 
 
 def make_sampler(sampler_spec, search_space, seed):
-    """The Optuna sampler named by a study's ``[sampler]`` table, seeded with ``seed``."""
+    """The Optuna sampler named by a study's ``[sampler]`` table, seeded with ``seed``.
+
+    ``seed`` differs per worker (so TPE, random and CMA-ES workers explore differently); the
+    grid and QMC samplers take the study's own seed instead, the same in every worker, since
+    their trial i is point i of one seeded sequence.
+    """
     name = sampler_spec.name
     startup = {}
     if sampler_spec.n_startup_trials is not None:
@@ -95,7 +100,10 @@ def make_sampler(sampler_spec, search_space, seed):
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "qmc":
-        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+        # One low-discrepancy sequence for the study: every worker scrambles it the same way.
+        return optuna.samplers.QMCSampler(
+            seed=sampler_spec.seed or 0, warn_independent_sampling=False
+        )
     if name == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False, **startup)
     if name == "grid":
@@ -105,8 +113,43 @@ def make_sampler(sampler_spec, search_space, seed):
                 grid[p.name] = list(p.choices)
             else:
                 grid[p.name] = list(range(p.low, p.high + 1, p.step or 1))
-        return optuna.samplers.GridSampler(grid, seed=seed)
+        # The grid's order comes from the seed, and trial i takes point i of that order: every
+        # worker must use the same seed, or two workers map one trial number to two points.
+        return GridSampler(grid, seed=sampler_spec.seed or 0)
     raise ValueError(f"unknown sampler {name!r}")
+
+
+class GridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler for workers that ask and tell.
+
+    Optuna's own calls ``study.stop()`` once the grid is exhausted, which works only inside
+    ``study.optimize`` and raises in an ask-and-tell loop. Here `run_worker` stops instead:
+    before asking, when every grid point has been started (`grid_done`).
+    """
+
+    def __init__(self, search_space, seed=None):
+        super().__init__(search_space, seed=seed)
+        self.n_points = math.prod(len(v) for v in search_space.values())
+
+    def after_trial(self, study, trial, state, values):  # no study.stop(): see the docstring
+        return None
+
+
+def grid_done(study) -> bool:
+    """True when the study's sampler is a `GridSampler` and every grid point has a trial.
+
+    A point counts once a trial for it started (running or finished), so a second worker does
+    not re-run a point the first is still on; a trial waiting in the queue (an interrupted one
+    to retry) keeps the study going.
+    """
+    sampler = study.sampler
+    if not isinstance(sampler, GridSampler):
+        return False
+    trials = study.get_trials(deepcopy=False)
+    if any(t.state == TrialState.WAITING for t in trials):
+        return False
+    started = {t.system_attrs.get("grid_id") for t in trials} - {None}
+    return len(started) >= sampler.n_points
 
 
 def make_pruner(pruner_spec):
@@ -391,6 +434,8 @@ def run_worker(job, worker_index):
                 if is_heartbeat_enabled(storage):  # a dead worker's trial: fail it, retry it
                     recover_interrupted(study, job.callbacks)
                 if job.n_trials is not None and count_budget(study) >= job.n_trials:
+                    break
+                if grid_done(study):
                     break
                 trial = study.ask()
             trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")

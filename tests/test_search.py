@@ -18,6 +18,7 @@ from nnsweep.search import (
     split_data,
     suggest_params,
 )
+from tests.studyfiles import write_study
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +51,38 @@ def test_two_worker_sweep_runs_exactly_the_budget(make_study, digits, tmp_path):
     assert result.n_complete == 6 and result.best_value == max(t.value for t in trials)
     assert 0.5 < result.test_score <= 1
     assert (tmp_path / "out" / "model.joblib").exists()
+
+
+def test_grid_sweep_runs_each_point_once_and_stops(tmp_path, digits):
+    # Optuna's GridSampler calls study.stop() when the grid is exhausted, which raises outside
+    # study.optimize; the workers stop on their own once every point has a trial.
+    changes = {
+        "sampler": {"name": "grid", "n_startup_trials": None},
+        "search_space": {
+            "learning_rate": {
+                "type": "categorical",
+                "choices": [0.05, 0.2],
+                "low": None,
+                "high": None,
+                "log": None,
+            },
+            "n_hidden": {"low": 16, "high": 32},
+        },
+        "budget": {"n_trials": 10},  # more than the 4 points: the grid ends the sweep
+        "estimator": {"max_epochs": 2},
+        "evaluation": {"refit": False},
+    }
+    for n_jobs, name in ((1, "grid1"), (2, "grid2")):
+        path = write_study(tmp_path, name, {**changes, "workers": {"n_jobs": n_jobs}})
+        spec = load_study(path)
+        result = run_sweep(spec, digits, progress=False)
+        trials = study_of(spec).get_trials()
+        points = sorted((t.params["learning_rate"], t.params["n_hidden"]) for t in trials)
+        assert points == [(0.05, 16), (0.05, 32), (0.2, 16), (0.2, 32)], n_jobs
+        assert all(t.state == TrialState.COMPLETE for t in trials)
+        assert result.n_complete == 4
+        run_sweep(spec, digits, progress=False)  # run again: the grid is done, nothing added
+        assert len(study_of(spec).get_trials()) == 4
 
 
 def test_running_again_adds_no_trials_and_a_bigger_budget_resumes(make_study, digits):
