@@ -335,7 +335,7 @@ def main(argv=None):
                         str(n_jobs),
                         "on" if tracking else "off",
                         str(len(trials)),
-                        f"{max(v for _, v in trials if v is not None):.4f}",
+                        f"{max(v for v in trials if v is not None):.4f}",
                         f"{wall:.1f}",
                         loadavg(),
                     ]
