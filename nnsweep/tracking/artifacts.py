@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 import sys
+import threading
 import warnings
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,42 @@ from .util import TrackingError, finite, retry, short
 
 _log = logging.getLogger(__name__)
 TrialState = optuna.trial.TrialState
+
+
+_PREWARM: threading.Thread | None = None
+
+
+def prewarm() -> None:
+    """Import what the end of a sweep needs (skops, matplotlib, Optuna's plots) in a thread.
+
+    Called by `MLflowTracker.start` in the parent process, which only waits while workers
+    train: the 2-4 s these imports take (skops lists every scikit-learn estimator, importing
+    them all) are then spent during the sweep instead of after it. `log_model` and
+    `log_plots` wait for it. Best effort: a failed import is retried, and reported, there.
+    """
+    global _PREWARM
+    if _PREWARM is not None:
+        return
+
+    def run():
+        with contextlib.suppress(Exception):
+            import matplotlib
+
+            if "matplotlib.pyplot" not in sys.modules:  # headless, as log_plots chooses
+                matplotlib.use("Agg")
+            import matplotlib.pyplot  # noqa: F401
+            import optuna.visualization.matplotlib  # noqa: F401
+        with contextlib.suppress(Exception):
+            import mlflow.sklearn  # noqa: F401
+            import skops.io  # noqa: F401
+
+    _PREWARM = threading.Thread(target=run, name="nnsweep-prewarm", daemon=True)
+    _PREWARM.start()
+
+
+def _wait_prewarm() -> None:
+    if _PREWARM is not None:
+        _PREWARM.join()
 
 
 def log_study_file(client, spec, run_id: str, resumed: bool) -> None:
@@ -46,6 +83,7 @@ def log_study_file(client, spec, run_id: str, resumed: bool) -> None:
 
 def log_model(client, uri: str, spec, run_id: str, result) -> None:
     """The refit model, logged on the parent run and registered with alias ``best``."""
+    _wait_prewarm()
     from mlflow.models import infer_signature
 
     model, X = result.model, getattr(result, "X_example", None)
@@ -81,6 +119,7 @@ def log_model(client, uri: str, spec, run_id: str, result) -> None:
 
 def log_plots(client, study, run_id: str) -> None:
     """Optuna's matplotlib plots and the best learning curves, as PNG artifacts."""
+    _wait_prewarm()
     try:
         import matplotlib
     except ImportError:

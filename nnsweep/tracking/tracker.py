@@ -23,7 +23,7 @@ from mlflow.exceptions import MlflowException
 
 from ..config import DEFAULT_TRACKING_URI
 from ..redact import redact_url
-from .artifacts import log_model, log_plots, log_study_file
+from .artifacts import log_model, log_plots, log_study_file, prewarm
 from .payload import (
     END_STATUS,
     EXPERIMENT_ATTR,
@@ -205,6 +205,12 @@ class MLflowTracker:
             self._catch_up(study, run_id)
         what = "resumed" if resumed else "created"
         _log.info("MLflow: %s parent run %s of experiment %r", what, run_id, self.experiment_name)
+        workers = self.spec.workers
+        n_jobs = os.cpu_count() if workers.n_jobs in (0, -1) else workers.n_jobs
+        if (n_jobs or 1) > 1 or workers.backend == "dask":
+            # finish()'s imports, while worker processes train (one worker trains in this
+            # process, where the imports would only take turns with it for the GIL)
+            prewarm()
         return run_id
 
     def _get_or_create_parent(self, study) -> tuple[str, bool]:
