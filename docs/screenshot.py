@@ -9,18 +9,34 @@ COMPARE_URL is the MLflow "compare runs" URL for the completed child runs
 (tag nnsweep.stop_reason = 'completed') of experiment "digits" (id 1).
 Tested against MLflow 3.x UI; selectors are the UI's own CSS classes/labels.
 """
+
 import sys
+
 from playwright.sync_api import sync_playwright
 
 BASE = "http://127.0.0.1:5055"
 EXPERIMENT_ID = "1"
-PARAMS = ["learning_rate", "momentum", "learning_rate_decay",
-          "l1_penalty", "l2_penalty", "dropout_rate", "n_hidden"]
-RUN_COLUMNS = ["best_cv_mean", "cv_mean", "nnsweep.stop_reason"]      # extra columns in the run list
-HIDE_COLUMNS = ["Dataset", "Source"]                   # default columns we don't need
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SELECT = ".du-bois-light-select"                       # MLflow's antd-based select
+PARAMS = [
+    "learning_rate",
+    "momentum",
+    "learning_rate_decay",
+    "l1_penalty",
+    "l2_penalty",
+    "dropout_rate",
+    "n_hidden",
+]
+RUN_COLUMNS = ["best_cv_mean", "cv_mean", "nnsweep.stop_reason"]  # extra columns in the run list
+HIDE_COLUMNS = ["Dataset", "Source"]  # default columns we don't need
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SELECT = ".du-bois-light-select"  # MLflow's antd-based select
 
 
 def tidy(page):
@@ -34,11 +50,12 @@ def tidy(page):
 
 
 def compare_plot(page, url, out):
+    """Screenshot the compare-runs page of the runs at ``url``: the parallel coordinates."""
     page.goto(url)
     page.get_by_text("Parallel Coordinates Plot").first.wait_for()
     page.wait_for_timeout(3000)
     tidy(page)
-    params_box = page.locator(SELECT).first              # "Parameters:" selector
+    params_box = page.locator(SELECT).first  # "Parameters:" selector
     # Remove the default parameter chips ("Clear All" would also drop cv_mean).
     chip_x = params_box.locator(f"{SELECT}-selection-item-remove")
     while chip_x.count():
@@ -53,20 +70,27 @@ def compare_plot(page, url, out):
         page.locator(f"{SELECT}-item-option[title='{name}']:visible").first.click()
         page.wait_for_timeout(300)
     page.keyboard.press("Escape")
-    page.mouse.click(5, 890)                             # blur the select
+    page.mouse.click(5, 890)  # blur the select
     chips = params_box.locator(f"{SELECT}-selection-item-content").all_inner_texts()
     assert chips == PARAMS, chips
-    page.wait_for_timeout(2500)                          # let plotly re-render
+    page.wait_for_timeout(2500)  # let plotly re-render
     # Crop from the page title down to just above "Run details".
     top = page.get_by_text("Comparing", exact=False).first.bounding_box()
     bottom = page.get_by_text("Run details", exact=True).first.bounding_box()
     x0 = top["x"] - 20
-    page.screenshot(path=out, clip={"x": x0, "y": top["y"] - 40,
-                                    "width": page.viewport_size["width"] - x0 - 10,
-                                    "height": bottom["y"] - top["y"] + 10})
+    page.screenshot(
+        path=out,
+        clip={
+            "x": x0,
+            "y": top["y"] - 40,
+            "width": page.viewport_size["width"] - x0 - 10,
+            "height": bottom["y"] - top["y"] + 10,
+        },
+    )
 
 
 def runs_list(page, out):
+    """Screenshot the experiment's run list with the trial columns shown."""
     page.goto(f"{BASE}/#/experiments/{EXPERIMENT_ID}/runs")
     page.get_by_role("button", name="Columns").wait_for()
     page.wait_for_timeout(3000)

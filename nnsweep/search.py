@@ -22,6 +22,7 @@ It names no hyperparameter either: the study file's search space does.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import socket
@@ -489,8 +490,21 @@ class SweepResult:
     n_pruned: int = 0
     n_failed: int = 0
     wall_time: float = 0.0
+    refit_time: float | None = None
     output_dir: str = ""
     interrupted: bool = False
+
+    def summary(self) -> dict:
+        """The result without the model: what ``summary.json`` holds (JSON types only)."""
+        keys = ("study_name", "best_trial_number", "best_value", "best_std", "test_metric")
+        keys += ("test_score", "n_complete", "n_pruned", "n_failed", "wall_time", "refit_time")
+        out = {k: getattr(self, k) for k in keys}
+        out["best_params"] = {k: _jsonable(v) for k, v in self.best_params.items()}
+        return out
+
+
+def _jsonable(value):
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def split_data(spec, dataset):
@@ -585,7 +599,9 @@ def run_sweep(
     progress : bool, default=True
         Show a progress bar (trials done, best so far, time left).
     output_dir : str or Path, default=None
-        Where the refit model goes; default ``mlruns/studies/<name>``.
+        Where the refit model (``model.joblib``) and ``summary.json`` (`SweepResult.summary`:
+        best trial, CV mean and std, test score, counts, times) go; default
+        ``mlruns/studies/<name>``.
     log : callable, default=print
 
     Returns
@@ -628,7 +644,11 @@ def run_sweep(
     if result.interrupted or result.best_value is None:
         return result
     if spec.evaluation.refit:
+        refit_started = time.time()
         _refit_and_test(spec, build_estimator(spec), result, X, y, X_test, y_test, output_dir)
+        result.refit_time = time.time() - refit_started
+        summary = json.dumps(result.summary(), indent=2, default=str)
+        (Path(result.output_dir) / "summary.json").write_text(summary + "\n")
     return result
 
 

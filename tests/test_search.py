@@ -1,6 +1,8 @@
 """Sweeps: workers share one study, the budget is exact, pruning prunes, a diverging trial
 is recorded and the study goes on, the objective is K-fold CV in lockstep."""
 
+import json
+
 import numpy as np
 import optuna
 import pytest
@@ -51,6 +53,10 @@ def test_two_worker_sweep_runs_exactly_the_budget(make_study, digits, tmp_path):
     assert result.n_complete == 6 and result.best_value == max(t.value for t in trials)
     assert 0.5 < result.test_score <= 1
     assert (tmp_path / "out" / "model.joblib").exists()
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["best_value"] == result.best_value and summary["n_complete"] == 6
+    assert summary["test_score"] == result.test_score and summary["refit_time"] > 0
+    assert summary["best_params"]["learning_rate"] == result.best_params["learning_rate"]
 
 
 def test_grid_sweep_runs_each_point_once_and_stops(tmp_path, digits):

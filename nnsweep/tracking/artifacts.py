@@ -1,0 +1,242 @@
+"""What the parent run gets besides params: the study file, the refit model, the study's plots."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import sys
+import threading
+import warnings
+from datetime import datetime
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import optuna
+
+from ..redact import redact_text
+from .payload import STUDY_TAG
+from .util import TrackingError, finite, retry, short
+
+_log = logging.getLogger(__name__)
+TrialState = optuna.trial.TrialState
+
+
+_PREWARM: threading.Thread | None = None
+
+
+def prewarm() -> None:
+    """Import what the end of a sweep needs (skops, matplotlib, Optuna's plots) in a thread.
+
+    Called by `MLflowTracker.start` in the parent process, which only waits while workers
+    train: the 2-4 s these imports take (skops lists every scikit-learn estimator, importing
+    them all) are then spent during the sweep instead of after it. `log_model` and
+    `log_plots` wait for it. Best effort: a failed import is retried, and reported, there.
+    """
+    global _PREWARM
+    if _PREWARM is not None:
+        return
+
+    def run():
+        with contextlib.suppress(Exception):
+            import matplotlib
+
+            if "matplotlib.pyplot" not in sys.modules:  # headless, as log_plots chooses
+                matplotlib.use("Agg")
+            import matplotlib.pyplot  # noqa: F401
+            import optuna.visualization.matplotlib  # noqa: F401
+        with contextlib.suppress(Exception):
+            import mlflow.sklearn  # noqa: F401
+            import skops.io  # noqa: F401
+
+    _PREWARM = threading.Thread(target=run, name="nnsweep-prewarm", daemon=True)
+    _PREWARM.start()
+
+
+def _wait_prewarm() -> None:
+    if _PREWARM is not None:
+        _PREWARM.join()
+
+
+def log_study_file(client, spec, run_id: str, resumed: bool) -> None:
+    """The study file (URLs redacted) under ``study/``; on resume only if it changed."""
+    text = spec.source_text
+    if not text and spec.path and os.path.isfile(spec.path):
+        text = Path(spec.path).read_text(encoding="utf-8")
+    if not text:
+        return
+    text = redact_text(text)
+    if spec.overrides:
+        text += "\n# overrides applied on top of this file:\n" + "".join(
+            f"#   {k} = {redact_text(str(v))}\n" for k, v in spec.overrides
+        )
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    if resumed and client.get_run(run_id).data.tags.get("nnsweep.study_sha") == digest:
+        return
+    name = Path(spec.path).name if spec.path else f"{spec.name}.toml"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    client.log_text(run_id, text, f"study/resumed-{stamp}/{name}" if resumed else f"study/{name}")
+    retry(client.set_tag, run_id, "nnsweep.study_sha", digest)
+
+
+def log_model(client, uri: str, spec, run_id: str, result) -> None:
+    """The refit model, logged on the parent run and registered with alias ``best``."""
+    _wait_prewarm()
+    from mlflow.models import infer_signature
+
+    model, X = result.model, getattr(result, "X_example", None)
+    signature = None if X is None else infer_signature(X, model.predict(X))
+    name = f"nnsweep-{spec.name}"
+    save_as = _serialization(model)
+    with _fluent_run(uri, run_id):
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=signature,
+            input_example=X,
+            registered_model_name=name,
+            pip_requirements=_pip_requirements(save_as["serialization_format"]),
+            code_paths=[str(Path(__file__).resolve().parents[1])],  # the nnsweep package
+            **save_as,
+        )
+    version = str(info.registered_model_version)
+    client.set_registered_model_alias(name, "best", version)
+    version_tags = {
+        STUDY_TAG: spec.name,
+        "nnsweep.parent_run_id": run_id,
+        "best_cv_mean": result.best_value,
+        "best_trial_number": getattr(result, "best_trial_number", None),
+        "test_score": getattr(result, "test_score", None),
+    }
+    for key, value in version_tags.items():
+        if value is not None:
+            client.set_model_version_tag(name, version, key, str(value))
+    retry(client.set_tag, run_id, "nnsweep.model", f"models:/{name}@best (version {version})")
+    _log.info("MLflow: registered %s version %s, alias best", name, version)
+
+
+def log_plots(client, study, run_id: str) -> None:
+    """Optuna's matplotlib plots and the best learning curves, as PNG artifacts."""
+    _wait_prewarm()
+    try:
+        import matplotlib
+    except ImportError:
+        _log.warning("matplotlib is not installed: no study plots logged")
+        return
+    if "matplotlib.pyplot" not in sys.modules:  # nobody chose a backend yet: headless
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.importance import FanovaImportanceEvaluator
+    from optuna.visualization import matplotlib as ovm
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    evaluator = FanovaImportanceEvaluator(n_trees=32, seed=0)
+    plots = [
+        ("optimization_history", ovm.plot_optimization_history, 1),
+        ("param_importances", lambda s: ovm.plot_param_importances(s, evaluator), 2),
+        ("parallel_coordinate", ovm.plot_parallel_coordinate, 1),
+    ]
+    notes = []
+    with matplotlib.rc_context():  # Optuna's plots set pyplot's style: undo it after
+        for name, plot, needed in plots:
+            if len(complete) < needed:
+                have = len(complete)
+                notes.append(f"{name}: skipped, needs {needed}+ complete trials, has {have}")
+                continue
+            before = set(plt.get_fignums())
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    fig = np.ravel(plot(study))[0].figure
+                fig.tight_layout()
+                client.log_figure(run_id, fig, f"plots/{name}.png")
+            except Exception as exc:  # one plot failing never stops the others
+                notes.append(f"{name}: skipped ({short(exc)})")
+            finally:
+                for number in set(plt.get_fignums()) - before:
+                    plt.close(number)
+        fig = _learning_curves(complete, study.direction)
+        if fig is None:
+            notes.append("learning_curves: skipped, no complete trial has curve_val_mean")
+        else:
+            client.log_figure(run_id, fig, "plots/learning_curves.png")
+    for note in notes:
+        _log.info("MLflow plots: %s", note)
+    if notes:
+        client.log_text(run_id, "\n".join(notes) + "\n", "plots/NOTES.txt")
+
+
+def _learning_curves(complete: list, direction):
+    """A figure of ``curve_val_mean`` of the best 5 complete trials; None if none has one."""
+    from matplotlib.figure import Figure
+
+    with_curve = [t for t in complete if t.user_attrs.get("curve_val_mean") and finite(t.value)]
+    if not with_curve:
+        return None
+    maximize = direction == optuna.study.StudyDirection.MAXIMIZE
+    best = sorted(with_curve, key=lambda t: t.value, reverse=maximize)[:5]
+    fig = Figure(figsize=(7, 4.5), layout="tight")  # not pyplot's: nothing global to close
+    ax = fig.subplots()
+    for t in best:
+        curve = t.user_attrs["curve_val_mean"]
+        label = f"trial {t.number}: {t.value:.4f}"
+        ax.plot(range(1, len(curve) + 1), curve, marker=".", label=label)
+    ax.set(xlabel="epoch", ylabel="validation score, mean over folds")
+    ax.set_title(f"Learning curves of the best {len(best)} trials")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig
+
+
+def _serialization(model) -> dict:
+    """Skops (MLflow's safe default) trusting the model's own classes; else cloudpickle."""
+    try:
+        import skops.io as sio
+
+        trusted = sio.get_untrusted_types(data=sio.dumps(model))
+        return {"serialization_format": "skops", "skops_trusted_types": trusted}
+    except Exception as exc:
+        _log.warning("skops cannot save this model (%s): saving with cloudpickle", short(exc))
+        return {"serialization_format": "cloudpickle"}
+
+
+def _pip_requirements(serialization_format: str) -> list[str]:
+    """Pinned requirements; MLflow would infer them by loading the model in a subprocess (s)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = ["mlflow", "numpy", "scikit-learn", "scipy", "joblib", "threadpoolctl"]
+    names.append("skops" if serialization_format == "skops" else "cloudpickle")
+    out = []
+    for name in names:
+        try:
+            out.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            out.append(name)
+    return out
+
+
+@contextlib.contextmanager
+def _fluent_run(uri: str, run_id: str):
+    """Make ``run_id`` the active run of MLflow's fluent API at ``uri``; restore afterwards.
+
+    ``mlflow.set_tracking_uri`` is global and also sets ``MLFLOW_TRACKING_URI`` for child
+    processes: both are put back as they were.
+    """
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    if mlflow.active_run() is not None:
+        raise TrackingError("an MLflow run is active in this process: end it before finish()")
+    previous = getattr(tracking_utils, "_tracking_uri", None)
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        with mlflow.start_run(run_id=run_id):
+            yield
+    finally:
+        mlflow.set_tracking_uri(previous)
+        if env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = env
