@@ -46,7 +46,7 @@ bench: $(STAMP)
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) benchmarks/run.py
 
-# The MNIST study end to end (~85 min on 2 cores): its test error, parameters and time.
+# The MNIST study end to end (~65 min on 2 cores): its test error, parameters and time.
 bench-mnist: $(STAMP)
 	$(PY) benchmarks/run.py --only mnist_study
 

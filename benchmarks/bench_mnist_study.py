@@ -7,7 +7,7 @@ model, and reports: the test error of the refit best model (the official 10,000 
 read once, after the search), its parameters, its CV score, the wall time of the whole command,
 when the best trial finished, the trial counts, and the best trials.
 
-Long: about 85 minutes on 2 cores (`run.py` runs it only when named: ``--only mnist_study``).
+Long: about 65 minutes on 2 cores (`run.py` runs it only when named: ``--only mnist_study``).
 ``--quick`` is a smoke run on 6,000 images with 4 trials of 3 epochs; its results go to the
 temporary directory.
 """
