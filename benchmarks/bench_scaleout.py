@@ -42,11 +42,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-from common import environment, header, loadavg, table, write_result  # noqa: E402
+from common import (  # noqa: E402
+    QuietWaiter,
+    cpu_busy_seconds,
+    environment,
+    header,
+    loadavg,
+    table,
+    write_result,
+)
 
 from tests.servers import (  # noqa: E402
     blas_env,
     load_optuna_study,
+    local_cluster,
     start_mlflow_server,
     start_postgres,
     subprocess_env,
@@ -108,53 +117,15 @@ refit = false
 # --------------------------------------------------------------------------- quiet machine
 QUIET = 0.5  # cores busy with other work below which the machine counts as quiet
 QUIET_RUN = 0.3  # a run counts as quiet when other processes used fewer cores than this
-_wait_left = [900.0]  # seconds the whole run may spend waiting for a quiet machine
+QUIET_WAIT = QuietWaiter(QUIET, budget=900.0)
 
 
-def busy_cores(interval=1.0):
-    """Cores busy over ``interval`` s (from /proc/stat), or None where unavailable."""
-
-    def sample():
-        try:
-            with open("/proc/stat") as f:
-                fields = [float(x) for x in f.readline().split()[1:]]
-        except OSError:
-            return None
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)
-        return sum(fields) - idle, sum(fields)
-
-    a = sample()
-    time.sleep(interval)
-    b = sample()
-    if a is None or b is None or b[1] == a[1]:
-        return None
-    return (b[0] - a[0]) / (b[1] - a[1]) * (os.cpu_count() or 1)
-
-
-def wait_for_quiet(max_wait=120.0):
-    """Wait until other processes keep fewer than QUIET cores busy (bounded); returns the
-    busy level last seen, in cores."""
-    t0 = time.monotonic()
-    limit = min(max_wait, _wait_left[0])
-    level = busy_cores()
-    while level is not None and level >= QUIET and time.monotonic() - t0 < limit:
-        level = busy_cores()
-    _wait_left[0] = max(0.0, _wait_left[0] - (time.monotonic() - t0))
-    return level
+def wait_for_quiet():
+    """Wait (bounded) for a quiet machine; returns the busy cores last seen, or None."""
+    return QUIET_WAIT.wait(120.0)[1]
 
 
 # --------------------------------------------------------------------------- 1. throughput
-def cpu_busy_seconds():
-    """CPU seconds the whole machine has been busy (all cores, from /proc/stat), or None."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [float(x) for x in f.readline().split()[1:]]
-    except OSError:
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)
-    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
-
-
 def tree_cpu_seconds(roots):
     """CPU seconds used by the processes ``roots`` and all their descendants, including the
     ones that ended and were reaped (their parents' children times)."""
@@ -714,8 +685,6 @@ def main(argv=None):
         args.repeats, args.n_trials, args.epochs = 1, 6, 5
         args.storage_trials, args.mnist_epochs = 10, 1
     env = environment(with_torch=False)
-    from distributed import LocalCluster
-
     pg = start_postgres(durable=True)
     server = None
     cluster = None
@@ -723,14 +692,7 @@ def main(argv=None):
         with tempfile.TemporaryDirectory(prefix="nnsweep-bench-") as folder:
             (Path(folder) / "optuna").mkdir()
             (Path(folder) / "mlruns").mkdir()
-            cluster = LocalCluster(
-                n_workers=2,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                env=blas_env(),
-            )
+            cluster = local_cluster()
             print("throughput:", file=sys.stderr)
             throughput = bench_throughput(
                 pg, cluster.scheduler_address, args.repeats, args.n_trials, args.epochs, folder

@@ -265,43 +265,7 @@ class Worker:
             self.proc.wait(timeout=60)
 
 
-def _cpu_busy_seconds():
-    """CPU seconds spent busy (all cores, all processes) since boot, from /proc/stat."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def _others_now(window=0.5):
-    """Cores kept busy by everything else (the workers idle meanwhile), over ``window`` s."""
-    b0 = _cpu_busy_seconds()
-    time.sleep(window)
-    b1 = _cpu_busy_seconds()
-    return None if b0 is None or b1 is None else (b1 - b0) / window
-
-
-_wait_budget = [WAIT_BUDGET]  # seconds of waiting left for the whole run
-
-
-def wait_for_quiet(max_wait):
-    """Wait (at most ``max_wait`` s) until other processes use less than QUIET cores.
-
-    The whole run waits at most WAIT_BUDGET seconds in total, so a machine that is
-    never quiet still gets measured (and the report shows how busy it was).
-    """
-    t0 = time.perf_counter()
-    limit = min(max_wait, _wait_budget[0])
-    while time.perf_counter() - t0 < limit:
-        level = _others_now()
-        if level is None or level < QUIET:
-            break
-    waited = time.perf_counter() - t0
-    _wait_budget[0] = max(0.0, _wait_budget[0] - waited)
-    return waited
+QUIET_WAIT = common.QuietWaiter(QUIET, WAIT_BUDGET)
 
 
 def timed_epoch(worker, max_wait):
@@ -310,10 +274,10 @@ def timed_epoch(worker, max_wait):
     Contention is the CPU used by other processes while the epoch ran, in cores:
     all busy CPU time (from /proc/stat) less the worker's own, divided by the wall time.
     """
-    waited = wait_for_quiet(max_wait)
-    b0 = _cpu_busy_seconds()
+    waited, _ = QUIET_WAIT.wait(max_wait)
+    b0 = common.cpu_busy_seconds()
     reply = worker.ask()
-    b1 = _cpu_busy_seconds()
+    b1 = common.cpu_busy_seconds()
     others = None
     if b0 is not None and b1 is not None:
         others = max(0.0, (b1 - b0 - reply["cpu"]) / reply["seconds"])
@@ -345,7 +309,7 @@ def measure(hidden, threads, kinds, rounds, max_wait, profile=False):
                 epochs[k].append(timed_epoch(workers[k], max_wait))
         prof = None
         if profile and "ours" in workers:
-            wait_for_quiet(max_wait)
+            QUIET_WAIT.wait(max_wait)
             prof = workers["ours"].ask("profile")
     finally:
         for w in workers.values():
@@ -589,9 +553,7 @@ def main(argv=None):
             )
             results.append(res)
     env.append(("load average (1/5/15 min) at end", common.loadavg()))
-    env.append(
-        ("time spent waiting for a quiet machine", f"{WAIT_BUDGET - _wait_budget[0]:.0f} s")
-    )
+    env.append(("time spent waiting for a quiet machine", f"{QUIET_WAIT.waited:.0f} s"))
     common.write_result("speed", report(results, rounds, args.quick, env), quick=args.quick)
     return 0
 

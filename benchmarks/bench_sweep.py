@@ -102,7 +102,7 @@ def summarise(name, curve, n_trials, wall, budget):
 # ----------------------------------------------------------------------------- contenders
 def ours(tmp, budget, overrides=None, tag="ours", study=STUDY):
     """run_sweep as `make sweep` runs it; returns (curve, n_trials, wall, result)."""
-    from nnsweep.cli import make_tracker
+    from nnsweep.cli import make_tracker, start_tracking
 
     over = {
         "storage.url": str(Path(tmp) / f"{tag}.log"),
@@ -112,16 +112,9 @@ def ours(tmp, budget, overrides=None, tag="ours", study=STUDY):
     }
     spec = load_study(study, overrides=over)
     dataset = load_dataset("digits")
-    tracker = None
-    if spec.tracking.enabled:
-        tracker = make_tracker(spec, dataset)
+    tracker = make_tracker(spec, dataset)
     start = time.time()
-    callbacks, hooks = (), ()
-    if tracker is not None:
-        from nnsweep.search import create_study
-
-        tracker.start(create_study(spec))
-        callbacks, hooks = (tracker,), (tracker.trial_started,)
+    _, callbacks, hooks = start_tracking(tracker, spec)
     result = run_sweep(
         spec,
         dataset,

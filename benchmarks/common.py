@@ -30,6 +30,54 @@ def loadavg():
     return " / ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
+def cpu_busy_seconds():
+    """CPU seconds the whole machine has been busy since boot (all cores, all processes,
+    from /proc/stat; idle and iowait excluded), or None where /proc/stat is unavailable."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")  # guest time is inside user
+
+
+def busy_cores(window=0.5):
+    """Cores kept busy over the next ``window`` s by every process (or None)."""
+    b0 = cpu_busy_seconds()
+    time.sleep(window)
+    b1 = cpu_busy_seconds()
+    return None if b0 is None or b1 is None else (b1 - b0) / window
+
+
+class QuietWaiter:
+    """Waits for a quiet machine before a measurement, within a budget for the whole run.
+
+    ``wait(max_wait)`` returns once other processes keep fewer than ``quiet`` cores busy, or
+    after ``max_wait`` s, or when the run's ``budget`` s of waiting are spent (so a machine
+    that is never quiet still gets measured, and the report says how busy it was).
+    """
+
+    def __init__(self, quiet, budget=900.0):
+        self.quiet, self.budget, self.left = quiet, budget, budget
+
+    def wait(self, max_wait=120.0):
+        """Wait; returns ``(seconds waited, busy cores last seen or None)``."""
+        t0 = time.perf_counter()
+        limit = min(max_wait, self.left)
+        level = busy_cores()
+        while level is not None and level >= self.quiet and time.perf_counter() - t0 < limit:
+            level = busy_cores()
+        waited = time.perf_counter() - t0
+        self.left = max(0.0, self.left - waited)
+        return waited, level
+
+    @property
+    def waited(self):
+        """Seconds waited so far in this run."""
+        return self.budget - self.left
+
+
 def _lscpu():
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout

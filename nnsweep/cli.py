@@ -72,9 +72,27 @@ def make_tracker(spec, dataset, tracking_uri=None):
     return tracker
 
 
+def start_tracking(tracker, spec, finish_later=False):
+    """Start ``tracker`` on the study: ``(study, callbacks, on_trial_start)`` for `run_sweep`.
+
+    With no tracker: ``(None, (), ())``. ``finish_later``: `MLflowTracker.finish` will run in
+    this process after the sweep, so its imports are loaded meanwhile when the workers are
+    other processes (more than one, or on Dask).
+    """
+    if tracker is None:
+        return None, (), ()
+    from .search import create_study, resolve_n_jobs
+
+    study = create_study(spec)
+    workers = spec.workers
+    elsewhere = resolve_n_jobs(workers.n_jobs) > 1 or workers.backend == "dask"
+    tracker.start(study, prewarm_finish=finish_later and elsewhere)
+    return study, (tracker,), (tracker.trial_started,)
+
+
 def cmd_run(args):
     """``nnsweep run STUDY``: run or resume a sweep, refit the best model, print a summary."""
-    from .search import create_study, run_sweep
+    from .search import run_sweep
 
     spec = load_spec(args)
     dataset = load_data(spec)
@@ -84,11 +102,7 @@ def cmd_run(args):
         f"storage {redact_url(spec.storage.url)}"
         + (f", tracking {redact_url(tracker.tracking_uri)}" if tracker else ", tracking off")
     )
-    callbacks, on_start = (), ()
-    if tracker is not None:
-        study = create_study(spec)
-        tracker.start(study)
-        callbacks, on_start = (tracker,), (tracker.trial_started,)
+    study, callbacks, on_start = start_tracking(tracker, spec, finish_later=True)
     result = run_sweep(
         spec,
         dataset,
@@ -104,15 +118,12 @@ def cmd_run(args):
 
 def cmd_worker(args):
     """``nnsweep worker STUDY``: add workers to a study from any machine reaching its storage."""
-    from .search import add_workers, create_study
+    from .search import add_workers
 
     spec = load_spec(args)
     dataset = load_data(spec)
     tracker = make_tracker(spec, dataset, args.tracking_uri)
-    callbacks, on_start = (), ()
-    if tracker is not None:
-        tracker.start(create_study(spec))
-        callbacks, on_start = (tracker,), (tracker.trial_started,)
+    _, callbacks, on_start = start_tracking(tracker, spec)
     print(f"worker(s) for study {spec.name} on {redact_url(spec.storage.url)}")
     n = args.n_jobs if args.n_jobs else 1
     add_workers(spec, dataset, n, on_trial_start=on_start, callbacks=callbacks)

@@ -283,23 +283,24 @@ def blas_env():
     return {v: "1" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
+def local_cluster(**options):
+    """A local Dask cluster as sweeps use one: 2 worker processes, 1 thread and 1 BLAS
+    thread each, on 127.0.0.1, no dashboard (``options`` go to `LocalCluster`)."""
+    from distributed import LocalCluster
+
+    settings = dict(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1")
+    return LocalCluster(**settings, dashboard_address=None, env=blas_env(), **options)
+
+
 @pytest.fixture(scope="session")
 def dask_cluster():
     """A local Dask cluster: 2 worker processes, 1 thread each, on 127.0.0.1."""
     import logging
 
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
-    cluster = LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        env=blas_env(),
-        silence_logs=logging.ERROR,
-    )
+    cluster = local_cluster(silence_logs=logging.ERROR)
     client = Client(cluster)
     client.wait_for_workers(2, timeout=60)
     try:

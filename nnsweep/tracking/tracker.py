@@ -177,7 +177,7 @@ class MLflowTracker:
                 "tracking.uri"
             ) from None
 
-    def start(self, study) -> str:
+    def start(self, study, prewarm_finish: bool = False) -> str:
         """Get or create the experiment and this study's one parent run; log the study setup.
 
         Call it in the parent process before workers start. The parent run is found again by
@@ -191,6 +191,11 @@ class MLflowTracker:
         Parameters
         ----------
         study : optuna.Study
+        prewarm_finish : bool, default=False
+            Import what `finish` needs (skops, matplotlib, Optuna's plots) in a thread of this
+            process now, so that it happens while worker processes train. Only worth it when
+            the workers are other processes: one worker in this process would take turns
+            with the imports for the GIL.
 
         Returns
         -------
@@ -199,18 +204,14 @@ class MLflowTracker:
         """
         if not self.enabled:
             return ""
+        if prewarm_finish:
+            prewarm()
         with store_lock(self.tracking_uri):  # processes starting at once: one at a time
             run_id, resumed = self._get_or_create_parent(study)
         if resumed:
             self._catch_up(study, run_id)
         what = "resumed" if resumed else "created"
         _log.info("MLflow: %s parent run %s of experiment %r", what, run_id, self.experiment_name)
-        workers = self.spec.workers
-        n_jobs = os.cpu_count() if workers.n_jobs in (0, -1) else workers.n_jobs
-        if (n_jobs or 1) > 1 or workers.backend == "dask":
-            # finish()'s imports, while worker processes train (one worker trains in this
-            # process, where the imports would only take turns with it for the GIL)
-            prewarm()
         return run_id
 
     def _get_or_create_parent(self, study) -> tuple[str, bool]:
