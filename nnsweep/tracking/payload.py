@@ -121,9 +121,8 @@ def trial_payload(ft) -> tuple[list[Param], list[Metric], list[RunTag], int]:
     add("fit_time", attrs.get("fit_time", ft.duration and ft.duration.total_seconds()))
     curve = list(attrs.get("curve_val_mean") or [])
     add("n_epochs", attrs.get("n_epochs", len(curve) if curve else None))
+    # The mean curves only: per-fold curves (curve_val_folds) stay on the Optuna trial.
     curves = {"val_mean": curve, "loss_mean": attrs.get("curve_loss_mean") or []}
-    for i, fold_curve in enumerate(attrs.get("curve_val_folds") or []):
-        curves[f"val_fold_{i}"] = fold_curve or []
     for key, values in curves.items():
         for epoch, value in enumerate(values, start=1):
             add(key, value, epoch)

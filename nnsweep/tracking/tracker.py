@@ -324,9 +324,11 @@ class MLflowTracker:
         """
         if not self.enabled:
             return
+        if trial.user_attrs.get(RUN_ATTR):  # called twice for one trial: it has its run
+            return
         parent = self._parent(study)
         what = f"create the run of trial {trial.number}"
-        run_id = self._guarded(what, self._trial_run, study, parent, trial, resets=False)
+        run_id = self._guarded(what, self._new_trial_run, study, parent, trial, resets=False)
         if run_id:
             trial.set_user_attr(RUN_ATTR, run_id)
 
@@ -336,12 +338,14 @@ class MLflowTracker:
         Params: the trial's ``estimator_params`` user attribute (every estimator parameter,
         sampled and fixed) over its sampled params. Metrics: ``cv_mean``, ``cv_std``,
         ``fold_<i>_score``, ``fit_time``, ``n_epochs`` and, per epoch (step 1..n),
-        ``val_mean``, ``loss_mean`` and ``val_fold_<i>``, from the user attributes
-        ``cv_mean``, ``cv_std``, ``fold_scores``, ``fit_time``, ``n_epochs``,
-        ``curve_val_mean``, ``curve_loss_mean`` and ``curve_val_folds`` (missing ones are
-        derived from the trial or skipped). Tags: ``optuna.trial_state``,
-        ``nnsweep.stop_reason`` and ``nnsweep.error``. When the trial is the study's best so
-        far, the parent's ``best_cv_mean`` gets a point at step = trial number.
+        ``val_mean`` and ``loss_mean``, from the user attributes ``cv_mean``, ``cv_std``,
+        ``fold_scores``, ``fit_time``, ``n_epochs``, ``curve_val_mean`` and
+        ``curve_loss_mean`` (missing ones are derived from the trial or skipped). The
+        per-fold curves (``curve_val_folds``) stay on the Optuna trial only: as step metrics
+        they were 5/7 of a trial's metric rows (a digits trial's end took 47 ms of CPU with
+        them, 35 without). Tags: ``optuna.trial_state``, ``nnsweep.stop_reason`` and
+        ``nnsweep.error``. When the trial is the study's best so far, the parent's
+        ``best_cv_mean`` gets a point at step = trial number.
 
         Parameters
         ----------
@@ -458,12 +462,22 @@ class MLflowTracker:
 
     def _trial_run(self, study, parent: str, trial) -> str:
         """The id of the trial's run: found by its tags, else created."""
-        number = trial.number
         found = self._search(
-            f"tags.`{PARENT_TAG}` = '{parent}' AND tags.`{TRIAL_TAG}` = '{number}'"
+            f"tags.`{PARENT_TAG}` = '{parent}' AND tags.`{TRIAL_TAG}` = '{trial.number}'"
         )
         if found is not None:
             return found.info.run_id
+        return self._new_trial_run(study, parent, trial)
+
+    def _new_trial_run(self, study, parent: str, trial) -> str:
+        """Create the trial's run, RUNNING, and return its id.
+
+        No search first: a trial that was just asked has a new number, so it has no run yet
+        (the search by tags took 4 of `trial_started`'s 11 ms). The paths that may meet an
+        existing run (a callback or catch-up for a trial without ``mlflow_run_id``) go
+        through `_trial_run`.
+        """
+        number = trial.number
         tags = {
             PARENT_TAG: parent,
             ROLE_TAG: "trial",
