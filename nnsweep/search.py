@@ -48,6 +48,7 @@ from threadpoolctl import threadpool_limits
 from .estimator import NeuralNetworkClassifier, TrainingDivergedError
 from .locks import StudyLock, SweepLock, budget_lock_for
 from .redact import redact_text, redact_url
+from .scoring import FoldScorer
 
 __all__ = [
     "CrossValidationObjective",
@@ -293,7 +294,7 @@ class CrossValidationObjective:
         )
         fixed = {k: v for k, v in net.get_params().items() if k != "epoch_callback"}
         trial.set_user_attr("estimator_params", {**fixed, **params})
-        scorer = get_scorer(self.scoring)
+        scorer = FoldScorer(self.scoring)  # sklearn's numbers, without re-checking the data
         folds = self._fold_data()
         models = [clone(net).set_params(**params) for _ in folds]
         epochs = [

@@ -34,7 +34,8 @@ def study_of(spec):
 
 def test_two_worker_sweep_runs_exactly_the_budget(make_study, digits, tmp_path):
     # trials long enough (~1 s) that the second process, which starts ~1 s later, gets some
-    spec = load_study(make_study(n_trials=6, n_jobs=2, subset=500, max_epochs=12))
+    epochs = 40
+    spec = load_study(make_study(n_trials=6, n_jobs=2, subset=500, max_epochs=epochs))
     result = run_sweep(spec, digits, progress=False, output_dir=tmp_path / "out")
     trials = study_of(spec).get_trials()
     assert len(trials) == 6 and all(t.state == TrialState.COMPLETE for t in trials)
@@ -45,10 +46,10 @@ def test_two_worker_sweep_runs_exactly_the_budget(make_study, digits, tmp_path):
         assert len(attrs["fold_scores"]) == 3
         assert attrs["cv_mean"] == pytest.approx(np.mean(attrs["fold_scores"]))
         assert attrs["cv_mean"] == pytest.approx(t.value)
-        assert attrs["n_epochs"] == 12 == len(attrs["curve_val_mean"])
+        assert attrs["n_epochs"] == len(attrs["curve_val_mean"]) <= epochs  # loss plateau
         assert attrs["stop_reason"] == "completed"
         assert attrs["estimator_params"]["learning_rate"] == t.params["learning_rate"]
-        assert attrs["estimator_params"]["max_epochs"] == 12
+        assert attrs["estimator_params"]["max_epochs"] == epochs
         assert attrs["fit_time"] > 0
     assert result.n_complete == 6 and result.best_value == max(t.value for t in trials)
     assert 0.5 < result.test_score <= 1

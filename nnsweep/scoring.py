@@ -1,0 +1,111 @@
+"""Scores of the cross-validation's fold models: scikit-learn's numbers, without its checks.
+
+The lockstep CV (`nnsweep.search.CrossValidationObjective`) scores K models after every epoch:
+on digits that is 300 scorings in a 60-epoch trial, each on a few hundred rows. scikit-learn's
+scorer validates the model's input and then the targets (``check_array``, ``type_of_target``,
+``np.unique``) every time, which cost more than the network's forward pass itself. Here the
+data were checked once, when the folds were made, so `FoldScorer` computes accuracy, negative
+log-loss and macro F1 from the network's logits with a few NumPy operations, by the
+definitions scikit-learn uses (tests compare the two on random models and folds).
+
+Anything else goes to scikit-learn's scorer unchanged: another metric, a model that is not a
+bare `NeuralNetworkClassifier`, sparse input, or a fold whose labels the model has not seen
+(or, for the log-loss, that lacks a class).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.metrics import get_scorer
+
+from .estimator import NeuralNetworkClassifier
+from .functions import log_softmax
+
+__all__ = ["FAST_METRICS", "FoldScorer"]
+
+FAST_METRICS = ("accuracy", "neg_log_loss", "f1_macro")
+
+
+class FoldScorer:
+    """``scorer(model, X_val, y_val) -> float``, greater is better, as from ``get_scorer``.
+
+    Parameters
+    ----------
+    scoring : str
+        A scikit-learn scorer name. ``accuracy``, ``neg_log_loss`` and ``f1_macro`` have the
+        fast path; any other name is scikit-learn's scorer.
+
+    Attributes
+    ----------
+    n_fast, n_sklearn : int
+        How many scores took each path (the tests check that the fast one is used).
+    """
+
+    def __init__(self, scoring):
+        self.scoring = scoring
+        self.sklearn_scorer = get_scorer(scoring)
+        self.n_fast = 0
+        self.n_sklearn = 0
+
+    def __call__(self, model, X_val, y_val) -> float:
+        """The score of ``model`` on a validation fold (NumPy when it can, else sklearn)."""
+        score = self._fast(model, X_val, y_val)
+        if score is None:
+            self.n_sklearn += 1
+            return float(self.sklearn_scorer(model, X_val, y_val))
+        self.n_fast += 1
+        return score
+
+    def _fast(self, model, X_val, y_val):
+        """The score by NumPy, or None when scikit-learn's scorer must decide."""
+        if (
+            self.scoring not in FAST_METRICS
+            or type(model) is not NeuralNetworkClassifier
+            or not hasattr(model, "coefs_")
+            or sp.issparse(X_val)
+        ):
+            return None
+        classes = model.classes_
+        y_val = np.asarray(y_val)
+        idx = np.searchsorted(classes, y_val)
+        if idx.max(initial=0) >= len(classes) or not np.array_equal(classes[idx], y_val):
+            return None  # a label the model never saw
+        X = np.asarray(X_val, dtype=model.coefs_[0].dtype)
+        if X.ndim != 2 or X.shape[1] != model.n_features_in_:
+            return None
+        logits = model._logits(X, checked=True)
+        if self.scoring == "accuracy":
+            return float(np.mean(np.argmax(logits, axis=1) == idx))
+        if self.scoring == "neg_log_loss":
+            return _neg_log_loss(logits, idx, len(classes))
+        return _f1_macro(np.argmax(logits, axis=1), idx, len(classes))
+
+
+def _neg_log_loss(logits, idx, n_classes):
+    """``-log_loss(y, predict_proba(X))``, or None if a class is missing from the fold.
+
+    Probabilities are clipped to [eps, 1 - eps] (their dtype's eps), as
+    `sklearn.metrics.log_loss` does; a fold without some class needs its ``labels``.
+    """
+    if np.bincount(idx, minlength=n_classes).min() == 0:
+        return None
+    proba = np.exp(log_softmax(logits))  # what predict_proba returns
+    eps = np.finfo(proba.dtype).eps
+    p_true = np.clip(proba[np.arange(len(idx)), idx], eps, 1 - eps)
+    return float(np.mean(np.log(p_true)))
+
+
+def _f1_macro(pred, true, n_classes):
+    """``f1_score(y, predict(X), average="macro")``.
+
+    The mean, over the labels present in the fold's targets or predictions, of
+    2 TP / (2 TP + FP + FN).
+    """
+    counts = np.bincount(true * n_classes + pred, minlength=n_classes * n_classes)
+    confusion = counts.reshape(n_classes, n_classes)  # rows: true class, columns: predicted
+    tp = np.diag(confusion).astype(float)
+    n_true, n_pred = confusion.sum(axis=1), confusion.sum(axis=0)
+    present = (n_true + n_pred) > 0
+    f1 = 2 * tp[present] / (n_true[present] + n_pred[present])
+    return float(np.mean(f1))
