@@ -1,7 +1,7 @@
-"""Sweeps on digits: nnsweep against scikit-learn's and Optuna's usual searches, worker
-scaling, and the cost of MLflow logging.
+"""Sweeps on digits: nnsweep against scikit-learn's and Optuna's usual searches, and worker
+scaling.
 
-Three measurements, each in this one run, on the protocol of `studies/digits.toml`
+Two measurements, each in this one run, on the protocol of `studies/digits.toml`
 (digits / 16, ``train_test_split(test_size=0.25, random_state=0)``,
 ``StratifiedKFold(5, shuffle=True, random_state=0)`` on the 75 % part):
 
@@ -12,14 +12,12 @@ Three measurements, each in this one run, on the protocol of `studies/digits.tom
    learning rate, momentum, alpha, hidden size). Best CV score against elapsed time.
 2. **Workers.** The digits study on a fixed grid of 24 configurations with 1 and with
    2 worker processes, so both run the very same trials: trials per minute.
-3. **Logging.** The whole `nnsweep run studies/digits.toml` command (what `make sweep`
-   runs) with MLflow on and off, with 1 worker (deterministic: the same trials) and
-   with 2: the wall-time overhead of tracking.
+
+MLflow's cost is measured by `bench_logging.py` (the same trials with MLflow on and off).
 """
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -204,30 +202,6 @@ def write_grid_study(tmp):
     return path
 
 
-def cli_sweep(tmp, n_jobs, tracking, index, n_trials):
-    """`nnsweep run studies/digits.toml` in a fresh directory: (wall s, trial values)."""
-    cwd = Path(tmp) / f"cli-{index}"
-    cwd.mkdir()
-    cmd = [
-        sys.executable, "-m", "nnsweep", "run", str(STUDY), "--no-progress",
-        "--n-jobs", str(n_jobs), "--n-trials", str(n_trials),
-        "--set", "budget.timeout=100000",
-    ]  # fmt: skip
-    if not tracking:
-        cmd.append("--no-tracking")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    start = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
-    wall = time.perf_counter() - start
-    from nnsweep.search import make_storage
-
-    storage = make_storage(str(cwd / "mlruns" / "optuna" / "digits.log"))
-    study = optuna.load_study(study_name="digits", storage=storage)
-    values = [t.value for t in sorted(study.trials, key=lambda t: t.number)]
-    return wall, values
-
-
 # ----------------------------------------------------------------------------- main
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -236,7 +210,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     budget = 30.0 if args.quick else args.budget
     scaling_trials = 8 if args.quick else 24
-    cli_trials = 8 if args.quick else 60
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     import warnings
 
@@ -315,53 +288,6 @@ def main(argv=None):
             "start of the sweep to the last trial's end (worker start-up included).\n\n"
             + table(["workers", "trials", "wall s", "trials/min", "load after"], rows)
             + f"\n2 workers / 1 worker (median trials per minute): **{speedup:.2f}x**.\n"
-        )
-
-        # 3. logging: the whole `nnsweep run studies/digits.toml` with and without MLflow
-        rows, walls = [], {}
-        for n_jobs in (1, 2):
-            for tracking in (False, True, False, True):
-                wall, trials = cli_sweep(Path(tmp), n_jobs, tracking, len(rows), cli_trials)
-                walls.setdefault((n_jobs, tracking), []).append((wall, trials))
-                rows.append(
-                    [
-                        str(n_jobs),
-                        "on" if tracking else "off",
-                        str(len(trials)),
-                        f"{max(v for v in trials if v is not None):.4f}",
-                        f"{wall:.1f}",
-                        loadavg(),
-                    ]
-                )
-        lines = []
-        for n_jobs in (1, 2):
-            on = np.median([w for w, _ in walls[(n_jobs, True)]])
-            off = np.median([w for w, _ in walls[(n_jobs, False)]])
-            same = len({tuple(t) for _, t in walls[(n_jobs, True)] + walls[(n_jobs, False)]})
-            lines.append(
-                f"- {n_jobs} worker{'s' if n_jobs > 1 else ''}: MLflow on {on:.1f} s, off "
-                f"{off:.1f} s (medians of 2): overhead **{100 * (on - off) / off:+.1f} %**"
-                + (
-                    "; all four runs ran the very same trials (same values in the same order)"
-                    if same == 1
-                    else f"; the runs' trials differ ({same} distinct trial sequences: with "
-                    "2 workers TPE's choices depend on timing, so part of the difference is "
-                    "the work, not the logging)"
-                )
-            )
-        sections.append(
-            "## MLflow logging overhead: the whole `make sweep`\n\n"
-            f"`nnsweep run studies/digits.toml --no-progress` as a subprocess in a fresh "
-            "directory (its own `mlruns/`), with and without `--no-tracking`, alternated; "
-            "wall time of the whole command: Python start-up, imports (mlflow's included), "
-            f"the sweep ({cli_trials} trials, no time limit), the refit, and with MLflow on "
-            f"the parent run, {cli_trials} child runs, the model logged and registered, and "
-            "the plots. With 1 worker the run is deterministic (same seed, trials one after "
-            "another), so on and off do the same trials.\n\n"
-            + table(["workers", "MLflow", "trials", "best CV", "wall s", "load after"], rows)
-            + "\n"
-            + "\n".join(lines)
-            + "\n"
         )
 
     text = (
