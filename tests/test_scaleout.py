@@ -95,7 +95,10 @@ def test_workers_added_by_hand_share_the_postgres_study_and_its_exact_budget(
     across both processes (PostgreSQL advisory lock), every trial has one MLflow run."""
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()  # two "machines": nothing shared but the servers
-    kwargs = dict(n_trials=6, n_jobs=1, **SLOW)
+    # 8 trials of ~4 s: the sweep alone would take ~35 s, so the worker, which needs up to
+    # ~15 s to start on a cold CI machine (imports, data, MLflow), still gets some of them
+    n_trials = 8
+    kwargs = dict(n_trials=n_trials, n_jobs=1, **dict(SLOW, max_epochs=45))
     study_a = write_study(tmp_path / "a", "by-hand", storage="unused.log", tracking=True, **kwargs)
     study_b = write_study(tmp_path / "b", "by-hand", storage="unused.log", tracking=True, **kwargs)
     common = ("--storage", pg_url, "--tracking-uri", mlflow_server.url)
@@ -113,7 +116,7 @@ def test_workers_added_by_hand_share_the_postgres_study_and_its_exact_budget(
             kill_group(worker)
     study = load_optuna_study("by-hand", pg_url)
     trials = study.get_trials()
-    assert len(trials) == 6 and all(t.state == TrialState.COMPLETE for t in trials)
+    assert len(trials) == n_trials and all(t.state == TrialState.COMPLETE for t in trials)
     by_process = {t.user_attrs["worker"] for t in trials}
     assert len(by_process) == 2, f"trials ran in {by_process}: the added worker ran none"
     check_trials_match_runs(study, mlflow_server.url, "by-hand")
