@@ -60,58 +60,31 @@ from tests.servers import (  # noqa: E402
     start_postgres,
     subprocess_env,
 )
+from tests.studyfiles import write_study  # noqa: E402
 
-BENCH_STUDY = """\
-name = "{name}"
-
-[data]
-name = "digits"
-
-[estimator]
-activation = "relu"
-n_hidden = 128
-max_epochs = {epochs}
-batch_size = 16
-n_iter_no_change = 1000
-random_state = 0
-
-[search_space.learning_rate]
-type = "float"
-low = 0.01
-high = 0.3
-log = true
-
-[search_space.momentum]
-type = "float"
-low = 0.5
-high = 0.95
-
-[cv]
-n_splits = 3
-
-[budget]
-n_trials = {n_trials}
-
-[sampler]
-name = "tpe"
-seed = 0
-n_startup_trials = 5
-
-[pruner]
-name = "none"
-
-[workers]
-n_jobs = 2
-
-[storage]
-url = "{storage}"
-
-[tracking]
-enabled = false
-
-[evaluation]
-refit = false
-"""
+# The study every run here uses (tests/studyfiles.py writes it): the whole digits set, equal
+# trials (no early stop, no pruner), no MLflow, no refit.
+BENCH_STUDY = {
+    "name": "bench",
+    "data": {"name": "digits"},
+    "estimator": {
+        "activation": "relu",
+        "n_hidden": 128,
+        "batch_size": 16,
+        "n_iter_no_change": 1000,
+        "random_state": 0,
+    },
+    "search_space": {
+        "learning_rate": {"type": "float", "low": 0.01, "high": 0.3, "log": True},
+        "momentum": {"type": "float", "low": 0.5, "high": 0.95},
+    },
+    "cv": {"n_splits": 3},
+    "sampler": {"name": "tpe", "seed": 0, "n_startup_trials": 5},
+    "pruner": {"name": "none"},
+    "workers": {"n_jobs": 2},
+    "tracking": {"enabled": False},
+    "evaluation": {"refit": False},
+}
 
 
 # --------------------------------------------------------------------------- quiet machine
@@ -153,10 +126,8 @@ def run_sweep_once(folder, name, storage, scheduler, n_trials, epochs, roots=())
     busy_before = wait_for_quiet()
     roots = (os.getpid(), *roots)  # this process (Dask cluster, the command) and PostgreSQL
     busy0, ours0 = cpu_busy_seconds(), tree_cpu_seconds(roots)
-    study_file = Path(folder) / f"{name}.toml"
-    study_file.write_text(
-        BENCH_STUDY.format(name=name, epochs=epochs, n_trials=n_trials, storage=storage)
-    )
+    changes = {"estimator": {"max_epochs": epochs}, "budget": {"n_trials": n_trials}}
+    study_file = write_study(folder, name, changes, base=BENCH_STUDY, storage=storage)
     cmd = [sys.executable, "-m", "nnsweep", "run", str(study_file), "--no-progress"]
     if scheduler:
         cmd += ["--scheduler", scheduler]
