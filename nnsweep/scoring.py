@@ -83,7 +83,7 @@ class FoldScorer:
 
 
 def _neg_log_loss(logits, idx, n_classes):
-    """``-log_loss(y, predict_proba(X))``, or None if a class is missing from the fold.
+    """``-log_loss(y, predict_proba(X))``; None if a class is missing or a probability is NaN.
 
     Probabilities are clipped to [eps, 1 - eps] (their dtype's eps), as
     `sklearn.metrics.log_loss` does; a fold without some class needs its ``labels``.
@@ -91,6 +91,8 @@ def _neg_log_loss(logits, idx, n_classes):
     if np.bincount(idx, minlength=n_classes).min() == 0:
         return None
     proba = np.exp(log_softmax(logits))  # what predict_proba returns
+    if not np.isfinite(proba).all():
+        return None  # sklearn's scorer raises its own error on NaN probabilities
     eps = np.finfo(proba.dtype).eps
     p_true = np.clip(proba[np.arange(len(idx)), idx], eps, 1 - eps)
     return float(np.mean(np.log(p_true)))

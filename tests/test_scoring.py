@@ -100,3 +100,15 @@ def test_what_the_fast_path_does_not_cover_goes_to_sklearn(folds, case):
     else:
         assert scorer(model, X_va, y_va) == pytest.approx(expected)
     assert scorer.n_fast == 0 and scorer.n_sklearn == 1
+
+
+def test_nan_probabilities_get_sklearns_error(folds):
+    X_tr, y_tr, X_va, y_va = folds[0]
+    model = NeuralNetworkClassifier(n_hidden=8, max_epochs=2, random_state=0).fit(X_tr, y_tr)
+    model.coefs_[1][:] = np.inf  # finite training, then logits inf - inf: NaN probabilities
+    with pytest.raises(ValueError) as expected:
+        get_scorer("neg_log_loss")(model, X_va, y_va)
+    scorer = FoldScorer("neg_log_loss")
+    with pytest.raises(ValueError, match=re.escape(str(expected.value)[:25])):
+        scorer(model, X_va, y_va)
+    assert scorer.n_sklearn == 1
