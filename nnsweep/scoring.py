@@ -3,14 +3,18 @@
 The lockstep CV (`nnsweep.search.CrossValidationObjective`) scores K models after every epoch:
 on digits that is 300 scorings in a 60-epoch trial, each on a few hundred rows. scikit-learn's
 scorer validates the model's input and then the targets (``check_array``, ``type_of_target``,
-``np.unique``) every time, which cost more than the network's forward pass itself. Here the
-data were checked once, when the folds were made, so `FoldScorer` computes accuracy, negative
-log-loss and macro F1 from the network's logits with a few NumPy operations, by the
-definitions scikit-learn uses (tests compare the two on random models and folds).
+``np.unique``) every time, which cost more than the network's forward pass itself. The fold
+models and data do not change kind between epochs, so `FoldScorer` checks only what can make
+its answer differ (shapes, lengths, finite inputs, known labels) and computes accuracy,
+negative log-loss and macro F1 from the network's logits with a few NumPy operations, by the
+definitions scikit-learn uses (tests compare the two on random models and folds, multi-class
+and binary).
 
-Anything else goes to scikit-learn's scorer unchanged: another metric, a model that is not a
-bare `NeuralNetworkClassifier`, sparse input, or a fold whose labels the model has not seen
-(or, for the log-loss, that lacks a class).
+Anything else goes to scikit-learn's scorer unchanged, which then scores it or raises its
+usual error: another metric, a model that is not a bare `NeuralNetworkClassifier`, sparse
+input, non-finite inputs or probabilities, targets that are not a 1-d array as long as X (or
+of object dtype), or a fold whose labels the model has not seen (or, for the log-loss, that
+lacks a class).
 """
 
 from __future__ import annotations
@@ -68,12 +72,19 @@ class FoldScorer:
             return None
         classes = model.classes_
         y_val = np.asarray(y_val)
-        idx = np.searchsorted(classes, y_val)
-        if idx.max(initial=0) >= len(classes) or not np.array_equal(classes[idx], y_val):
-            return None  # a label the model never saw
         X = np.asarray(X_val, dtype=model.coefs_[0].dtype)
-        if X.ndim != 2 or X.shape[1] != model.n_features_in_:
-            return None
+        if (
+            y_val.ndim != 1
+            or y_val.dtype.kind == "O"  # sklearn decides what mixed labels are
+            or X.ndim != 2
+            or not 0 < len(y_val) == X.shape[0]
+            or X.shape[1] != model.n_features_in_
+            or not np.isfinite(X).all()
+        ):
+            return None  # sklearn's scorer gives its usual error, or handles it
+        idx = np.searchsorted(classes, y_val)
+        if idx.max() >= len(classes) or not np.array_equal(classes[idx], y_val):
+            return None  # a label the model never saw
         logits = model._logits(X, checked=True)
         if self.scoring == "accuracy":
             return float(np.mean(np.argmax(logits, axis=1) == idx))
@@ -86,16 +97,21 @@ def _neg_log_loss(logits, idx, n_classes):
     """``-log_loss(y, predict_proba(X))``; None if a class is missing or a probability is NaN.
 
     Probabilities are clipped to [eps, 1 - eps] (their dtype's eps), as
-    `sklearn.metrics.log_loss` does; a fold without some class needs its ``labels``.
+    `sklearn.metrics.log_loss` does; with two classes the scorer hands it only the second
+    column and it rebuilds the first as 1 - p, which differs in the last float32 bits, so we
+    do the same. A fold without some class needs its ``labels``.
     """
     if np.bincount(idx, minlength=n_classes).min() == 0:
         return None
     proba = np.exp(log_softmax(logits))  # what predict_proba returns
     if not np.isfinite(proba).all():
         return None  # sklearn's scorer raises its own error on NaN probabilities
+    if n_classes == 2:  # the scorer passes predict_proba[:, 1]; log_loss takes 1 - p1
+        p_true = np.where(idx == 1, proba[:, 1], 1 - proba[:, 1])
+    else:
+        p_true = proba[np.arange(len(idx)), idx]
     eps = np.finfo(proba.dtype).eps
-    p_true = np.clip(proba[np.arange(len(idx)), idx], eps, 1 - eps)
-    return float(np.mean(np.log(p_true)))
+    return float(np.mean(np.log(np.clip(p_true, eps, 1 - eps))))
 
 
 def _f1_macro(pred, true, n_classes):

@@ -318,7 +318,7 @@ class CrossValidationObjective:
                         active.remove(i)
                         continue
                     _, _, X_val, y_val = folds[i]
-                    scores[i] = float(scorer(models[i], X_val, y_val))
+                    scores[i] = scorer(models[i], X_val, y_val)
                     curves["curve_val_folds"][i].append(scores[i])
                     losses.append(info.loss)
                 if not losses:

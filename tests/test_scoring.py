@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from sklearn.datasets import load_digits
+from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.metrics import get_scorer
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
@@ -49,6 +49,23 @@ def test_fast_path_equals_sklearn_scorer(folds, metric, params):
     assert scorer.n_fast == len(folds) and scorer.n_sklearn == 0
 
 
+@pytest.mark.parametrize("metric", FAST_METRICS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_binary_problems_equal_sklearn_scorer(metric, dtype):
+    """Two classes: the log-loss scorer gets only the second probability column."""
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    scorer = FoldScorer(metric)
+    for seed, (tr, va) in enumerate(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y)):
+        for lr in (0.01, 1.0):  # modest, and saturated probabilities
+            model = NeuralNetworkClassifier(
+                n_hidden=16, learning_rate=lr, max_epochs=30, dtype=dtype, random_state=seed
+            ).fit(X[tr], y[tr])
+            expected = float(get_scorer(metric)(model, X[va], y[va]))
+            assert scorer(model, X[va], y[va]) == pytest.approx(expected, rel=1e-6, abs=1e-9)
+    assert scorer.n_sklearn == 0
+
+
 def test_f1_macro_counts_a_class_that_is_predicted_but_absent(folds):
     X_tr, y_tr, X_va, y_va = folds[0]
     model = NeuralNetworkClassifier(n_hidden=8, max_epochs=1, learning_rate=1e-3, random_state=0)
@@ -71,7 +88,18 @@ def test_string_labels(folds):
 
 
 @pytest.mark.parametrize(
-    "case", ["other metric", "pipeline", "sparse", "unseen label", "log-loss missing class"]
+    "case",
+    [
+        "other metric",
+        "pipeline",
+        "sparse",
+        "unseen label",
+        "log-loss missing class",
+        "column vector y",
+        "y shorter than X",
+        "nan in X",
+        "object labels",
+    ],
 )
 def test_what_the_fast_path_does_not_cover_goes_to_sklearn(folds, case):
     X_tr, y_tr, X_va, y_va = folds[2]
@@ -90,11 +118,20 @@ def test_what_the_fast_path_does_not_cover_goes_to_sklearn(folds, case):
         metric = "neg_log_loss"
         keep = y_va != 3
         X_va, y_va = X_va[keep], y_va[keep]
+    if case == "column vector y":
+        y_va = y_va[:, None]
+    if case == "y shorter than X":
+        y_va = y_va[:1]
+    if case == "nan in X":
+        X_va = X_va.copy()
+        X_va[0, 0] = np.nan
+    if case == "object labels":
+        y_va = y_va.astype(object)
     scorer = FoldScorer(metric)
     reference = get_scorer(metric)
     try:
         expected = reference(model, X_va, y_va)
-    except ValueError as exc:  # log-loss without the missing class: sklearn's own error
+    except ValueError as exc:  # sklearn's own error, e.g. log-loss without a class
         with pytest.raises(ValueError, match=re.escape(str(exc)[:30])):
             scorer(model, X_va, y_va)
     else:

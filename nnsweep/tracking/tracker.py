@@ -314,7 +314,7 @@ class MLflowTracker:
 
     # ------------------------------------------------------------------ worker processes
     def trial_started(self, study, trial) -> None:
-        """Create (or find again) the trial's child run, RUNNING; put its id on the trial.
+        """Create the trial's child run, RUNNING; put its id on the trial (once per trial).
 
         Parameters
         ----------
