@@ -28,11 +28,12 @@ _PREWARM: threading.Thread | None = None
 
 
 def prewarm() -> None:
-    """Import what the end of a sweep needs (skops, matplotlib, Optuna's plots) in a thread.
+    """Prepare in a thread what the end of a sweep needs (imports, MLflow's package map).
 
     Called by `MLflowTracker.start` in the parent process, which only waits while workers
-    train: the 2-4 s these imports take (skops lists every scikit-learn estimator, importing
-    them all) are then spent during the sweep instead of after it. `log_model` and
+    train: the 3-5 s this takes (skops lists every scikit-learn estimator, importing them all;
+    matplotlib and Optuna's plots; MLflow's map of installed packages, which `log_model`
+    needs) are then spent during the sweep instead of after it. `log_model` and
     `log_plots` wait for it. Best effort: a failed import is retried, and reported, there.
     """
     global _PREWARM
@@ -50,6 +51,14 @@ def prewarm() -> None:
         with contextlib.suppress(Exception):
             import mlflow.sklearn  # noqa: F401
             import skops.io  # noqa: F401
+        with contextlib.suppress(Exception):
+            # log_model has MLflow check the model's requirements against the environment,
+            # which first maps every installed module to its distribution (reading each
+            # package's file list: 1.3-1.5 s here, measured). A private function of MLflow's,
+            # hence best effort: if it moves, log_model just pays that time itself.
+            from mlflow.utils.requirements_utils import _init_modules_to_packages_map
+
+            _init_modules_to_packages_map()
 
     _PREWARM = threading.Thread(target=run, name="nnsweep-prewarm", daemon=True)
     _PREWARM.start()
