@@ -123,10 +123,12 @@ def cmd_worker(args):
     spec = load_spec(args)
     dataset = load_data(spec)
     tracker = make_tracker(spec, dataset, args.tracking_uri)
-    _, callbacks, on_start = start_tracking(tracker, spec)
+    study, callbacks, on_start = start_tracking(tracker, spec)
     print(f"worker(s) for study {spec.name} on {redact_url(spec.storage.url)}")
     n = args.n_jobs if args.n_jobs else 1
     add_workers(spec, dataset, n, on_trial_start=on_start, callbacks=callbacks)
+    if tracker is not None:  # as `nnsweep run` does in finish(): no run left RUNNING
+        tracker.catch_up(study)
     return 0
 
 

@@ -298,6 +298,26 @@ def test_resume_logs_the_trials_a_stopped_sweep_left_unlogged(logged, tmp_path):
     assert len(child_runs(tracker.client, tracker)) == 3
 
 
+def test_catch_up_ends_the_runs_a_failed_callback_left_running(logged, tmp_path):
+    """What ``nnsweep worker`` runs last: a finished trial's run still RUNNING is ended."""
+    spec = make_spec(tmp_path, name="caught")
+    tracker = MLflowTracker(spec, tracking_uri=logged.uri)
+    study = journal_study(tmp_path / "caught.log", name="caught")
+    tracker.start(study)
+    trial = study.ask()
+    tracker.trial_started(study, trial)
+    trial.set_user_attr("cv_mean", 0.8)
+    study.tell(trial, 0.8)  # its callback never ran (failed, say, with a warning)
+    running = study.ask()  # still running: left alone
+    tracker.trial_started(study, running)
+    tracker.catch_up(study)
+    runs = by_trial(child_runs(tracker.client, tracker))
+    assert {n: r.info.status for n, r in runs.items()} == {0: "FINISHED", 1: "RUNNING"}
+    assert runs[0].data.metrics["cv_mean"] == 0.8
+    tracker.catch_up(study)  # idempotent
+    assert len(child_runs(tracker.client, tracker)) == 2
+
+
 def test_a_new_study_under_the_same_name_gets_its_own_parent(logged, tmp_path):
     tracker = MLflowTracker(make_spec(tmp_path, name="renewed"), tracking_uri=logged.uri)
     first = tracker.start(journal_study(tmp_path / "first.log"))

@@ -312,6 +312,18 @@ class MLflowTracker:
         best_effort("log the trials left unlogged", self._catch_up, study, run_id)
         retry(client.set_terminated, run_id, "FINISHED")
 
+    def catch_up(self, study) -> None:
+        """Log the study's finished trials whose run is still RUNNING, or missing.
+
+        The last step of ``nnsweep worker`` (``finish`` does the same for ``nnsweep run``): a
+        trial whose callback failed in some worker (a warning was printed) is logged and its
+        run ended now, so a command never exits leaving a finished trial's run RUNNING. Best
+        effort, idempotent.
+        """
+        if not self.enabled:
+            return
+        best_effort("log the trials left unlogged", self._catch_up, study, self._parent(study))
+
     # ------------------------------------------------------------------ worker processes
     def trial_started(self, study, trial) -> None:
         """Create the trial's child run, RUNNING; put its id on the trial (once per trial).
