@@ -38,7 +38,9 @@ run is RUNNING during the sweep (RUNNING again when resumed) and FINISHED after 
 
 Errors: `check_reachable` and `start` raise `TrackingError`. In workers, an MLflow failure while
 logging a trial is logged as a warning and the sweep goes on (the trial itself is safe in the
-Optuna storage); in `finish`, the model and the plots are best effort in the same way.
+Optuna storage); in `finish`, the model and the plots are best effort in the same way. A
+trial a worker could not log is logged by the catch-up that `start` (on resume), `finish` (end
+of ``nnsweep run``) and `MLflowTracker.catch_up` (end of ``nnsweep worker``) run.
 Every URI that is printed, raised or logged goes through `nnsweep.redact.redact_url`.
 
 Left out on purpose: training, choosing trials, and any use of the Optuna storage beyond reading
