@@ -51,6 +51,7 @@ class FoldScorer:
         self.sklearn_scorer = get_scorer(scoring)
         self.n_fast = 0
         self.n_sklearn = 0
+        self._checked = {}  # id(X_val) -> (key, X_val, y_val, prepared): checked once per fold
 
     def __call__(self, model, X_val, y_val) -> float:
         """The score of ``model`` on a validation fold (NumPy when it can, else sklearn)."""
@@ -70,27 +71,54 @@ class FoldScorer:
             or sp.issparse(X_val)
         ):
             return None
-        classes = model.classes_
-        y_val = np.asarray(y_val)
-        X = np.asarray(X_val, dtype=model.coefs_[0].dtype)
-        if (
-            y_val.ndim != 1
-            or y_val.dtype.kind == "O"  # sklearn decides what mixed labels are
-            or X.ndim != 2
-            or not 0 < len(y_val) == X.shape[0]
-            or X.shape[1] != model.n_features_in_
-            or not np.isfinite(X).all()
-        ):
-            return None  # sklearn's scorer gives its usual error, or handles it
-        idx = np.searchsorted(classes, y_val)
-        if idx.max() >= len(classes) or not np.array_equal(classes[idx], y_val):
-            return None  # a label the model never saw
+        prepared = self._prepare(model, X_val, y_val)
+        if prepared is None:
+            return None
+        X, idx = prepared
+        n_classes = len(model.classes_)
         logits = model._logits(X, checked=True)
         if self.scoring == "accuracy":
             return float(np.mean(np.argmax(logits, axis=1) == idx))
         if self.scoring == "neg_log_loss":
-            return _neg_log_loss(logits, idx, len(classes))
-        return _f1_macro(np.argmax(logits, axis=1), idx, len(classes))
+            return _neg_log_loss(logits, idx, n_classes)
+        return _f1_macro(np.argmax(logits, axis=1), idx, n_classes)
+
+    def _prepare(self, model, X_val, y_val):
+        """``(X in the model's dtype, label indices)`` of a fold, or None (sklearn decides).
+
+        The lockstep CV scores the same fold arrays after every epoch, so the checks and the
+        conversion run once per fold (and model dtype, classes, width), not once per epoch.
+        """
+        key = (model.coefs_[0].dtype, model.n_features_in_, tuple(model.classes_))
+        hit = self._checked.get(id(X_val))
+        if hit is not None and hit[0] == key and hit[1] is X_val and hit[2] is y_val:
+            return hit[3]
+        prepared = _check_fold(model, X_val, y_val)
+        self._checked[id(X_val)] = (key, X_val, y_val, prepared)  # holds X_val: id stays valid
+        return prepared
+
+
+def _check_fold(model, X_val, y_val):
+    """``(X in the model's dtype, label indices)`` of a fold the fast path may score, or None.
+
+    It may when X is finite and 2-d, as long as y, and y is 1-d with labels the model knows.
+    """
+    classes = model.classes_
+    y_val = np.asarray(y_val)
+    X = np.asarray(X_val, dtype=model.coefs_[0].dtype)
+    if (
+        y_val.ndim != 1
+        or y_val.dtype.kind == "O"  # sklearn decides what mixed labels are
+        or X.ndim != 2
+        or not 0 < len(y_val) == X.shape[0]
+        or X.shape[1] != model.n_features_in_
+        or not np.isfinite(X).all()
+    ):
+        return None  # sklearn's scorer gives its usual error, or handles it
+    idx = np.searchsorted(classes, y_val)
+    if idx.max() >= len(classes) or not np.array_equal(classes[idx], y_val):
+        return None  # a label the model never saw
+    return X, idx
 
 
 def _neg_log_loss(logits, idx, n_classes):

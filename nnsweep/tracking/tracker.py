@@ -307,9 +307,7 @@ class MLflowTracker:
                 result,
             )
         best_effort("log the study plots", log_plots, client, study, run_id)
-        # Trials a worker could not log (the store was away for a while) are logged now.
-        # _catch_up takes self._lock itself (through _guarded), so it is not wrapped in it.
-        best_effort("log the trials left unlogged", self._catch_up, study, run_id)
+        self.catch_up(study)  # trials a worker could not log (the store was away a while)
         retry(client.set_terminated, run_id, "FINISHED")
 
     def catch_up(self, study) -> None:
@@ -322,6 +320,7 @@ class MLflowTracker:
         """
         if not self.enabled:
             return
+        # _catch_up takes self._lock itself (through _guarded), so it is not wrapped in it.
         best_effort("log the trials left unlogged", self._catch_up, study, self._parent(study))
 
     # ------------------------------------------------------------------ worker processes
