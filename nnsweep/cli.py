@@ -1,9 +1,9 @@
-"""The command line: ``nnsweep run | worker | show | list``.
+"""The command line: ``nnsweep run | worker | sync | show | list``.
 
-``nnsweep run studies/digits.toml`` validates the study file, loads the data,
-checks that the tracking store answers, then runs the sweep with the MLflow
-callback and prints a summary. Everything is refused before any training if the
-study file, the data or the tracking store is wrong.
+``nnsweep run studies/digits.toml`` validates the study file, checks that the tracking store
+answers and starts the MLflow writer, loads the data, then runs the sweep and prints a
+summary. Everything is refused before any training if the study file, the data or the
+tracking store is wrong. ``nnsweep sync`` projects a study into MLflow at any time.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .datasets import DatasetError, load_dataset
 from .estimator import NeuralNetworkClassifier
 from .locks import StudyBusyError
 from .redact import redact_url
-from .search import StorageError
+from .storage import StorageError
 
 EXIT_INTERRUPTED = 130
 
@@ -57,37 +57,25 @@ def load_data(spec):
     return load_dataset(d.name, data_dir=d.data_dir)
 
 
-def make_tracker(spec, dataset, tracking_uri=None):
-    """The MLflow tracker, checked to be reachable, or None when tracking is off.
+def start_tracking(spec, sync_later=False):
+    """Check the tracking store and start the MLflow writer process, or None when off.
 
-    ``tracking_uri`` (``--tracking-uri``) wins over the study file and the
-    ``MLFLOW_TRACKING_URI`` environment variable.
+    The check imports no MLflow; the writer process does, while this one loads the data. An
+    unreachable store is an error before anything starts, unless ``sync_later``: the sweep
+    then runs, and the writer catches up when the store answers (or ``nnsweep sync`` does).
     """
     if not spec.tracking.enabled:
         return None
-    from .tracking import MLflowTracker
+    from .tracking import TrackingError, check_reachable, start_writer
+    from .tracking.store import absolute_uri
 
-    tracker = MLflowTracker(spec, dataset, tracking_uri=tracking_uri)
-    tracker.check_reachable()
-    return tracker
-
-
-def start_tracking(tracker, spec, finish_later=False):
-    """Start ``tracker`` on the study: ``(study, callbacks, on_trial_start)`` for `run_sweep`.
-
-    With no tracker: ``(None, (), ())``. ``finish_later``: `MLflowTracker.finish` will run in
-    this process after the sweep, so its imports are loaded meanwhile when the workers are
-    other processes (more than one, or on Dask).
-    """
-    if tracker is None:
-        return None, (), ()
-    from .search import create_study, resolve_n_jobs
-
-    study = create_study(spec)
-    workers = spec.workers
-    elsewhere = resolve_n_jobs(workers.n_jobs) > 1 or workers.backend == "dask"
-    tracker.start(study, prewarm_finish=finish_later and elsewhere)
-    return study, (tracker,), (tracker.trial_started,)
+    try:
+        check_reachable(absolute_uri(spec.tracking.uri))
+    except TrackingError as exc:
+        if not sync_later:
+            raise
+        print(f"nnsweep: warning: {exc}; going on (--sync-later)", file=sys.stderr)
+    return start_writer(spec)
 
 
 def cmd_run(args):
@@ -95,40 +83,96 @@ def cmd_run(args):
     from .search import run_sweep
 
     spec = load_spec(args)
-    dataset = load_data(spec)
-    tracker = make_tracker(spec, dataset, args.tracking_uri)
-    print(
-        f"study {spec.name}: data set {dataset.name} ({dataset.digest}), "
-        f"storage {redact_url(spec.storage.url)}"
-        + (f", tracking {redact_url(tracker.tracking_uri)}" if tracker else ", tracking off")
-    )
-    study, callbacks, on_start = start_tracking(tracker, spec, finish_later=True)
-    result = run_sweep(
-        spec,
-        dataset,
-        on_trial_start=on_start,
-        callbacks=callbacks,
-        progress=not args.no_progress,
-    )
-    if tracker is not None and not result.interrupted and result.best_value is not None:
-        tracker.finish(study, result)
+    writer = start_tracking(spec, args.sync_later)
+    failed = True
+    try:
+        dataset = load_data(spec)
+        print(
+            f"study {spec.name}: data set {dataset.name} ({dataset.digest}), "
+            f"storage {redact_url(spec.storage.url)}, "
+            + (f"tracking {_tracking_shown(spec)}" if writer else "tracking off")
+        )
+        result = run_sweep(spec, dataset, writer=writer, progress=not args.no_progress)
+        failed = False
+    finally:
+        if writer is not None:
+            writer.kill() if failed else writer.close(timeout=5)
     print_summary(spec, result)
+    if writer is not None:
+        _print_tracking(spec, result)
     return EXIT_INTERRUPTED if result.interrupted else 0
 
 
+def _tracking_shown(spec):
+    from .tracking.store import absolute_uri
+
+    return redact_url(absolute_uri(spec.tracking.uri))
+
+
+def _print_tracking(spec, result):
+    """Where the runs are in the MLflow UI (its runs page, not the GenAI overview)."""
+    from .storage import load_study
+    from .tracking.store import absolute_uri, scheme_of
+
+    if result.tracking_code == 3:
+        return  # the writer said what is behind and how to catch up
+    try:
+        experiment = load_study(spec).user_attrs.get("mlflow_experiment_id")
+    except Exception:
+        return
+    if not experiment:
+        return
+    uri = absolute_uri(spec.tracking.uri)
+    if scheme_of(uri) in ("http", "https"):
+        print(f"MLflow runs: {redact_url(uri).rstrip('/')}/#/experiments/{experiment}/runs")
+    else:
+        print(
+            f"MLflow runs: `make ui`, then http://127.0.0.1:5000/#/experiments/{experiment}/runs"
+        )
+
+
 def cmd_worker(args):
-    """``nnsweep worker STUDY``: add workers to a study from any machine reaching its storage."""
+    """``nnsweep worker STUDY``: add workers to a study from any machine reaching its storage.
+
+    Workers report to the study's storage only; the ``nnsweep run`` that owns the study (or
+    ``nnsweep sync STUDY --follow``) puts their trials in MLflow.
+    """
     from .search import add_workers
 
     spec = load_spec(args)
     dataset = load_data(spec)
-    tracker = make_tracker(spec, dataset, args.tracking_uri)
-    study, callbacks, on_start = start_tracking(tracker, spec)
     print(f"worker(s) for study {spec.name} on {redact_url(spec.storage.url)}")
     n = args.n_jobs if args.n_jobs else 1
-    add_workers(spec, dataset, n, on_trial_start=on_start, callbacks=callbacks)
-    if tracker is not None:  # as `nnsweep run` does in finish(): no run left RUNNING
-        tracker.catch_up(study)
+    add_workers(spec, dataset, n)
+    return 0
+
+
+def cmd_sync(args):
+    """``nnsweep sync STUDY``: project the study into MLflow now (``--follow``: keep at it)."""
+    from .storage import load_study
+    from .tracking import TrackingError, check_reachable
+    from .tracking.store import absolute_uri
+
+    spec = load_spec(args)
+    if not spec.tracking.enabled:
+        raise TrackingError(f"{spec.path}: tracking.enabled is false: nothing to sync")
+    check_reachable(absolute_uri(spec.tracking.uri))
+    try:
+        study = load_study(spec)
+    except KeyError:
+        raise StorageError(
+            f"no study {spec.name!r} in {redact_url(spec.storage.url)}: run it first"
+        ) from None
+    from .tracking import StudyWriter
+    from .tracking.sync import sync_study
+
+    writer = StudyWriter(spec)
+    counts = sync_study(writer, study, follow=args.follow)
+    print(
+        f"study {spec.name} -> MLflow {_tracking_shown(spec)}: {len(study.trials)} trials; "
+        f"runs created {counts['created']}, finished {counts['finished']}, updated "
+        f"{counts['updated']}, duplicates removed {counts['deduplicated']}"
+    )
     return 0
 
 
@@ -239,12 +283,23 @@ def build_parser():
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
     run.add_argument("--scheduler", help="Dask scheduler address: run the workers on Dask")
+    run.add_argument(
+        "--sync-later",
+        action="store_true",
+        help="run even if the tracking store does not answer; MLflow catches up later",
+    )
     run.set_defaults(func=cmd_run)
     worker = study_command(
         "worker", "add worker processes to a study (Optuna's distributed pattern)"
     )
-    worker.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
     worker.set_defaults(func=cmd_worker)
+    sync = study_command(
+        "sync", "project the study into MLflow (idempotent; rebuilds a lost store)"
+    )
+    sync.add_argument(
+        "--follow", action="store_true", help="keep following the study until Ctrl-C"
+    )
+    sync.set_defaults(func=cmd_sync)
     show = study_command("show", "the best trials of a study as a table")
     show.add_argument("--top", type=int, default=10)
     show.set_defaults(func=cmd_show)

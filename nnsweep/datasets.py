@@ -115,6 +115,27 @@ class Dataset:
                 h.update(np.ascontiguousarray(arr).data)
         return h.hexdigest()[:16]
 
+    def describe(self) -> dict:
+        """Name, source, digest, shapes and dtypes: JSON types only, no arrays.
+
+        What the sweep stores on the Optuna study, so that the MLflow writer can log the data
+        set as each run's input without loading it.
+        """
+        out = {
+            "name": self.name,
+            "source": str(self.source or self.name),
+            "digest": self.digest,
+            "n_train": len(self.X_train),
+            "n_features": self.n_features,
+            "features_shape": list(self.X_train.shape),
+            "features_dtype": self.X_train.dtype.str,
+            "targets_dtype": self.y_train.dtype.str,
+        }
+        if self.X_test is not None:
+            out["n_test"] = len(self.X_test)
+            out["test_features_shape"] = list(self.X_test.shape)
+        return out
+
     def __repr__(self):
         test = None if self.X_test is None else self.X_test.shape
         return (

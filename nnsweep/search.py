@@ -47,8 +47,10 @@ from threadpoolctl import threadpool_limits
 
 from .estimator import NeuralNetworkClassifier, TrainingDivergedError
 from .locks import StudyLock, SweepLock, budget_lock_for
-from .redact import redact_text, redact_url
+from .records import Attr, StopReason, StudyAttr, TrialRecord, is_interrupted
+from .redact import redact_text
 from .scoring import FoldScorer
+from .storage import make_storage
 
 __all__ = [
     "CrossValidationObjective",
@@ -64,12 +66,7 @@ __all__ = [
 #: Trial states that count against the study's budget (with RUNNING ones), unless
 #: the trial was interrupted (its worker died or the sweep was stopped): those are retried.
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-INTERRUPTED = "interrupted"
-DEFAULT_HEARTBEAT = 60  # seconds, for server databases
-
-
-class StorageError(RuntimeError):
-    """The study's storage cannot be opened; the message names it, password masked."""
+INTERRUPTED = StopReason.INTERRUPTED.value
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -174,39 +171,6 @@ def make_pruner(pruner_spec):
     return optuna.pruners.NopPruner()
 
 
-def make_storage(url, heartbeat_interval=None):
-    """An Optuna storage: a journal file (path ending ``.log``) or any RDB URL.
-
-    The journal file is the embedded default: several processes on one machine
-    append to it safely (file locks), with no "database is locked" failures.
-    A server database (PostgreSQL, MySQL) gets heartbeats (every 60 s unless the
-    study says otherwise), so a trial whose worker died is found stale by the
-    next worker to ask (`recover_interrupted`), failed and retried.
-    """
-    if "://" not in url:
-        path = Path(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        backend = optuna.storages.journal.JournalFileBackend(str(path))
-        return optuna.storages.JournalStorage(backend)
-    if heartbeat_interval is None and not url.startswith("sqlite"):
-        heartbeat_interval = DEFAULT_HEARTBEAT
-    options = {}
-    if heartbeat_interval:
-        options = {
-            "heartbeat_interval": heartbeat_interval,
-            "grace_period": 2 * heartbeat_interval,
-        }
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, **options)
-    except Exception as exc:  # a bad URL, a server that does not answer, a wrong password
-        reason = redact_text(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
-        raise StorageError(
-            f"cannot open the Optuna storage {redact_url(url)}: {type(exc).__name__}: {reason}"
-        ) from None
-
-
 def suggest_params(trial, search_space):
     """Sample one trial's estimator parameters from a study's search space.
 
@@ -242,10 +206,8 @@ class CrossValidationObjective:
     intermediate value for that epoch; the pruner may stop the trial there. A
     fold whose training stops early (loss plateau) keeps its last score.
 
-    What it records on the trial (user attributes, read by tracking):
-    ``estimator_params``, ``fold_scores``, ``cv_mean``, ``cv_std``, ``n_epochs``,
-    ``fit_time``, ``stop_reason`` (completed, pruned, diverged, failed), ``error``,
-    and the curves ``curve_val_mean``, ``curve_loss_mean``, ``curve_val_folds``.
+    What it records on the trial: a `nnsweep.records.TrialRecord` as user attributes (fold
+    scores, their mean and std, epochs, fit time, why it stopped, the error, and the curves).
 
     Parameters
     ----------
@@ -257,15 +219,20 @@ class CrossValidationObjective:
     cv : cross-validation splitter
     scoring : str, default="accuracy"
         A scikit-learn scorer name (greater is better).
+    live_interval : float or None, default=1.0
+        While the trial trains, its curves (``curve_val_mean``, ``curve_loss_mean``,
+        ``curve_time``) are written to the trial at most every ``live_interval`` seconds,
+        for the MLflow writer to follow; None: only at the end.
     """
 
-    def __init__(self, estimator, X, y, search_space, cv, scoring="accuracy"):
+    def __init__(self, estimator, X, y, search_space, cv, scoring="accuracy", live_interval=1.0):
         self.estimator = estimator
         self.X = X
         self.y = y
         self.search_space = search_space
         self.cv = cv
         self.scoring = scoring
+        self.live_interval = live_interval
 
     def _fold_data(self):
         """Per fold: the (pre-processed) training and validation data, computed once."""
@@ -293,7 +260,7 @@ class CrossValidationObjective:
             self.estimator.steps[-1][1] if isinstance(self.estimator, Pipeline) else self.estimator
         )
         fixed = {k: v for k, v in net.get_params().items() if k != "epoch_callback"}
-        trial.set_user_attr("estimator_params", {**fixed, **params})
+        trial.set_user_attr(Attr.ESTIMATOR_PARAMS, {**fixed, **params})
         scorer = FoldScorer(self.scoring)  # sklearn's numbers, without re-checking the data
         folds = self._fold_data()
         models = [clone(net).set_params(**params) for _ in folds]
@@ -301,12 +268,12 @@ class CrossValidationObjective:
             m.iter_epochs(X_tr, y_tr) for m, (X_tr, y_tr, _, _) in zip(models, folds, strict=True)
         ]
         scores = [math.nan] * len(folds)
-        curves = {
-            "curve_val_mean": [],
-            "curve_loss_mean": [],
-            "curve_val_folds": [[] for _ in folds],
-        }
-        record = {"stop_reason": "completed"}
+        record = TrialRecord(
+            estimator_params={**fixed, **params},
+            stop_reason=StopReason.COMPLETED,
+            curve_val_folds=[[] for _ in folds],
+        )
+        live = _LiveCurves(trial, record, self.live_interval)
         start = time.perf_counter()
         try:
             active = list(range(len(folds)))
@@ -319,64 +286,69 @@ class CrossValidationObjective:
                         continue
                     _, _, X_val, y_val = folds[i]
                     scores[i] = scorer(models[i], X_val, y_val)
-                    curves["curve_val_folds"][i].append(scores[i])
+                    record.curve_val_folds[i].append(scores[i])
                     losses.append(info.loss)
                 if not losses:
                     break
-                epoch = len(curves["curve_val_mean"]) + 1
+                epoch = len(record.curve_val_mean) + 1
                 mean = float(np.mean(scores))
-                curves["curve_val_mean"].append(mean)
-                curves["curve_loss_mean"].append(float(np.mean(losses)))
+                record.curve_val_mean.append(mean)
+                record.curve_loss_mean.append(float(np.mean(losses)))
+                record.curve_time.append(time.perf_counter() - start)
                 trial.report(mean, epoch)
+                live.maybe_flush()
                 if trial.should_prune():
-                    record["stop_reason"] = "pruned"
+                    record.stop_reason = StopReason.PRUNED
                     raise optuna.TrialPruned(f"pruned at epoch {epoch}: CV {mean:.4f}")
         except TrainingDivergedError as exc:
-            record.update(stop_reason="diverged", error=str(exc))
+            record.stop_reason, record.error = StopReason.DIVERGED, str(exc)
             raise
         except KeyboardInterrupt:
-            record.update(stop_reason=INTERRUPTED, error="KeyboardInterrupt")
+            record.stop_reason, record.error = StopReason.INTERRUPTED, "KeyboardInterrupt"
             raise
         except optuna.TrialPruned:
             raise
         except Exception as exc:
-            record.update(stop_reason="failed", error=f"{type(exc).__name__}: {exc}")
+            record.stop_reason, record.error = StopReason.FAILED, f"{type(exc).__name__}: {exc}"
             raise
         finally:
             for gen in epochs:
                 gen.close()
-            record.update(
-                fold_scores=scores,
-                cv_mean=float(np.mean(scores)),
-                cv_std=float(np.std(scores)),
-                n_epochs=len(curves["curve_val_mean"]),
-                fit_time=time.perf_counter() - start,
-                **curves,
-            )
-            _set_user_attrs(trial, record)
-        return record["cv_mean"]
+            record.fold_scores = scores
+            record.cv_mean = float(np.mean(scores))
+            record.cv_std = float(np.std(scores))
+            record.n_epochs = len(record.curve_val_mean)
+            record.fit_time = time.perf_counter() - start
+            for key, value in record.to_attrs().items():
+                trial.set_user_attr(key, value)
+        return record.cv_mean
 
 
-def _set_user_attrs(trial, attrs):
-    for key, value in attrs.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            value = None  # JSON has no NaN: a fold that never finished an epoch
-        elif isinstance(value, list):
-            value = [None if isinstance(v, float) and not math.isfinite(v) else v for v in value]
-        trial.set_user_attr(key, value)
+class _LiveCurves:
+    """Write a running trial's curves to its user attributes, at most every ``interval`` s.
+
+    The MLflow writer follows the storage and turns them into step metrics while the trial
+    trains; the validation mean is also in Optuna's intermediate values (``trial.report``).
+    """
+
+    def __init__(self, trial, record, interval):
+        self.trial, self.record, self.interval = trial, record, interval
+        self.last = time.perf_counter()
+
+    def maybe_flush(self):
+        if self.interval is None or time.perf_counter() - self.last < self.interval:
+            return
+        r = self.record
+        for key, value in (
+            (Attr.CURVE_VAL_MEAN, r.curve_val_mean),
+            (Attr.CURVE_LOSS_MEAN, r.curve_loss_mean),
+            (Attr.CURVE_TIME, r.curve_time),
+        ):
+            self.trial.set_user_attr(key, [v if math.isfinite(v) else None for v in value])
+        self.last = time.perf_counter()
 
 
 # --------------------------------------------------------------------------- the workers
-def is_interrupted(trial):
-    """True for a trial that did not end by itself: its worker died or the sweep was stopped.
-
-    Every trial that ends by itself records a ``stop_reason``; one failed by a
-    stale heartbeat or by `recover_interrupted` has none, or "interrupted".
-    """
-    reason = trial.user_attrs.get("stop_reason")
-    return reason == INTERRUPTED or (trial.state == TrialState.FAIL and reason is None)
-
-
 def count_budget(study):
     """Trials that count against the budget: finished or running, not interrupted."""
     return sum(
@@ -389,10 +361,10 @@ def count_budget(study):
 def retry_interrupted(study, frozen):
     """Queue a fresh trial with the parameters of an interrupted one (once)."""
     if not frozen.params or any(
-        t.user_attrs.get("retry_of") == frozen.number for t in study.get_trials(deepcopy=False)
+        t.user_attrs.get(Attr.RETRY_OF) == frozen.number for t in study.get_trials(deepcopy=False)
     ):
         return
-    study.enqueue_trial(frozen.params, user_attrs={"retry_of": frozen.number})
+    study.enqueue_trial(frozen.params, user_attrs={Attr.RETRY_OF: frozen.number})
 
 
 @dataclass
@@ -411,8 +383,6 @@ class _WorkerJob:
     deadline: float | None
     blas_threads: int
     budget_lock: StudyLock
-    on_trial_start: tuple = ()
-    callbacks: tuple = ()
 
 
 def run_worker(job, worker_index):
@@ -434,19 +404,15 @@ def run_worker(job, worker_index):
         while job.deadline is None or time.time() < job.deadline:
             with job.budget_lock:
                 if is_heartbeat_enabled(storage):  # a dead worker's trial: fail it, retry it
-                    recover_interrupted(study, job.callbacks)
+                    recover_interrupted(study)
                 if job.n_trials is not None and count_budget(study) >= job.n_trials:
                     break
                 if grid_done(study):
                     break
                 trial = study.ask()
-            trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-            for hook in job.on_trial_start:
-                hook(study, trial)
+            trial.set_user_attr(Attr.WORKER, f"{socket.gethostname()}:{os.getpid()}")
             with get_heartbeat_thread(trial._trial_id, storage):
-                frozen, interrupted = _run_trial(study, trial, job.objective)
-            for callback in job.callbacks:
-                callback(study, frozen)
+                _, interrupted = _run_trial(study, trial, job.objective)
             if interrupted:
                 raise KeyboardInterrupt
             done += 1
@@ -466,9 +432,9 @@ def _run_trial(study, trial, objective):
     except KeyboardInterrupt:
         return study.tell(trial, state=TrialState.FAIL), True
     except Exception as exc:
-        if "stop_reason" not in trial.user_attrs:
-            trial.set_user_attr("stop_reason", "failed")
-            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
+        if Attr.STOP_REASON not in trial.user_attrs:
+            trial.set_user_attr(Attr.STOP_REASON, StopReason.FAILED.value)
+            trial.set_user_attr(Attr.ERROR, f"{type(exc).__name__}: {exc}")
         return study.tell(trial, state=TrialState.FAIL), False
     return study.tell(trial, value), False
 
@@ -494,6 +460,7 @@ class SweepResult:
     refit_time: float | None = None
     output_dir: str = ""
     interrupted: bool = False
+    tracking_code: int | None = None  # the MLflow writer's exit code (3: behind)
 
     def summary(self) -> dict:
         """The result without the model: what ``summary.json`` holds (JSON types only)."""
@@ -502,6 +469,12 @@ class SweepResult:
         out = {k: getattr(self, k) for k in keys}
         out["best_params"] = {k: _jsonable(v) for k, v in self.best_params.items()}
         return out
+
+    def record(self) -> dict:
+        """`summary` plus where the model is and when: the study's ``nnsweep_result``."""
+        model = Path(self.output_dir) / "model.joblib" if self.output_dir else None
+        path = str(model.resolve()) if model is not None and model.is_file() else None
+        return {**self.summary(), "model_path": path, "finished_at": time.time()}
 
 
 def _jsonable(value):
@@ -525,7 +498,7 @@ def resolve_n_jobs(n_jobs):
     return joblib.cpu_count() if n_jobs in (0, -1) else n_jobs
 
 
-def recover_interrupted(study, callbacks=()):
+def recover_interrupted(study):
     """Fail trials left RUNNING by a dead worker or a stopped sweep; queue their retries.
 
     Called while holding the study's `SweepLock`, so no other local sweep runs.
@@ -546,16 +519,13 @@ def recover_interrupted(study, callbacks=()):
         ]
     failed = 0
     for trial_id in stale_ids:
-        storage.set_trial_user_attr(trial_id, "stop_reason", INTERRUPTED)
-        storage.set_trial_user_attr(trial_id, "error", "the worker stopped during the trial")
+        storage.set_trial_user_attr(trial_id, Attr.STOP_REASON, INTERRUPTED)
+        storage.set_trial_user_attr(trial_id, Attr.ERROR, "the worker stopped during the trial")
         try:
             storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # it finished meanwhile
         failed += 1
-        frozen = storage.get_trial(trial_id)
-        for callback in callbacks:
-            callback(study, frozen)
     for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
         if is_interrupted(t):
             retry_interrupted(study, t)
@@ -564,7 +534,7 @@ def recover_interrupted(study, callbacks=()):
 
 def _worker_is_dead(trial):
     """True when the trial's worker ran on this machine and its process is gone."""
-    host, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
+    host, _, pid = str(trial.user_attrs.get(Attr.WORKER, "")).rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return False
     try:
@@ -576,33 +546,27 @@ def _worker_is_dead(trial):
     return False
 
 
-def run_sweep(
-    spec,
-    dataset,
-    *,
-    on_trial_start=(),
-    callbacks=(),
-    progress=True,
-    output_dir=None,
-    log=print,
-):
+def run_sweep(spec, dataset, *, writer=None, progress=True, output_dir=None, log=print):
     """Run (or resume) a study's sweep, then refit and test the best model.
+
+    The whole life cycle: take the study's lock, open (or create) the study once, record the
+    data set and study file on it, start the MLflow writer on it, recover trials a dead sweep
+    left running, run the workers, refit and test, save, and finish the writer.
 
     Parameters
     ----------
     spec : config.StudySpec
     dataset : datasets.Dataset
-    on_trial_start : sequence of callable, default=()
-        ``hook(study, trial)`` in the worker when a trial starts.
-    callbacks : sequence of callable, default=()
-        ``callback(study, frozen_trial)`` in the worker after each trial (Optuna's
-        callback shape), and in this process for trials it fails after a crash.
+    writer : tracking.follow.WriterHandle, optional
+        The MLflow writer (None: no tracking). It is told when the study is open
+        (``start(study)``), when the workers are done (``trials_done()``: it pushes the last
+        trials and makes the plots while the best model is refit), and when the result is
+        on the study (``finish()``) or the sweep was stopped (``interrupted()``).
     progress : bool, default=True
         Show a progress bar (trials done, best so far, time left).
     output_dir : str or Path, default=None
-        Where the refit model (``model.joblib``) and ``summary.json`` (`SweepResult.summary`:
-        best trial, CV mean and std, test score, counts, times) go; default
-        ``mlruns/studies/<name>``.
+        Where the refit model (``model.joblib``, with ``X_example.npy``) and ``summary.json``
+        (`SweepResult.summary`) go; default ``mlruns/studies/<name>``.
     log : callable, default=print
 
     Returns
@@ -622,35 +586,66 @@ def run_sweep(
     result = SweepResult(spec.name, test_metric=spec.metric)
     with SweepLock.for_study(spec):
         study = create_study(spec)
-        recovered = recover_interrupted(study, callbacks)
+        record_study(study, spec, dataset)
+        if writer is not None:
+            writer.start(study)
+        recovered = recover_interrupted(study)
         if recovered:
             log(f"{recovered} trial(s) interrupted earlier were marked failed and will be retried")
         n_workers = resolve_n_jobs(spec.workers.n_jobs)
         if spec.budget.n_trials is not None:
             n_workers = max(1, min(n_workers, spec.budget.n_trials))
         deadline = started + spec.budget.timeout if spec.budget.timeout else None
-        job = make_job(spec, X, y, n_workers, deadline, on_trial_start, callbacks)
+        job = make_job(spec, X, y, n_workers, deadline)
         bar = _ProgressBar(study, spec.budget.n_trials, deadline, enabled=progress)
         try:
-            _run_workers(job, n_workers, spec, study, callbacks, log)
+            _run_workers(job, n_workers, spec, study, log)
         except KeyboardInterrupt:
             result.interrupted = True
-            recover_interrupted(study, callbacks)
+            recover_interrupted(study)
             log("interrupted: run the same command again to resume the study")
         finally:
             bar.close()
 
     _summarise_trials(study, result)
     result.wall_time = time.time() - started
-    if result.interrupted or result.best_value is None:
+    if result.interrupted:
+        if writer is not None:
+            result.tracking_code = writer.interrupted()
         return result
-    if spec.evaluation.refit:
+    if writer is not None:
+        writer.trials_done()
+    if spec.evaluation.refit and result.best_value is not None:
         refit_started = time.time()
         _refit_and_test(spec, build_estimator(spec), result, X, y, X_test, y_test, output_dir)
         result.refit_time = time.time() - refit_started
         summary = json.dumps(result.summary(), indent=2, default=str)
         (Path(result.output_dir) / "summary.json").write_text(summary + "\n")
+    result.wall_time = time.time() - started
+    study.set_user_attr(StudyAttr.RESULT, result.record())
+    if writer is not None:
+        result.tracking_code = writer.finish()
     return result
+
+
+def record_study(study, spec, dataset):
+    """Put the data set's description and the study file's text on the study (once each).
+
+    The MLflow writer reads them from there, so ``nnsweep sync`` can rebuild a run's inputs
+    and the parent's study file from the storage alone.
+    """
+    attrs = study.user_attrs
+    values = {StudyAttr.DATASET: dataset.describe(), StudyAttr.STUDY_FILE: _study_text(spec)}
+    for key, value in values.items():
+        if value and attrs.get(key) != value:
+            study.set_user_attr(key, value)
+
+
+def _study_text(spec):
+    text = spec.source_text
+    if not text and spec.path and os.path.isfile(spec.path):
+        text = Path(spec.path).read_text(encoding="utf-8")
+    return redact_text(text or "")
 
 
 def create_study(spec):
@@ -665,7 +660,7 @@ def create_study(spec):
     )
 
 
-def make_job(spec, X, y, n_workers, deadline=None, on_trial_start=(), callbacks=()):
+def make_job(spec, X, y, n_workers, deadline=None):
     """What each of ``n_workers`` workers of a study runs (see `run_worker`)."""
     objective = CrossValidationObjective(
         build_estimator(spec), X, y, spec.search_space, make_cv(spec.cv), spec.metric
@@ -685,12 +680,10 @@ def make_job(spec, X, y, n_workers, deadline=None, on_trial_start=(), callbacks=
         # measured to collapse 5-100x on small products whenever the other core is busy.
         blas_threads=1,
         budget_lock=budget_lock_for(spec),
-        on_trial_start=tuple(on_trial_start),
-        callbacks=tuple(callbacks),
     )
 
 
-def add_workers(spec, dataset, n_workers=1, *, on_trial_start=(), callbacks=(), log=print):
+def add_workers(spec, dataset, n_workers=1, *, log=print):
     """Join a running (or waiting) study with more workers: ``nnsweep worker``.
 
     Optuna's own pattern for distributed optimisation: any machine that reaches
@@ -700,12 +693,12 @@ def add_workers(spec, dataset, n_workers=1, *, on_trial_start=(), callbacks=(), 
     X, y, _, _ = split_data(spec, dataset)
     create_study(spec)
     deadline = time.time() + spec.budget.timeout if spec.budget.timeout else None
-    job = make_job(spec, X, y, n_workers, deadline, on_trial_start, callbacks)
+    job = make_job(spec, X, y, n_workers, deadline)
     study = optuna.load_study(study_name=spec.name, storage=make_storage(spec.storage.url))
-    _run_workers(job, n_workers, spec, study, callbacks, log)
+    _run_workers(job, n_workers, spec, study, log)
 
 
-def _run_workers(job, n_workers, spec, study, callbacks, log, max_restarts=3):
+def _run_workers(job, n_workers, spec, study, log, max_restarts=3):
     """Run the workers; if one dies, fail its trial and start them again."""
     from joblib.externals.loky.process_executor import TerminatedWorkerError
 
@@ -723,7 +716,7 @@ def _run_workers(job, n_workers, spec, study, callbacks, log, max_restarts=3):
         except TerminatedWorkerError as exc:
             if restart == max_restarts:
                 raise
-            n = recover_interrupted(study, callbacks)
+            n = recover_interrupted(study)
             log(f"a worker died ({exc.__class__.__name__}); {n} trial(s) marked failed, resuming")
 
 
@@ -741,9 +734,9 @@ def _summarise_trials(study, result):
     result.n_failed = states.count(TrialState.FAIL)
     if result.n_complete:
         best = study.best_trial
-        result.best_params = dict(best.user_attrs.get("estimator_params", best.params))
+        result.best_params = dict(best.user_attrs.get(Attr.ESTIMATOR_PARAMS, best.params))
         result.best_value = best.value
-        result.best_std = best.user_attrs.get("cv_std")
+        result.best_std = best.user_attrs.get(Attr.CV_STD)
         result.best_trial_number = best.number
 
 
@@ -763,6 +756,7 @@ def _refit_and_test(spec, estimator, result, X, y, X_test, y_test, output_dir):
     out = Path(output_dir or Path("mlruns") / "studies" / spec.name)
     out.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, out / "model.joblib")
+    np.save(out / "X_example.npy", result.X_example)  # the MLflow model's input example
     result.output_dir = str(out)
 
 
@@ -790,7 +784,7 @@ class _ProgressBar:
             trials = self._study.get_trials(deepcopy=False, states=_FINISHED)
         except Exception:  # the storage is busy: try again at the next tick
             return
-        done = sum(1 for t in trials if t.user_attrs.get("stop_reason") != INTERRUPTED)
+        done = sum(1 for t in trials if t.user_attrs.get(Attr.STOP_REASON) != INTERRUPTED)
         values = [t.value for t in trials if t.state == TrialState.COMPLETE]
         postfix = {"best": f"{max(values):.4f}"} if values else {}
         if self._deadline:

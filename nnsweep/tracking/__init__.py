@@ -1,53 +1,55 @@
-"""MLflow tracking of a sweep: one parent run per study, one nested child run per trial.
+"""MLflow as a view of the study: one writer projects the Optuna storage into MLflow.
 
-This package is the only part of nnsweep that imports MLflow. The parent process calls
-`~MLflowTracker.check_reachable` and `~MLflowTracker.start` before any worker starts (so the
-experiment and the parent run are created once, race-free), and `~MLflowTracker.finish` at the
-end (best parameters, the refitted model in the registry under alias ``best``, study plots).
-Workers receive the tracker pickled (a few strings: no client, no arrays) and call
-`~MLflowTracker.trial_started` when a trial starts and the tracker itself, Optuna-callback style,
-when it ends. A trial is logged with one ``log_batch`` call, and every write is idempotent
-(runs are found again by their tags; metrics carry the trial's own timestamps), so a repeated
-call never duplicates a run or a metric.
+The Optuna storage is the one source of truth. Workers (local, Dask, or started by hand with
+``nnsweep worker``) report to it alone and never import MLflow. One writer follows it and
+keeps MLflow up to date:
 
-Where runs live, first match wins:
+* during ``nnsweep run``, a helper process of the command (`follow.start_writer`): a trial's
+  run appears within about a second of the trial's start, its curves grow while it trains
+  (the workers write them to the trial every second), and its scores, tags, data set input
+  and status land when it ends; at the end the plots, the refit model (registered as
+  ``nnsweep-<study>`` with alias ``best``) and the result;
+* at any time, from any machine that reaches both stores, ``nnsweep sync STUDY`` (``--follow``
+  to keep following): a finished, running, interrupted or crashed study, or an MLflow store
+  deleted and rebuilt. It is idempotent (`writer.StudyWriter` says how).
 
-1. the ``tracking_uri`` argument (an explicit value from the caller);
-2. ``spec.tracking.uri`` unless it is the default, i.e. when the study file or ``--set`` set it
-   (`nnsweep.config.load_study` puts ``MLFLOW_TRACKING_URI`` there when the file sets none);
-3. the ``MLFLOW_TRACKING_URI`` environment variable;
-4. ``sqlite:///mlruns/mlflow.db``: an embedded store, no server.
+What MLflow holds: one experiment (``tracking.experiment``, default the study name) and one
+parent run per study (found again by the study's ``mlflow_study_uid``; a study re-created
+under the same name gets a new one) with the study's settings as params, the study file, the
+data set, ``best_cv_mean`` at each new best, the plots, the model and the test score; one
+child run per trial (``trial-0007``) with every estimator parameter, the fold scores,
+``cv_mean``, ``cv_std``, ``fit_time``, ``n_epochs``, the curves ``val_mean`` and ``loss_mean``
+per epoch, the trial's state and stop reason, and its number and id as tags. A COMPLETE trial
+ends FINISHED, PRUNED ends KILLED, FAIL ends FAILED; the parent is RUNNING while a sweep runs,
+FINISHED after its end, KILLED when it was stopped. The trial-to-run mapping is also on the
+study (user attributes ``mlflow_run:<number>``).
 
-A relative SQLite path is made absolute against the current directory when the tracker is
-built, so workers with another working directory write to the same file; the file is switched to
-WAL mode, so concurrent workers rarely wait on each other, and processes that open a new store or
-start a study at once (``nnsweep worker`` run several times) take turns on ``<database>.lock``.
-A SQLite store keeps the experiment's artifacts in ``artifacts/`` beside the database
-(``mlruns/artifacts``), another database in ``./mlruns/artifacts``; an ``http(s)`` tracking
-server chooses its own.
+Where runs live: ``spec.tracking.uri``, chosen by `nnsweep.config.load_study` (overrides, the
+study file, ``MLFLOW_TRACKING_URI``, ``sqlite:///mlruns/mlflow.db``); a SQLite store keeps its
+artifacts in ``artifacts/`` beside the database. `store.check_reachable` refuses an unusable
+store before any training, without importing MLflow.
 
-Cost, CPU time on SQLite (`benchmarks/bench_logging.py`, the 60 trials of a digits sweep): a
-trial's run takes about 8 ms to create and 35 ms to log and end (MLflow's ORM writing the
-params, the mean curves' rows, the dataset input and the status). Fixed, per process that logs
-(the command and each worker): ``import mlflow`` 1.3-2 s and opening the store about 0.9 s
-(2.4 s when a new store runs its schema migrations); at the end, the model (skops, first
-call) about 3 s and the plots about 1.2 s. On a one-minute sweep the fixed part dominates.
+A store that goes away mid-sweep does not stop the sweep: the writer retries with backoff,
+says how many trials it is behind, and catches up when the store returns; what it could not
+push by the end is pushed by ``nnsweep sync``. Every URI printed or logged is redacted.
 
-Run statuses: a COMPLETE trial ends FINISHED, PRUNED ends KILLED and FAIL ends FAILED. The parent
-run is RUNNING during the sweep (RUNNING again when resumed) and FINISHED after ``finish``.
-
-Errors: `check_reachable` and `start` raise `TrackingError`. In workers, an MLflow failure while
-logging a trial is logged as a warning and the sweep goes on (the trial itself is safe in the
-Optuna storage); in `finish`, the model and the plots are best effort in the same way. A
-trial a worker could not log is logged by the catch-up that `start` (on resume), `finish` (end
-of ``nnsweep run``) and `MLflowTracker.catch_up` (end of ``nnsweep worker``) run.
-Every URI that is printed, raised or logged goes through `nnsweep.redact.redact_url`.
-
-Left out on purpose: training, choosing trials, and any use of the Optuna storage beyond reading
-the trial and study given and setting their ``mlflow_*`` user attributes.
+This package is the only part of nnsweep that imports MLflow, and it imports nothing of the
+sweep: both share only `nnsweep.records` and `nnsweep.storage`.
 """
 
-from .tracker import MLflowTracker
+from .store import check_reachable
 from .util import TrackingError
 
-__all__ = ["MLflowTracker", "TrackingError"]
+__all__ = ["StudyWriter", "TrackingError", "check_reachable", "start_writer"]
+
+
+def __getattr__(name):  # the heavy parts (they import MLflow) on first use
+    if name == "StudyWriter":
+        from .writer import StudyWriter
+
+        return StudyWriter
+    if name == "start_writer":
+        from .follow import start_writer
+
+        return start_writer
+    raise AttributeError(name)

@@ -7,9 +7,7 @@ import hashlib
 import logging
 import os
 import sys
-import threading
 import warnings
-from datetime import datetime
 from pathlib import Path
 
 import mlflow
@@ -24,78 +22,65 @@ _log = logging.getLogger(__name__)
 TrialState = optuna.trial.TrialState
 
 
-_PREWARM: threading.Thread | None = None
-
-
 def prewarm() -> None:
-    """Prepare in a thread what the end of a sweep needs (imports, MLflow's package map).
+    """Import what `log_model` and `log_plots` need (matplotlib, skops, MLflow's sklearn flavour).
 
-    Called by `MLflowTracker.start` in the parent process, which only waits while workers
-    train: the 3-5 s this takes (skops lists every scikit-learn estimator, importing them all;
-    matplotlib and Optuna's plots; MLflow's map of installed packages, which `log_model`
-    needs) are then spent during the sweep instead of after it. `log_model` and
-    `log_plots` wait for it. Best effort: a failed import is retried, and reported, there.
+    The writer process calls it while the command refits the best model, so that the imports
+    are not on the user's wait after the refit. Best effort: a failing import shows later.
     """
-    global _PREWARM
-    if _PREWARM is not None:
-        return
+    with contextlib.suppress(Exception):
+        import matplotlib
 
-    def run():
-        with contextlib.suppress(Exception):
-            import matplotlib
-
-            if "matplotlib.pyplot" not in sys.modules:  # headless, as log_plots chooses
-                matplotlib.use("Agg")
-            import matplotlib.pyplot  # noqa: F401
-            import optuna.visualization.matplotlib  # noqa: F401
-        with contextlib.suppress(Exception):
-            import mlflow.sklearn  # noqa: F401
-            import skops.io  # noqa: F401
-        with contextlib.suppress(Exception):
-            # log_model has MLflow check the model's requirements against the environment,
-            # which first maps every installed module to its distribution (reading each
-            # package's file list: 1.3-1.5 s here, measured). A private function of MLflow's,
-            # hence best effort: if it moves, log_model just pays that time itself.
-            from mlflow.utils.requirements_utils import _init_modules_to_packages_map
-
-            _init_modules_to_packages_map()
-
-    _PREWARM = threading.Thread(target=run, name="nnsweep-prewarm", daemon=True)
-    _PREWARM.start()
+        if "matplotlib.pyplot" not in sys.modules:  # headless, as log_plots chooses
+            matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401
+        import optuna.visualization.matplotlib  # noqa: F401
+    with contextlib.suppress(Exception):
+        import mlflow.sklearn  # noqa: F401
+        import skops.io  # noqa: F401
 
 
-def _wait_prewarm() -> None:
-    if _PREWARM is not None:
-        _PREWARM.join()
+def log_study_text(client, spec, run_id: str, text: str) -> None:
+    """The study file (secrets already masked) under ``study/``: once per distinct content.
 
-
-def log_study_file(client, spec, run_id: str, resumed: bool) -> None:
-    """The study file (URLs redacted) under ``study/``; on resume only if it changed."""
-    text = spec.source_text
-    if not text and spec.path and os.path.isfile(spec.path):
-        text = Path(spec.path).read_text(encoding="utf-8")
+    A resumed study whose file was changed gets the new text beside the first one, under
+    ``study/<sha>/``; the tag ``nnsweep.study_sha`` names the newest.
+    """
     if not text:
         return
-    text = redact_text(text)
     if spec.overrides:
         text += "\n# overrides applied on top of this file:\n" + "".join(
             f"#   {k} = {redact_text(str(v))}\n" for k, v in spec.overrides
         )
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    if resumed and client.get_run(run_id).data.tags.get("nnsweep.study_sha") == digest:
+    have = client.get_run(run_id).data.tags
+    if have.get("nnsweep.study_sha") == digest:
         return
     name = Path(spec.path).name if spec.path else f"{spec.name}.toml"
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    client.log_text(run_id, text, f"study/resumed-{stamp}/{name}" if resumed else f"study/{name}")
+    client.log_text(
+        run_id,
+        text,
+        f"study/{name}" if not have.get("nnsweep.study_sha") else f"study/{digest}/{name}",
+    )
     retry(client.set_tag, run_id, "nnsweep.study_sha", digest)
 
 
-def log_model(client, uri: str, spec, run_id: str, result) -> None:
-    """The refit model, logged on the parent run and registered with alias ``best``."""
-    _wait_prewarm()
+def log_model(client, uri: str, spec, run_id: str, result: dict) -> None:
+    """The refit model saved by the sweep, logged on the parent run and registered (``best``).
+
+    Read from ``result["model_path"]`` (joblib, written by this study's own sweep on this
+    machine: trusted), with the input example saved beside it.
+    """
+    import joblib
     from mlflow.models import infer_signature
 
-    model, X = result.model, getattr(result, "X_example", None)
+    path = Path(result["model_path"])
+    if not path.is_file():
+        _log.warning("MLflow: model file %s is gone: no model logged", path)
+        return
+    model = joblib.load(path)
+    example = path.with_name("X_example.npy")
+    X = np.load(example) if example.is_file() else None
     signature = None if X is None else infer_signature(X, model.predict(X))
     name = f"nnsweep-{spec.name}"
     save_as = _serialization(model)
@@ -115,9 +100,9 @@ def log_model(client, uri: str, spec, run_id: str, result) -> None:
     version_tags = {
         STUDY_TAG: spec.name,
         "nnsweep.parent_run_id": run_id,
-        "best_cv_mean": result.best_value,
-        "best_trial_number": getattr(result, "best_trial_number", None),
-        "test_score": getattr(result, "test_score", None),
+        "best_cv_mean": result.get("best_value"),
+        "best_trial_number": result.get("best_trial_number"),
+        "test_score": result.get("test_score"),
     }
     for key, value in version_tags.items():
         if value is not None:
@@ -128,7 +113,6 @@ def log_model(client, uri: str, spec, run_id: str, result) -> None:
 
 def log_plots(client, study, run_id: str) -> None:
     """Optuna's matplotlib plots and the best learning curves, as PNG artifacts."""
-    _wait_prewarm()
     try:
         import matplotlib
     except ImportError:

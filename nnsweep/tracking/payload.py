@@ -1,38 +1,35 @@
 """What a run holds: tag names, the params of a study, and the params, metrics and tags of a trial.
 
-Functions of their arguments only (no client, no I/O), so the logged content is easy to test.
+Functions of the Optuna trial and the study's settings only (no client, no I/O), so the logged
+content is easy to test, and the same study always gives the same rows: a metric's timestamp
+comes from the trial (its start plus the epoch's time, or its end), never from the clock, so a
+second projection of the same trial writes rows MLflow already has, and it keeps one of each.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
-import mlflow
 import numpy as np
 import optuna
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Dataset as MlflowDataset
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 
+from ..records import Attr, StopReason
 from ..redact import redact_text, redact_url
-from .util import finite, ms, now_ms, param_value
+from .util import finite, ms, param_value
 
 TrialState = optuna.trial.TrialState
 
 # Tags: children are found by (parent run, trial number), the parent by (study, role, uid).
 PARENT_TAG, ROLE_TAG, STUDY_TAG = "mlflow.parentRunId", "nnsweep.role", "nnsweep.study"
-UID_TAG, TRIAL_TAG = "nnsweep.study_uid", "optuna.trial_number"
-# Optuna user attributes set by the tracker: on the trial, and on the study.
-RUN_ATTR = "mlflow_run_id"
-PARENT_ATTR, EXPERIMENT_ATTR, UID_ATTR = (
-    "mlflow_parent_run_id",
-    "mlflow_experiment_id",
-    "mlflow_study_uid",
-)
+UID_TAG, TRIAL_TAG, TRIAL_ID_TAG = "nnsweep.study_uid", "optuna.trial_number", "optuna.trial_id"
+SYNCED_TAG = "nnsweep.synced"  # the trial state whose final content the run holds
 END_STATUS = {  # trial state -> (run status, default stop reason)
-    TrialState.COMPLETE: ("FINISHED", "completed"),
-    TrialState.PRUNED: ("KILLED", "pruned"),
-    TrialState.FAIL: ("FAILED", "failed"),
+    TrialState.COMPLETE: ("FINISHED", StopReason.COMPLETED),
+    TrialState.PRUNED: ("KILLED", StopReason.PRUNED),
+    TrialState.FAIL: ("FAILED", StopReason.FAILED),
 }
 _MAX_ERROR = 2000  # characters of a trial's error kept in its nnsweep.error tag
 
@@ -60,87 +57,132 @@ def spec_params(spec, dataset_info) -> dict[str, Any]:
     return params
 
 
-def dataset_info(dataset) -> dict | None:
-    """Name, digest, sizes and the MLflow dataset entity's fields: no arrays are kept."""
-    if dataset is None:
-        return None
+def dataset_input(info: dict | None) -> list[DatasetInput]:
+    """The data set as an MLflow dataset input, from `nnsweep.datasets.Dataset.describe`.
+
+    The schema (dtypes and widths) is MLflow's own, computed from one row of zeros of the
+    data's dtypes and width: the writer never loads the data.
+    """
+    if not info:
+        return []
+    import mlflow
     from mlflow.data.code_dataset_source import CodeDatasetSource
 
-    X, y, X_test = dataset.X_train, dataset.y_train, dataset.X_test
-    digest = dataset.digest  # computed once here (cached); never per trial
-    source = redact_url(str(dataset.source or dataset.name))
-    local = os.path.isabs(source)
-    profile = {"features_shape": list(X.shape), "targets_shape": list(y.shape)}
-    if X_test is not None:
-        profile["test_features_shape"] = list(X_test.shape)
-    try:  # the schema (dtypes, widths) from the first row
-        first = mlflow.data.from_numpy(
-            np.asarray(X[:1]),
-            targets=np.asarray(y[:1]),
-            source=CodeDatasetSource({}),
-            digest=digest,
-        )
-        schema = first.to_dict()["schema"]
-    except Exception:  # the schema is optional
-        schema = ""
-    entity = {
-        "name": dataset.name,
-        "digest": digest,
-        "source_type": "local" if local else "code",
-        "source": json.dumps({"uri": source} if local else {"tags": {"source": source}}),
-        "schema": schema,
-        "profile": json.dumps(profile),
+    source = redact_url(str(info.get("source") or info["name"]))
+    local = source.startswith("/")
+    profile = {
+        "features_shape": info.get("features_shape"),
+        "targets_shape": [info.get("n_train")],
     }
-    info = {"name": dataset.name, "digest": digest, "n_train": len(X), "n_features": X.shape[1]}
-    if X_test is not None:
-        info["n_test"] = len(X_test)
-    return {**info, "entity": entity}
+    if info.get("test_features_shape"):
+        profile["test_features_shape"] = info["test_features_shape"]
+    try:
+        row = np.zeros((1, int(info["n_features"])), dtype=info.get("features_dtype", "<f4"))
+        target = np.zeros(1, dtype=info.get("targets_dtype", "<i8"))
+        sample = mlflow.data.from_numpy(
+            row, targets=target, source=CodeDatasetSource({}), digest=info["digest"]
+        )
+        schema = sample.to_dict()["schema"]
+    except Exception:  # the schema is optional (e.g. a dtype MLflow does not map)
+        schema = ""
+    dataset = MlflowDataset(
+        name=info["name"],
+        digest=info["digest"],
+        source_type="local" if local else "code",
+        source=json.dumps({"uri": source} if local else {"tags": {"source": source}}),
+        schema=schema,
+        profile=json.dumps(profile),
+    )
+    return [DatasetInput(dataset, [InputTag("mlflow.data.context", "training")])]
 
 
-def trial_payload(ft) -> tuple[list[Param], list[Metric], list[RunTag], int]:
-    """Params, metrics, tags and end time (ms) of a finished trial; a function of ``ft`` only."""
+def trial_params(ft) -> dict[str, str]:
+    """Every estimator parameter of the trial (sampled over fixed), as MLflow param text."""
+    raw = {**ft.params, **(ft.user_attrs.get(Attr.ESTIMATOR_PARAMS) or {})}
+    return {str(k): param_value(v) for k, v in raw.items()}
+
+
+def end_ms(ft) -> int | None:
+    """When the trial ended (ms), or None while it runs."""
+    return ms(ft.datetime_complete)
+
+
+def curves_known(ft) -> int:
+    """How many epochs of the trial's curves are in its user attributes (complete ones)."""
     attrs = ft.user_attrs
-    end = ms(ft.datetime_complete) or ms(ft.datetime_start) or now_ms()
-    raw = {**ft.params, **(attrs.get("estimator_params") or {})}
-    params = [Param(str(k), param_value(v)) for k, v in raw.items()]
+    val = attrs.get(Attr.CURVE_VAL_MEAN) or []
+    loss = attrs.get(Attr.CURVE_LOSS_MEAN) or []
+    if ft.state == TrialState.RUNNING:  # written one after the other: all three or wait
+        return min(len(val), len(loss), len(attrs.get(Attr.CURVE_TIME) or []))
+    return max(len(val), len(loss))
+
+
+def curve_metrics(ft, after: int = 0) -> list[Metric]:
+    """Step metrics ``val_mean`` and ``loss_mean`` for the epochs after ``after``.
+
+    Step = epoch (1-based); the timestamp is the trial's start plus the epoch's time
+    (``curve_time``), so the MLflow UI's time axis is the trial's own.
+    """
+    attrs, n = ft.user_attrs, curves_known(ft)
+    start = ms(ft.datetime_start) or 0
+    times = attrs.get(Attr.CURVE_TIME) or []
+    metrics = []
+    for key, attr in (("val_mean", Attr.CURVE_VAL_MEAN), ("loss_mean", Attr.CURVE_LOSS_MEAN)):
+        values = attrs.get(attr) or []
+        for epoch in range(after + 1, min(n, len(values)) + 1):
+            value = values[epoch - 1]
+            if not finite(value):
+                continue
+            offset = times[epoch - 1] if epoch <= len(times) and finite(times[epoch - 1]) else 0
+            stamp = start + int(round(1000 * offset)) if offset else start + epoch
+            metrics.append(Metric(key, float(value), stamp, epoch))
+    return metrics
+
+
+def final_metrics(ft) -> list[Metric]:
+    """Scalar metrics of a finished trial: CV mean and std, fold scores, fit time, epochs."""
+    attrs, end = ft.user_attrs, end_ms(ft) or ms(ft.datetime_start) or 0
     metrics: list[Metric] = []
 
-    def add(key: str, value: Any, step: int = 0) -> None:
+    def add(key: str, value: Any) -> None:
         if isinstance(value, int | float | np.number) and not isinstance(value, bool):
-            metrics.append(Metric(key, float(value), end, step))
+            if finite(value):
+                metrics.append(Metric(key, float(value), end, 0))
 
-    cv_mean = attrs.get("cv_mean", ft.value)
-    if cv_mean is None and ft.intermediate_values:  # pruned: the last reported CV mean
+    cv_mean = attrs.get(Attr.CV_MEAN, ft.value)
+    if cv_mean is None and ft.intermediate_values:  # the last reported CV mean
         cv_mean = ft.intermediate_values[max(ft.intermediate_values)]
     add("cv_mean", cv_mean)
-    folds = list(attrs.get("fold_scores") or [])  # None: a fold without a score
+    folds = list(attrs.get(Attr.FOLD_SCORES) or [])  # None: a fold without a score
     scored = [s for s in folds if finite(s)]
-    add("cv_std", attrs.get("cv_std", float(np.std(scored)) if scored else None))
+    add("cv_std", attrs.get(Attr.CV_STD, float(np.std(scored)) if scored else None))
     for i, score in enumerate(folds):
         add(f"fold_{i}_score", score)
-    add("fit_time", attrs.get("fit_time", ft.duration and ft.duration.total_seconds()))
-    curve = list(attrs.get("curve_val_mean") or [])
-    add("n_epochs", attrs.get("n_epochs", len(curve) if curve else None))
-    # The mean curves only: per-fold curves (curve_val_folds) stay on the Optuna trial.
-    curves = {"val_mean": curve, "loss_mean": attrs.get("curve_loss_mean") or []}
-    for key, values in curves.items():
-        for epoch, value in enumerate(values, start=1):
-            add(key, value, epoch)
+    add("fit_time", attrs.get(Attr.FIT_TIME, ft.duration and ft.duration.total_seconds()))
+    add("n_epochs", attrs.get(Attr.N_EPOCHS, curves_known(ft) or None))
+    return metrics
+
+
+def final_tags(ft) -> dict[str, str]:
+    """Tags of a finished trial: its state, why it stopped, its error (secrets masked)."""
+    attrs = ft.user_attrs
     reason = END_STATUS.get(ft.state, (None, ""))[1]
+    error = redact_text(str(attrs.get(Attr.ERROR) or ""))
+    if len(error) > _MAX_ERROR:
+        error = error[: _MAX_ERROR - 3] + "..."
     tags = {
-        TRIAL_TAG: str(ft.number),
         "optuna.trial_state": ft.state.name,
-        "nnsweep.stop_reason": str(attrs.get("stop_reason") or reason),
-        "nnsweep.error": redact_text(str(attrs.get("error") or "")),
+        "nnsweep.stop_reason": str(attrs.get(Attr.STOP_REASON) or reason),
+        "nnsweep.error": error,
     }
-    if len(tags["nnsweep.error"]) > _MAX_ERROR:
-        tags["nnsweep.error"] = tags["nnsweep.error"][: _MAX_ERROR - 3] + "..."
-    return params, metrics, [RunTag(k, v) for k, v in tags.items() if v], end
+    if attrs.get(Attr.RETRY_OF) is not None:
+        tags["nnsweep.retry_of"] = str(attrs[Attr.RETRY_OF])
+    return {k: v for k, v in tags.items() if v}
 
 
-def best_trial_ms(study, number: int | None) -> int | None:
-    """End time (ms) of trial ``number``: the timestamp its callback gave ``best_cv_mean``."""
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if t.number == number:
-            return ms(t.datetime_complete)
-    return None
+def as_entities(params=None, tags=None) -> tuple[list[Param], list[RunTag]]:
+    """``{name: text}`` dicts as MLflow entities."""
+    return (
+        [Param(k, param_value(v)) for k, v in (params or {}).items()],
+        [RunTag(k, str(v)) for k, v in (tags or {}).items()],
+    )

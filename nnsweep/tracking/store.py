@@ -1,84 +1,34 @@
-"""Where runs live: the tracking URI, the SQLite store's file, locks and clients, reachability."""
+"""Where runs live: the tracking URI made absolute, the SQLite file, reachability, the client.
+
+`check_reachable` imports no MLflow (``import mlflow`` costs about a second of CPU), so that
+``nnsweep run`` refuses an unreachable store before any training without paying for it on
+its critical path; the writer process imports MLflow while the command loads its data.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import logging
+import base64
+import json
 import os
 import sqlite3
-import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
-from urllib.parse import unquote
-
-try:
-    import fcntl
-except ImportError:  # Windows: no lock between processes
-    fcntl = None
-
-from mlflow import MlflowClient
+from urllib.parse import unquote, urlsplit
 
 from ..config import DEFAULT_TRACKING_URI
 from ..redact import redact_url
-from .util import TrackingError, short
+from .util import TrackingError, env_true, short
 
-_log = logging.getLogger(__name__)
 _PROBE_TIMEOUT = 5.0  # seconds for check_reachable's request, unless MLFLOW_HTTP_REQUEST_TIMEOUT
-_CLIENTS: dict[tuple[int, str], MlflowClient] = {}
-_CLIENTS_LOCK = threading.Lock()
 
 
-def process_client(uri: str) -> MlflowClient:
-    """One client per process and URI, shared by the tracker copies unpickled there.
+def absolute_uri(uri: str) -> str:
+    """``uri`` with a relative SQLite path (or a bare path) made absolute against the cwd.
 
-    Also stops MLflow printing "View run ... at <tracking URI>" to stdout each time a run ends:
-    two lines per trial from every worker, and the URI unredacted. An explicit
-    ``MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT=false`` is respected unless the URI has a secret.
+    The URI itself is chosen once, by `nnsweep.config.load_study` (overrides, the study file,
+    ``MLFLOW_TRACKING_URI``, the default): this only pins a relative path down.
     """
-    if redact_url(uri) != uri:
-        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
-    else:
-        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-    key = (os.getpid(), uri)
-    with _CLIENTS_LOCK:
-        if key not in _CLIENTS:
-            _CLIENTS[key] = MlflowClient(tracking_uri=uri)
-            if is_sqlite(uri):
-                commit_without_fsync(_CLIENTS[key])
-        return _CLIENTS[key]
-
-
-def commit_without_fsync(client: MlflowClient) -> None:
-    """Give the client's SQLite connections ``synchronous=NORMAL`` when the file is in WAL mode.
-
-    A commit then writes the WAL without waiting for the disk (an fsync happens at each
-    checkpoint): it halved the wall time of logging a trial here. A power cut may lose the
-    last commits but cannot corrupt the database; a crashed process loses nothing. Best effort:
-    it reaches into the client for the SQLAlchemy engine and does nothing if that moved.
-    """
-    try:
-        from sqlalchemy import event
-
-        engine = client._tracking_client.store.engine
-        if not event.contains(engine, "connect", _on_sqlite_connect):
-            event.listen(engine, "connect", _on_sqlite_connect)
-        engine.dispose()  # pooled connections predate the listener, or WAL mode
-    except Exception as exc:
-        _log.debug("SQLite connections keep synchronous=FULL: %s", exc)
-
-
-def _on_sqlite_connect(dbapi_connection, _record) -> None:
-    if dbapi_connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
-        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
-
-
-def resolve_uri(explicit: str | None, spec_uri: str | None) -> str:
-    """Apply the precedence of the module docstring; make local paths absolute."""
-    if explicit:
-        uri = explicit
-    elif spec_uri and spec_uri != DEFAULT_TRACKING_URI:
-        uri = spec_uri
-    else:
-        uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
     uri = uri.strip()
     if is_sqlite(uri):
         path = sqlite_path(uri)
@@ -103,6 +53,11 @@ def sqlite_path(uri: str) -> Path | None:
     return None if path in ("", ":memory:") else Path(path)
 
 
+def scheme_of(uri: str) -> str:
+    """The URI's scheme, lower case ("" for a bare path)."""
+    return uri.split("://", 1)[0].lower() if "://" in uri else ""
+
+
 def artifact_location(uri: str) -> str | None:
     """Where a new experiment keeps its artifacts (None: the store's or server's default)."""
     if is_sqlite(uri):
@@ -112,46 +67,71 @@ def artifact_location(uri: str) -> str | None:
             if path is not None and path.is_absolute()
             else None
         )
-    scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
-    if scheme.split("+")[0] in ("postgresql", "mysql", "mssql"):
+    if scheme_of(uri).split("+")[0] in ("postgresql", "mysql", "mssql"):
         return (Path.cwd() / "mlruns" / "artifacts").as_uri()
     return None
 
 
-@contextlib.contextmanager
-def store_lock(uri: str):
-    """Hold an exclusive lock on ``<database>.lock`` for a SQLite store (else do nothing).
+def check_reachable(uri: str) -> None:
+    """Fail fast, before any training, if runs cannot be logged at ``uri``.
 
-    Processes of one machine that open a new store at once would run MLflow's schema
-    migrations together and fail ("duplicate column"); those that `start` one study at once
-    would each create a parent run. The kernel drops the lock if its holder dies.
+    ``http(s)``: one request to the server's REST API, no retries, timeout
+    ``MLFLOW_HTTP_REQUEST_TIMEOUT`` if set, else 5 s. SQLite: the database's folder and the
+    artifact folder must be creatable and writable, and an existing file must be a database.
+    Another database: one connection. The legacy file store is refused, as MLflow 3 does.
+
+    Raises
+    ------
+    TrackingError
+        Naming the redacted URI, the cause and the fix.
     """
-    path = sqlite_path(uri) if is_sqlite(uri) else None
-    if path is None or fcntl is None:
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    shown, scheme = redact_url(uri), scheme_of(uri)
+    if scheme in ("http", "https"):
+        return probe_http(uri)
+    if is_sqlite(uri):
+        path = sqlite_path(uri)
+        if path is None:
+            raise TrackingError(
+                f"MLflow tracking URI {shown} is an in-memory SQLite database, which the "
+                f"writer process cannot share; use a file, e.g. {DEFAULT_TRACKING_URI}"
+            )
+        check_writable(path.parent, f"MLflow SQLite store {shown}")
+        check_writable(Path(unquote(urlsplit(artifact_location(uri)).path)), "MLflow artifacts")
+        if path.exists():
+            try:
+                with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as db:
+                    db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.Error as exc:
+                raise TrackingError(
+                    f"MLflow tracking store at {shown} is unusable: {short(exc)}; fix it or "
+                    "set tracking.uri"
+                ) from None
+        return None
+    if scheme in ("", "file"):
+        if env_true("MLFLOW_ALLOW_FILE_STORE"):
+            return None
+        raise TrackingError(
+            f"MLflow tracking URI {shown} is the legacy file store, which MLflow 3 refuses; "
+            f"set tracking.uri to a database such as {DEFAULT_TRACKING_URI}"
+        )
+    if scheme.split("+")[0] in ("postgresql", "postgres", "mysql", "mssql"):
+        return _probe_database(uri)
+    return None  # databricks and other plugins: MLflow itself will say
+
+
+def _probe_database(uri: str) -> None:
+    import sqlalchemy
+
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
-def use_wal(path: Path | None) -> None:
-    """Put a SQLite database in WAL mode, which persists in the file (best effort).
-
-    Readers then no longer block a writer: two workers logging at once spent half as long
-    waiting on each other as in the default rollback-journal mode (measured here).
-    """
-    if path is None or not path.is_file():
-        return
-    try:
-        with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-    except sqlite3.Error as exc:  # e.g. a file system without shared memory
-        _log.debug("SQLite %s keeps its journal mode: %s", path, exc)
+        engine = sqlalchemy.create_engine(uri, poolclass=sqlalchemy.pool.NullPool)
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:
+        raise TrackingError(
+            f"MLflow tracking store at {redact_url(uri)} is unreachable: {short(exc)}; start "
+            "it or set tracking.uri"
+        ) from None
 
 
 def check_writable(folder: Path, what: str) -> None:
@@ -170,27 +150,27 @@ def check_writable(folder: Path, what: str) -> None:
 
 def probe_http(uri: str) -> None:
     """One request to an MLflow server's REST API; TrackingError naming the cause and fix."""
-    from mlflow.utils.credentials import get_default_host_creds
-    from mlflow.utils.rest_utils import http_request
-
     shown = redact_url(uri)
     timeout = float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT") or _PROBE_TIMEOUT)
+    parts = urlsplit(uri)
+    netloc = parts.netloc.rpartition("@")[2]
+    url = f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}/api/2.0/mlflow/experiments/search"
+    request = urllib.request.Request(
+        url,
+        data=json.dumps({"max_results": 1}).encode(),
+        headers={"Content-Type": "application/json", **_auth_headers(parts)},
+        method="POST",
+    )
     try:
-        response = http_request(
-            get_default_host_creds(uri),
-            "/api/2.0/mlflow/experiments/search",
-            "POST",
-            max_retries=0,
-            timeout=timeout,
-            raise_on_status=False,
-            json={"max_results": 1},
-        )
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
     except Exception as exc:
         raise TrackingError(
             f"MLflow tracking server at {shown} is unreachable: {short(exc)}; "
             "start it or set tracking.uri"
         ) from None
-    status = response.status_code
     if status in (401, 403):
         raise TrackingError(
             f"MLflow tracking server at {shown} refused access (HTTP {status}); set "
@@ -201,3 +181,32 @@ def probe_http(uri: str) -> None:
             f"MLflow tracking server at {shown} answered HTTP {status} to a search of "
             "experiments: is it an MLflow server? Check tracking.uri"
         )
+
+
+def _auth_headers(parts) -> dict[str, str]:
+    """MLflow's own credentials: a token, a user and password (env or URL); else none."""
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    if token:
+        return {"Authorization": f"Bearer {token}"}
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME") or unquote(parts.username or "")
+    password = os.environ.get("MLFLOW_TRACKING_PASSWORD") or unquote(parts.password or "")
+    if not user:
+        return {}
+    basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {basic}"}
+
+
+def make_client(uri: str):
+    """An `mlflow.MlflowClient` for ``uri``, set up for one long-lived writer.
+
+    MLflow's HTTP client retries a dead server for minutes (7 retries, backoff factor 2); the
+    writer does its own backoff and says how far behind it is, so each call gives up sooner.
+    MLflow's "View run ... at <URI>" lines are silenced (the URI may hold a password).
+    """
+    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)

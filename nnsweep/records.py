@@ -1,0 +1,130 @@
+"""What a trial reports: the one contract between the sweep and tracking.
+
+The sweep's objective writes a trial's results to the Optuna storage as user attributes; the
+MLflow writer (`nnsweep.tracking`), ``nnsweep show`` and the tests read them back. Both sides
+name the attributes through this module, never by spelling the strings.
+
+* `StopReason`: why a trial ended.
+* `Attr`: the names of the user attributes a trial carries.
+* `TrialRecord`: the attributes of one trial as a typed object (``TrialRecord.of(frozen)``).
+* `is_interrupted`: a trial that did not end by itself (retried, not counted in the budget).
+
+Standard library only: the sweep and tracking both import it, and it imports neither.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["Attr", "StopReason", "StudyAttr", "TrialRecord", "is_interrupted"]
+
+
+class StopReason(StrEnum):
+    """Why a trial ended (the ``stop_reason`` attribute; a plain string in the storage)."""
+
+    COMPLETED = "completed"  # every fold trained to the end
+    PRUNED = "pruned"  # the pruner stopped it on the fold-mean curve
+    DIVERGED = "diverged"  # a non-finite loss
+    FAILED = "failed"  # any other error, with its message in ``error``
+    INTERRUPTED = "interrupted"  # its worker died or the sweep was stopped: retried
+
+
+class Attr:
+    """Names of a trial's user attributes (set by the sweep's workers)."""
+
+    ESTIMATOR_PARAMS = "estimator_params"  # every estimator parameter, fixed and sampled
+    FOLD_SCORES = "fold_scores"  # last validation score of each fold (None: no epoch)
+    CV_MEAN = "cv_mean"
+    CV_STD = "cv_std"
+    N_EPOCHS = "n_epochs"
+    FIT_TIME = "fit_time"  # seconds
+    STOP_REASON = "stop_reason"  # a StopReason value
+    ERROR = "error"  # "Type: message" of a failed or diverged trial
+    CURVE_VAL_MEAN = "curve_val_mean"  # per epoch: mean validation score over folds
+    CURVE_LOSS_MEAN = "curve_loss_mean"  # per epoch: mean training loss over folds
+    CURVE_TIME = "curve_time"  # per epoch: seconds since the trial started
+    CURVE_VAL_FOLDS = "curve_val_folds"  # per fold, per epoch: validation score
+    WORKER = "worker"  # "host:pid" of the worker process that ran it
+    RETRY_OF = "retry_of"  # number of the interrupted trial this one retries
+
+
+class StudyAttr:
+    """Names of the study's user attributes (set by ``nnsweep run`` and the MLflow writer)."""
+
+    CONFIG = "nnsweep_config"  # the study's settings that must not change on resume
+    DATASET = "nnsweep_dataset"  # name, digest, sizes of the data set (no arrays)
+    STUDY_FILE = "nnsweep_study_file"  # the study file's text, secrets masked
+    RESULT = "nnsweep_result"  # the refit's summary (SweepResult.summary())
+    MLFLOW_UID = "mlflow_study_uid"  # tells a study from one re-created under its name
+    MLFLOW_EXPERIMENT = "mlflow_experiment_id"
+    MLFLOW_PARENT = "mlflow_parent_run_id"
+    MLFLOW_RUN_PREFIX = "mlflow_run:"  # + trial number: that trial's MLflow run id
+
+
+@dataclass
+class TrialRecord:
+    """A trial's results as the objective records them (see `Attr` for each field)."""
+
+    estimator_params: dict[str, Any] = field(default_factory=dict)
+    fold_scores: list[float | None] = field(default_factory=list)
+    cv_mean: float | None = None
+    cv_std: float | None = None
+    n_epochs: int = 0
+    fit_time: float | None = None
+    stop_reason: StopReason | None = None
+    error: str = ""
+    curve_val_mean: list[float] = field(default_factory=list)
+    curve_loss_mean: list[float] = field(default_factory=list)
+    curve_time: list[float] = field(default_factory=list)
+    curve_val_folds: list[list[float]] = field(default_factory=list)
+
+    def to_attrs(self) -> dict[str, Any]:
+        """The user attributes to set, JSON-safe (NaN becomes None; JSON has no NaN)."""
+        out = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if name == "stop_reason":
+                value = None if value is None else str(value)
+            if name == "error" and not value:
+                continue
+            out[getattr(Attr, name.upper())] = _json_safe(value)
+        return out
+
+    @classmethod
+    def of(cls, trial) -> TrialRecord:
+        """The record of a (frozen) Optuna trial, from its user attributes."""
+        attrs = trial.user_attrs
+        reason = attrs.get(Attr.STOP_REASON)
+        kwargs = {}
+        for name in cls.__dataclass_fields__:
+            key = getattr(Attr, name.upper())
+            if key in attrs and attrs[key] is not None:
+                kwargs[name] = attrs[key]
+        kwargs["stop_reason"] = StopReason(reason) if reason in _REASONS else None
+        return cls(**kwargs)
+
+
+_REASONS = {r.value for r in StopReason}
+
+
+def is_interrupted(trial) -> bool:
+    """True for a trial that did not end by itself: its worker died or the sweep was stopped.
+
+    Every trial that ends by itself records a ``stop_reason``; one failed by a stale heartbeat
+    or by the recovery of interrupted trials has none, or ``interrupted``.
+    """
+    reason = trial.user_attrs.get(Attr.STOP_REASON)
+    return reason == StopReason.INTERRUPTED.value or (
+        trial.state.name == "FAIL" and reason is None
+    )
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value

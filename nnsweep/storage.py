@@ -1,0 +1,62 @@
+"""The study's Optuna storage: a journal file on this machine, or a database server.
+
+Shared by the sweep (which writes trials) and tracking (which reads them), so that neither
+imports the other. Leaves out: anything about trials.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import optuna
+from optuna.exceptions import ExperimentalWarning
+
+from .redact import redact_text, redact_url
+
+__all__ = ["DEFAULT_HEARTBEAT", "StorageError", "load_study", "make_storage"]
+
+DEFAULT_HEARTBEAT = 60  # seconds, for server databases
+
+
+class StorageError(RuntimeError):
+    """The study's storage cannot be opened; the message names it, password masked."""
+
+
+def make_storage(url, heartbeat_interval=None):
+    """An Optuna storage: a journal file (path ending ``.log``) or any RDB URL.
+
+    The journal file is the embedded default: several processes on one machine
+    append to it safely (file locks), with no "database is locked" failures.
+    A server database (PostgreSQL, MySQL) gets heartbeats (every 60 s unless the
+    study says otherwise), so a trial whose worker died is found stale by the
+    next worker to ask (`recover_interrupted`), failed and retried.
+    """
+    if "://" not in url:
+        path = Path(url)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        backend = optuna.storages.journal.JournalFileBackend(str(path))
+        return optuna.storages.JournalStorage(backend)
+    if heartbeat_interval is None and not url.startswith("sqlite"):
+        heartbeat_interval = DEFAULT_HEARTBEAT
+    options = {}
+    if heartbeat_interval:
+        options = {
+            "heartbeat_interval": heartbeat_interval,
+            "grace_period": 2 * heartbeat_interval,
+        }
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, **options)
+    except Exception as exc:  # a bad URL, a server that does not answer, a wrong password
+        reason = redact_text(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+        raise StorageError(
+            f"cannot open the Optuna storage {redact_url(url)}: {type(exc).__name__}: {reason}"
+        ) from None
+
+
+def load_study(spec):
+    """The study of ``spec`` in its storage (`KeyError` if it does not exist there)."""
+    storage = make_storage(spec.storage.url, spec.storage.heartbeat_interval)
+    return optuna.load_study(study_name=spec.name, storage=storage)
