@@ -577,7 +577,7 @@ def check_trials_match_runs(study, tracking_uri, experiment):
     assert len(parents) == 1, f"expected one parent run, got {len(parents)}"
     parent = parents[0]
     numbers = [int(r.data.tags["optuna.trial_number"]) for r in children]
-    trials = study.get_trials(deepcopy=False)
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state.name != "WAITING"]
     assert sorted(numbers) == [t.number for t in trials], (
         f"MLflow child runs for trials {sorted(numbers)}, Optuna has trials "
         f"{[t.number for t in trials]}"
@@ -586,9 +586,9 @@ def check_trials_match_runs(study, tracking_uri, experiment):
     for t in trials:
         run = by_number[t.number]
         assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
-        # (a worker killed between creating the run and noting its id leaves no id: the run
-        # is then found again by its trial number tag, as checked above)
-        assert t.user_attrs.get("mlflow_run_id", run.info.run_id) == run.info.run_id, t.number
+        assert study.user_attrs.get(f"mlflow_run:{t.number}") == run.info.run_id, t.number
+        assert run.data.tags["optuna.trial_id"] == str(t._trial_id)
+        assert run.data.tags.get("nnsweep.synced") == t.state.name, t.number
         assert run.info.status == _RUN_STATUS[t.state.name], (
             f"trial {t.number} is {t.state.name}, its run {run.info.status}"
         )

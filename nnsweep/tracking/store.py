@@ -8,6 +8,8 @@ its critical path; the writer process imports MLflow while the command loads its
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import json
 import os
 import sqlite3
@@ -196,6 +198,27 @@ def _auth_headers(parts) -> dict[str, str]:
     return {"Authorization": f"Basic {basic}"}
 
 
+@contextlib.contextmanager
+def creation_lock(uri: str):
+    """Hold ``<database>.lock`` of a SQLite store while the store is first opened (else nothing).
+
+    Two writers that open a new store at once (two ``nnsweep sync``) would run MLflow's schema
+    migrations together and fail ("duplicate column"). The kernel drops the lock if its holder
+    dies.
+    """
+    path = sqlite_path(uri) if is_sqlite(uri) else None
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def make_client(uri: str):
     """An `mlflow.MlflowClient` for ``uri``, set up for one long-lived writer.
 
@@ -209,4 +232,7 @@ def make_client(uri: str):
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=uri)
+    with creation_lock(uri):  # a new SQLite store: its tables are made here, one at a time
+        client = MlflowClient(tracking_uri=uri)
+        client.search_experiments(max_results=1)
+    return client
