@@ -16,7 +16,7 @@ export MKL_NUM_THREADS ?= 1
 
 DASHBOARD_PORT ?= 8080
 
-.PHONY: install test sweep sweeps ui dashboard bench bench-mnist lint format clean clean-runs
+.PHONY: install test sweep sweeps ui dashboard bench bench-mnist lint format clean clean-runs docs docs-serve
 
 $(STAMP): pyproject.toml
 	$(PY) -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv --clear $(VENV)
@@ -64,3 +64,15 @@ clean:
 
 clean-runs:
 	rm -rf mlruns/* && touch mlruns/.gitkeep
+
+# The documentation site: the tutorial, the gallery (its figures are made by running examples/*.py
+# on the digits data, a few minutes) and the API reference, into docs/_build/html. Offline.
+DOCS_PORT ?= 8000
+SPHINXOPTS ?= -W --keep-going
+
+docs: $(STAMP)
+	$(PY) -m sphinx -b html $(SPHINXOPTS) docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html (make docs-serve: http://127.0.0.1:$(DOCS_PORT)/)"
+
+docs-serve: docs
+	$(PY) -m http.server --directory docs/_build/html --bind 127.0.0.1 $(DOCS_PORT)

@@ -1,0 +1,370 @@
+"""Sphinx configuration of the nnsweep documentation site.
+
+Built by ``make docs`` into ``docs/_build/html``, offline: the PyData theme, numpydoc for the API
+reference, sphinx-gallery for the examples (every figure is made by running ``examples/*.py``
+during the build), and MathJax 3 copied from the ``sphinx-mathjax-offline`` wheel into
+``_static/mathjax`` (no CDN: the site renders its formulas with no network).
+
+``NNSWEEP_DOCS_QUICK=1`` makes the examples train on less data for fewer epochs
+(``tests/test_docs.py`` builds that way); the figures then show the same things, less smoothly.
+"""
+
+import dataclasses
+import inspect
+import os
+import re
+import subprocess
+import sys
+import tomllib
+import typing
+from pathlib import Path
+
+from docutils import nodes
+from docutils.parsers.rst import Directive
+from docutils.statemachine import StringList
+from sphinx.util.nodes import nested_parse_with_titles
+
+import nnsweep
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+
+project = "nnsweep"
+author = "the nnsweep developers"
+copyright = "2026, the nnsweep developers"  # noqa: A001 (Sphinx's name)
+version = release = nnsweep.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+    "myst_parser",
+    "sphinx-mathjax-offline",  # MathJax 3.2.2 from the wheel; sets mathjax_path
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "tutorial/examples/*.md"]
+templates_path = []
+default_role = "py:obj"  # `name` links to the API where it can, plain code elsewhere
+pygments_style = "sphinx"
+suppress_warnings = [
+    # docs/scaling.md (not ours to edit) links to files outside the site (benchmarks/results/);
+    # those links stay plain. Every rst reference is still checked.
+    "myst.xref_missing",
+]
+
+# -- autodoc / numpydoc
+autodoc_default_options = {"members": False, "show-inheritance": False}
+autodoc_member_order = "bysource"
+autodoc_typehints = "none"  # numpydoc's Parameters sections say the types
+numpydoc_show_class_members = False  # members are listed by hand in docs/api/*.rst
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+numpydoc_validation_checks = set()  # ruff's D rules check docstrings; see the report in docs/api
+
+# -- MathJax
+mathjax3_config = {
+    "tex": {
+        "macros": {
+            "R": r"\mathbb{R}",
+            "E": r"\mathbb{E}",
+            "softmax": r"\operatorname{softmax}",
+            "sign": r"\operatorname{sign}",
+            "diag": r"\operatorname{diag}",
+        }
+    }
+}
+
+# -- sphinx-gallery
+sphinx_gallery_conf = {
+    "examples_dirs": str(ROOT / "examples"),
+    "gallery_dirs": "tutorial/examples",
+    "filename_pattern": r"/plot_",
+    "within_subsection_order": "FileNameSortKey",
+    "doc_module": ("nnsweep",),
+    "backreferences_dir": "tutorial/examples/backreferences",
+    "reference_url": {"nnsweep": None},
+    "image_scrapers": ("matplotlib",),
+    "remove_config_comments": True,
+    "write_computation_times": False,
+    "abort_on_example_error": False,  # every broken example is reported, and fails the build
+    "show_memory": False,
+    "min_reported_time": 1,
+    "default_thumb_file": None,
+    "capture_repr": ("_repr_html_", "__repr__"),
+    "plot_gallery": "True",
+}
+
+# -- HTML
+html_theme = "pydata_sphinx_theme"
+html_title = f"nnsweep {release}"
+html_static_path = ["_static"]
+html_css_files = ["nnsweep.css"]
+html_show_sourcelink = False
+html_theme_options = {
+    "navbar_align": "left",
+    "show_toc_level": 2,
+    "navigation_with_keys": False,
+    "header_links_before_dropdown": 5,
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version"],
+    "secondary_sidebar_items": ["page-toc"],
+}
+html_context = {"default_mode": "light"}
+
+
+# -- the CLI's help, from the installed command itself
+def _command_help(args):
+    """``nnsweep ARGS --help`` as run by this Python (raises RuntimeError if it fails)."""
+    env = dict(os.environ, COLUMNS="96")
+    cmd = [sys.executable, "-m", "nnsweep", *args, "--help"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"nnsweep {' '.join(args)} --help failed: {proc.stderr.strip()}")
+    return proc.stdout.rstrip()
+
+
+class CliReference(Directive):
+    """``.. cli-reference::``: ``nnsweep --help``, then a section per sub-command.
+
+    The sub-commands are read from the ``{run,worker,...}`` choice in the usage line, and each
+    one's ``--help`` is run at build time, so the reference cannot drift from the parser. A
+    command that fails is a build error.
+    """
+
+    def run(self):
+        """Run the command's help texts and parse them in place."""
+        try:
+            top = _command_help([])
+            found = re.search(r"\{([\w,-]+)\}", top)
+            subcommands = found.group(1).split(",") if found else []
+            helps = {name: _command_help([name]) for name in subcommands}
+        except RuntimeError as exc:
+            raise self.error(str(exc)) from None
+        lines = [
+            ".. code-block:: text",
+            "",
+            *("   " + x for x in f"$ nnsweep --help\n{top}".split("\n")),
+        ]
+        for name, text in helps.items():
+            title = f"``nnsweep {name}``"
+            lines += ["", f".. _cli-{name}:", "", title, "-" * len(title), ""]
+            lines += [".. code-block:: text", ""]
+            lines += ["   " + x for x in f"$ nnsweep {name} --help\n{text}".split("\n")]
+        node = nodes.section()
+        node.document = self.state.document
+        nested_parse_with_titles(self.state, StringList(lines, source="nnsweep --help"), node)
+        return node.children
+
+
+# -- the study-file reference, from nnsweep.config's dataclasses
+# Example values for keys that studies/digits.toml (the annotated reference) does not set.
+# A key with neither is a build error, so a new key cannot go undocumented.
+STUDY_KEY_EXAMPLES = {
+    "data.path": '"data/train.csv"',
+    "data.label_column": '"label"',
+    "data.data_dir": '"/data"  (holding mnist/ and fashion-mnist/)',
+    "data.subset": "500",
+    "pruner.min_resource": "5",
+    "pruner.reduction_factor": "3",
+    "workers.scheduler": '"tcp://sched:8786"',
+    "storage.url": '"postgresql+psycopg2://nnsweep@db/optuna"',
+    "storage.heartbeat_interval": "60",
+    "tracking.uri": '"http://localhost:5000"',
+    "tracking.experiment": '"digits"',
+    "search_space.step": "64",
+    "search_space.choices": '["relu", "tanh"]',
+    "search_space.off": "0.0",
+}
+# StudySpec fields that load_study fills in, not keys of the file.
+NOT_FILE_KEYS = {"path", "source_text", "overrides"}
+
+
+def _field_comments(cls):
+    """Field name -> the comment that follows it in the class body (the field's description)."""
+    out = {}
+    for line in inspect.getsource(cls).splitlines():
+        match = re.match(r"\s+(\w+):[^#]*#\s*(.*)$", line)
+        if match:
+            out[match.group(1)] = match.group(2)
+    return out
+
+
+def _toml(value):
+    """A Python default as TOML would write it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return repr(value)
+
+
+def _literal(text):
+    return f"``{text}``" if text else ""
+
+
+def _default(field):
+    """A field's default as TOML, or **required**."""
+    if field.default is not dataclasses.MISSING:
+        return _literal(_toml(field.default))
+    if field.default_factory is not dataclasses.MISSING:
+        return _literal(_toml(field.default_factory()))
+    return "**required**"
+
+
+_TABLE_HEAD = [
+    ".. list-table::",
+    "   :header-rows: 1",
+    "   :widths: 14 16 14 22 34",
+    "",
+    "   * - key",
+    "     - type",
+    "     - default",
+    "     - example",
+    "     - meaning",
+]
+
+
+class StudyKeys(Directive):
+    """``.. study-keys::``: every key of a study file, as tables, from `nnsweep.config`.
+
+    Names, types and defaults come from the dataclasses, meanings from the comment on each
+    field, examples from ``studies/digits.toml`` (else `STUDY_KEY_EXAMPLES`). A key with no
+    example is a build error.
+    """
+
+    def run(self):
+        """Build the tables as reST and parse them in place."""
+        from nnsweep import config
+
+        reference = tomllib.loads((ROOT / "studies" / "digits.toml").read_text())
+        hints = typing.get_type_hints(config.StudySpec)
+        fields = [f for f in dataclasses.fields(config.StudySpec) if f.name not in NOT_FILE_KEYS]
+        sections = [f.name for f in fields if dataclasses.is_dataclass(hints[f.name])]
+        tables = ("estimator", "search_space", *sections)
+        space = reference.get("search_space", {})
+        first_param = next(iter(space), "")
+
+        lines = []
+        self._table(
+            lines,
+            "Top level",
+            "top",
+            config.StudySpec,
+            "",
+            reference,
+            "Keys before the first ``[table]`` header.",
+            skip=(*tables, *NOT_FILE_KEYS),
+        )
+        for name in sections:
+            cls = hints[name]
+            self._table(
+                lines,
+                f"[{name}]",
+                name,
+                cls,
+                name,
+                reference.get(name, {}),
+                inspect.getdoc(cls).splitlines()[0],
+            )
+        estimator = reference.get("estimator", {})
+        lines += ["", ".. _study-estimator:", "", "[estimator]", "~~~~~~~~~~~", ""]
+        lines += [
+            "Fixed parameters of :class:`~nnsweep.NeuralNetworkClassifier`: any of its",
+            "constructor's parameters (a string, number or boolean each), the same in every",
+            "trial. A key that is not a parameter is an error. From ``studies/digits.toml``:",
+            "",
+            ".. code-block:: toml",
+            "",
+            "   [estimator]",
+            *(f"   {k} = {_toml(v)}" for k, v in estimator.items()),
+        ]
+        self._table(
+            lines,
+            "[search_space.<parameter>]",
+            "search-space",
+            config.ParamSpec,
+            "search_space",
+            space.get(first_param, {}),
+            "One table per tuned parameter, named after it; the examples are from "
+            f"``[search_space.{first_param}]`` in ``studies/digits.toml`` where it "
+            "sets the key.",
+            skip=("name",),
+        )
+        node = nodes.section()
+        node.document = self.state.document
+        nested_parse_with_titles(self.state, StringList(lines, source="nnsweep.config"), node)
+        return node.children
+
+    def _table(self, lines, title, anchor, cls, prefix, values, intro, skip=()):
+        """Append one section's table of keys to ``lines``."""
+        comments = _field_comments(cls)
+        lines += ["", f".. _study-{anchor}:", "", title, "~" * len(title), "", intro, ""]
+        lines += _TABLE_HEAD
+        for field in dataclasses.fields(cls):
+            if field.name in skip:
+                continue
+            dotted = f"{prefix}.{field.name}" if prefix else field.name
+            if field.name in values:
+                example = _toml(values[field.name])
+            elif dotted in STUDY_KEY_EXAMPLES:
+                example = STUDY_KEY_EXAMPLES[dotted]
+            else:
+                raise self.error(
+                    f"study-keys: no example for {dotted}; add one to STUDY_KEY_EXAMPLES "
+                    "in docs/conf.py"
+                )
+            lines += [
+                f"   * - ``{field.name}``",
+                f"     - {_literal(str(field.type))}",
+                f"     - {_default(field)}",
+                f"     - {_literal(example)}",
+                f"     - {comments.get(field.name, '')}",
+            ]
+
+
+def _ignore_build_outputs(app):
+    """Keep git status clean: the build's own outputs carry a ``.gitignore`` of ``*``.
+
+    (As pytest's cache does.) Covers ``docs/_build`` and the generated gallery pages.
+    """
+    out = Path(app.outdir).resolve()
+    targets = [DOCS / "tutorial" / "examples"]
+    if out.parent.name == "_build":
+        targets.append(out.parent)
+    for folder in targets:
+        folder.mkdir(parents=True, exist_ok=True)
+        marker = folder / ".gitignore"
+        if not marker.exists():
+            marker.write_text("# made by docs/conf.py: build output\n*\n")
+
+
+_SHAPE = re.compile(r"of shape \(([^)]*)\)")
+
+
+def _escape_shape_names(app, what, name, obj, options, lines):
+    """Escape fitted-attribute names in numpydoc shapes: ``(n_features_in_,)``.
+
+    reST reads ``n_features_in_`` as a reference to a target ``n_features_in``, which does
+    not exist (an error with -W). The docstrings are right as plain text (ruff and ``help()``
+    read them), so the docs escape the trailing underscore instead of editing them.
+    """
+    for i, line in enumerate(lines):
+        lines[i] = _SHAPE.sub(
+            lambda m: "of shape (" + re.sub(r"(\w)_(?=[,)\s]|$)", r"\1\\_", m.group(1)) + ")",
+            line,
+        )
+
+
+def setup(app):
+    """Register the directives, the docstring fix and the ``.gitignore`` markers."""
+    app.add_directive("cli-reference", CliReference)
+    app.add_directive("study-keys", StudyKeys)
+    app.connect("builder-inited", _ignore_build_outputs, priority=100)
+    app.connect("autodoc-process-docstring", _escape_shape_names)
+    return {"parallel_read_safe": True}
