@@ -328,6 +328,22 @@ class StudyKeys(Directive):
             ]
 
 
+def _rerun_examples_if_mode_changed(app):
+    """Run every example again when ``NNSWEEP_DOCS_QUICK`` differs from the last build's.
+
+    sphinx-gallery re-runs an example only when its source changed (an MD5 beside the output);
+    without this a full ``make docs`` after a quick build would keep the quick figures.
+    """
+    gallery = DOCS / "tutorial" / "examples"
+    mode = "quick" if os.environ.get("NNSWEEP_DOCS_QUICK") == "1" else "full"
+    marker = gallery / ".built-mode"
+    if marker.exists() and marker.read_text().strip() != mode:
+        for stale in gallery.glob("*.md5"):
+            stale.unlink()
+    gallery.mkdir(parents=True, exist_ok=True)
+    marker.write_text(mode + "\n")
+
+
 def _ignore_build_outputs(app):
     """Keep git status clean: the build's own outputs carry a ``.gitignore`` of ``*``.
 
@@ -366,5 +382,6 @@ def setup(app):
     app.add_directive("cli-reference", CliReference)
     app.add_directive("study-keys", StudyKeys)
     app.connect("builder-inited", _ignore_build_outputs, priority=100)
+    app.connect("builder-inited", _rerun_examples_if_mode_changed, priority=100)
     app.connect("autodoc-process-docstring", _escape_shape_names)
     return {"parallel_read_safe": True}
