@@ -360,12 +360,13 @@ def mlflow_command():
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "mlflow"]
 
 
-def start_mlflow_server(backend_url, timeout=180):
-    """Start ``mlflow server`` on a free port of 127.0.0.1 with ``backend_url`` as its backend
-    store (passed in the environment, so the password is not on any command line). Artifacts
-    are proxied by the server (``mlflow-artifacts:/``) into a temporary folder."""
+def start_mlflow_server(backend_url, timeout=180, port=None):
+    """Start ``mlflow server`` on a free port of 127.0.0.1 (or ``port``: a server restarted at
+    the same address) with ``backend_url`` as its backend store (passed in the environment, so
+    the password is not on any command line). Artifacts are proxied by the server
+    (``mlflow-artifacts:/``) into a temporary folder."""
     root = Path(tempfile.mkdtemp(prefix="nnsweep-mlflow-"))
-    port = free_port()
+    port = port or free_port()
     env = {
         **os.environ,
         **blas_env(),

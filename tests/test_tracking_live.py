@@ -1,0 +1,253 @@
+"""The MLflow writer during real sweeps, on the command line (each in its own process group):
+
+* a 2-worker sweep: one child run per trial with its content, and no worker process ever
+  imports mlflow (an import hook in the workers would make it fail, and says it ran);
+* live: while a long trial trains, its run exists and has step metrics;
+* a real ``mlflow server`` killed mid-sweep and restarted on the same port: the sweep goes on,
+  the writer says it is behind, catches up, and every trial has exactly one run;
+* the command killed with SIGKILL mid-sweep, then run again: one run per trial, one parent;
+* ``nnsweep sync`` after workers added by hand (which never touch MLflow).
+"""
+
+import signal
+import textwrap
+import time
+
+import pytest
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+pytest.register_assert_rewrite("tests.servers")
+
+from nnsweep.search import count_budget  # noqa: E402
+from tests.servers import (  # noqa: E402
+    check_trials_match_runs,
+    kill_group,
+    load_optuna_study,
+    mlflow_runs,
+    run_nnsweep,
+    start_mlflow_server,
+    start_nnsweep,
+    subprocess_env,
+    wait_exit,
+    wait_for,
+    write_study,
+)
+
+pytest_plugins = ["tests.servers"]
+pytestmark = pytest.mark.slow
+NO_REFIT = "\n[evaluation]\nrefit = false\n"
+
+# Installed in every process of the sweep through PYTHONPATH: in a loky worker, importing
+# mlflow raises (so the trial fails and the test sees it), and the worker leaves a file
+# saying the hook was there, so the check cannot pass by the hook not running.
+SITECUSTOMIZE = textwrap.dedent(
+    """
+    import os, sys
+    if "--process-name" in sys.argv:  # a loky worker: python -m ...popen_loky_posix
+        open(os.path.join(os.environ["NNSWEEP_HOOK_DIR"], f"worker-{os.getpid()}"), "w").close()
+
+        class _NoMlflow:
+            def find_spec(self, name, path=None, target=None):
+                if name == "mlflow" or name.startswith("mlflow."):
+                    open(os.path.join(os.environ["NNSWEEP_HOOK_DIR"], "IMPORTED"), "w").close()
+                    raise ImportError("a worker process imported mlflow")
+                return None
+
+        sys.meta_path.insert(0, _NoMlflow())
+    """
+)
+
+
+def _client(tracking):
+    return MlflowClient(tracking)
+
+
+def test_two_worker_sweep_logs_each_trial_once_and_workers_never_import_mlflow(tmp_path):
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    storage = str(tmp_path / "optuna" / "two.log")
+    tracking = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    study_file = write_study(
+        tmp_path, "two", storage=storage, tracking_uri=tracking, n_trials=6, n_jobs=2
+    )
+    env = subprocess_env(NNSWEEP_HOOK_DIR=str(hook))
+    env["PYTHONPATH"] = f"{hook}:{env['PYTHONPATH']}"
+    done = run_nnsweep("run", study_file, "--no-progress", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    workers = list(hook.glob("worker-*"))
+    assert len(workers) >= 2, "the import hook did not run in the worker processes"
+    assert not (hook / "IMPORTED").exists(), "a worker process imported mlflow"
+    assert "MLflow runs: `make ui`, then http://127.0.0.1:5000/#/experiments/" in done.stdout
+
+    study = load_optuna_study("two", storage)
+    assert all(t.state != TrialState.FAIL for t in study.trials), [
+        t.user_attrs.get("error") for t in study.trials
+    ]
+    runs = check_trials_match_runs(study, tracking, "two")
+    client = _client(tracking)
+    for t in study.trials:
+        run = runs[t.number]
+        assert run.data.params["max_epochs"] == "4" and "learning_rate" in run.data.params
+        assert {"cv_mean", "cv_std", "fold_0_score", "fit_time", "n_epochs"} <= set(
+            run.data.metrics
+        )
+        assert run.data.metrics["cv_mean"] == pytest.approx(t.user_attrs["cv_mean"])
+        history = client.get_metric_history(run.info.run_id, "val_mean")
+        assert [m.step for m in history] == list(range(1, t.user_attrs["n_epochs"] + 1))
+        assert run.data.tags["nnsweep.stop_reason"] == t.user_attrs["stop_reason"]
+        assert run.inputs.dataset_inputs, "no dataset input"
+    parents, _ = mlflow_runs(tracking, "two")
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    assert "best_cv_mean" in parent.data.metrics and "n_complete" in parent.data.metrics
+
+
+def test_a_running_trial_is_live_in_mlflow(tmp_path):
+    storage = str(tmp_path / "optuna" / "live.log")
+    tracking = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    study_file = write_study(
+        tmp_path,
+        "live",
+        storage=storage,
+        tracking_uri=tracking,
+        n_trials=1,
+        n_jobs=1,
+        subset=1000,
+        batch_size=4,
+        max_epochs=400,  # a trial of about 10 s here
+        hidden=(128, 128),
+        extra=NO_REFIT,
+    )
+    proc, output = start_nnsweep("run", study_file, "--no-progress", cwd=tmp_path)
+    seen = {}
+    try:
+
+        def live_run():
+            try:
+                study = load_optuna_study("live", storage)
+                (trial,) = study.get_trials(deepcopy=False)
+            except Exception:
+                return False
+            if trial.state != TrialState.RUNNING:
+                raise AssertionError(f"trial ended ({trial.state.name}) before MLflow showed it")
+            run_id = study.user_attrs.get("mlflow_run:0")
+            if not run_id:
+                return False
+            client = _client(tracking)
+            steps = client.get_metric_history(run_id, "val_mean")
+            if client.get_run(run_id).info.status == "RUNNING" and len(steps) >= 2:
+                seen.update(steps=len(steps), epochs=len(trial.intermediate_values))
+                return True
+            return False
+
+        wait_for(live_run, timeout=120, interval=0.2, what="the running trial's live metrics")
+        rc = wait_exit(proc, 240, output, "the sweep")
+    finally:
+        kill_group(proc)
+    out, err = output()
+    assert rc == 0, out[-2000:] + err[-3000:]
+    study = load_optuna_study("live", storage)
+    assert study.trials[0].state == TrialState.COMPLETE
+    assert seen["steps"] < study.trials[0].user_attrs["n_epochs"]  # seen before the end
+    check_trials_match_runs(study, tracking, "live")
+
+
+def test_a_tracking_server_killed_mid_sweep_loses_nothing(tmp_path, postgres):
+    backend = postgres.url(postgres.create_database("mlflowkill"))
+    server = start_mlflow_server(backend)
+    port = server.port
+    storage = str(tmp_path / "optuna" / "away.log")
+    n_trials = 8
+    study_file = write_study(
+        tmp_path,
+        "away",
+        storage=storage,
+        tracking_uri=server.url,
+        n_trials=n_trials,
+        n_jobs=2,
+        subset=600,
+        batch_size=8,
+        max_epochs=12,
+        extra=NO_REFIT,
+    )
+    proc, output = start_nnsweep("run", study_file, "--no-progress", cwd=tmp_path)
+    try:
+        wait_for(lambda: _finished(storage, "away") >= 2, timeout=150, what="two finished trials")
+        server.stop()  # mid-sweep: the writer cannot reach it
+        wait_for(
+            lambda: _finished(storage, "away") >= 4, timeout=150, what="trials while it is away"
+        )
+        server = start_mlflow_server(backend, port=port)  # back, same address
+        rc = wait_exit(proc, 240, output, "the sweep")
+    finally:
+        kill_group(proc)
+        server.stop()
+    out, err = output()
+    assert rc == 0, out[-2000:] + err[-3000:]
+    assert "trial(s) behind" in err and "caught up" in err, err[-3000:]
+    server = start_mlflow_server(backend, port=port)
+    try:
+        study = load_optuna_study("away", storage)
+        assert count_budget(study) == n_trials
+        check_trials_match_runs(study, server.url, "away")
+    finally:
+        server.stop()
+
+
+def _finished(storage, name):
+    try:
+        study = load_optuna_study(name, storage)
+    except Exception:
+        return 0
+    return sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
+
+
+def test_sigkill_of_the_command_then_a_rerun_keeps_one_run_per_trial(tmp_path):
+    storage = str(tmp_path / "optuna" / "killed.log")
+    tracking = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    study_file = write_study(
+        tmp_path,
+        "killed",
+        storage=storage,
+        tracking_uri=tracking,
+        n_trials=6,
+        n_jobs=2,
+        subset=600,
+        batch_size=8,
+        max_epochs=10,
+        extra=NO_REFIT,
+    )
+    proc, output = start_nnsweep("run", study_file, "--no-progress", cwd=tmp_path)
+    try:
+        wait_for(lambda: _finished(storage, "killed") >= 2, timeout=150, what="two trials")
+        kill_group(proc, signal.SIGKILL)  # the command, its workers and its writer at once
+        proc.wait(timeout=30)
+    finally:
+        kill_group(proc)
+    time.sleep(0.5)
+    again = run_nnsweep("run", study_file, "--no-progress", cwd=tmp_path)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-3000:]
+    study = load_optuna_study("killed", storage)
+    assert count_budget(study) == 6
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+    check_trials_match_runs(study, tracking, "killed")
+
+
+def test_sync_puts_the_trials_of_workers_added_by_hand_in_mlflow(tmp_path):
+    storage = str(tmp_path / "optuna" / "byhand.log")
+    tracking = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    study_file = write_study(
+        tmp_path, "byhand", storage=storage, tracking_uri=tracking, n_trials=4, n_jobs=1
+    )
+    done = run_nnsweep("worker", study_file, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert not (tmp_path / "mlruns" / "mlflow.db").exists()  # workers never touch MLflow
+    synced = run_nnsweep("sync", study_file, cwd=tmp_path)
+    assert synced.returncode == 0, synced.stdout[-2000:] + synced.stderr[-3000:]
+    assert "runs created 4" in synced.stdout
+    study = load_optuna_study("byhand", storage)
+    check_trials_match_runs(study, tracking, "byhand")
+    again = run_nnsweep("sync", study_file, cwd=tmp_path)
+    assert "runs created 0, finished 0" in again.stdout
