@@ -94,7 +94,7 @@ sphinx_gallery_conf = {
     "show_memory": False,
     "min_reported_time": 1,
     "default_thumb_file": None,
-    "capture_repr": ("_repr_html_", "__repr__"),
+    "capture_repr": (),  # the scripts print what they mean to show
     "plot_gallery": "True",
 }
 

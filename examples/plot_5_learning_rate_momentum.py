@@ -28,7 +28,12 @@ EPOCHS = 15 if QUICK else 40
 def loss_curve(**params):
     """Training loss per epoch (penalties included); None if training diverged."""
     net = NeuralNetworkClassifier(
-        n_hidden=64, batch_size=32, max_epochs=EPOCHS, tol=0, random_state=0, **params
+        n_hidden=64,
+        batch_size=32,
+        max_epochs=EPOCHS,
+        n_iter_no_change=EPOCHS,
+        random_state=0,
+        **params,
     )
     try:
         return net.fit(X, y).loss_curve_
@@ -45,7 +50,7 @@ def loss_curve(**params):
 # have died: no gradient flows back through them any more), and a loss that overflows makes
 # nnsweep raise :class:`~nnsweep.TrainingDivergedError` instead of returning a model of NaNs.
 
-fig, (ax_lr, ax_mu) = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+fig, ax_lr = plt.subplots(figsize=(8, 4))
 for lr in [0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 30.0]:
     curve = loss_curve(learning_rate=lr, momentum=0.0)
     if curve is not None:
@@ -54,7 +59,8 @@ for lr in [0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 30.0]:
     else:
         ax_lr.plot([], [], label=f"$\\eta$ = {lr}: diverged")
 ax_lr.set(xlabel="epoch", ylabel="training loss", yscale="log", title="momentum $\\mu$ = 0")
-ax_lr.legend(fontsize=8)
+ax_lr.legend(fontsize=8, ncol=2)
+fig.tight_layout()
 
 # %%
 # Momentum at a fixed learning rate
@@ -64,13 +70,16 @@ ax_lr.legend(fontsize=8)
 # :math:`\eta / (1 - \mu)`. Nesterov's variant looks ahead before it steps; here it tracks
 # classical momentum closely.
 
+fig, ax_mu = plt.subplots(figsize=(8, 4))
 for mu, nesterov in [(0.0, False), (0.5, False), (0.9, False), (0.9, True), (0.99, False)]:
     curve = loss_curve(learning_rate=0.01, momentum=mu, nesterov=nesterov)
     label = f"$\\mu$ = {mu}" + (", Nesterov" if nesterov else "")
     if curve is not None:
         ax_mu.plot(np.arange(1, len(curve) + 1), curve, label=label, ls="--" if nesterov else "-")
         print(f"lr=0.01  momentum={mu} nesterov={nesterov}: final loss {curve[-1]:.4f}")
-ax_mu.set(xlabel="epoch", title="learning rate $\\eta$ = 0.01")
+ax_mu.set(
+    xlabel="epoch", ylabel="training loss", yscale="log", title="learning rate $\\eta$ = 0.01"
+)
 ax_mu.legend(fontsize=8)
 fig.tight_layout()
 

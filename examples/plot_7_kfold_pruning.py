@@ -119,7 +119,7 @@ print(f"its fold scores: {np.round(best.user_attrs['fold_scores'], 4)}")
 # Five models, each trained on four fifths of the training split and scored on the fifth it
 # did not see. Their mean (black) is what Optuna saw after every epoch.
 
-fig, (ax_folds, ax_trials) = plt.subplots(1, 2, figsize=(10, 4))
+fig, ax_folds = plt.subplots(figsize=(8, 4))
 folds = best.user_attrs["curve_val_folds"]
 for k, curve in enumerate(folds):
     ax_folds.plot(np.arange(1, len(curve) + 1), curve, lw=1, alpha=0.8, label=f"fold {k + 1}")
@@ -128,10 +128,11 @@ ax_folds.plot(steps, [best.intermediate_values[s] for s in steps], "k", lw=2, la
 ax_folds.set(
     xlabel="epoch",
     ylabel="validation accuracy",
-    ylim=(0.5, 1.0),
+    ylim=(min(0.8, min(min(curve) for curve in folds) - 0.02), 1.0),
     title=f"trial #{best.number}: 5 folds in lockstep",
 )
 ax_folds.legend(fontsize=8)
+fig.tight_layout()
 
 # %%
 # Every trial's CV mean, and where pruning cut
@@ -139,6 +140,7 @@ ax_folds.legend(fontsize=8)
 # A pruned trial ends with a cross where the median pruner stopped it: its CV mean at that
 # epoch was below the median of the finished trials' means at the same epoch.
 
+fig, ax_trials = plt.subplots(figsize=(8, 4))
 for t in trials:
     steps = sorted(t.intermediate_values)
     values = [t.intermediate_values[s] for s in steps]

@@ -126,8 +126,8 @@ study = optuna.load_study(study_name="small", storage=storage)
 # Each dot is a finished trial's CV accuracy; the line is the best so far. Pruned trials have
 # no final value and are not drawn.
 
-optuna.visualization.matplotlib.plot_optimization_history(study)
-plt.gcf().set_size_inches(8, 4)
+with plt.rc_context({"figure.figsize": (8, 4)}):
+    optuna.visualization.matplotlib.plot_optimization_history(study)
 plt.tight_layout()
 
 # %%
@@ -136,8 +136,8 @@ plt.tight_layout()
 # One line per complete trial across the tuned parameters, coloured by its CV accuracy. The
 # ``l2_penalty.enabled`` axis is the on/off choice that ``off = 0.0`` adds in the study file.
 
-optuna.visualization.matplotlib.plot_parallel_coordinate(study)
-plt.gcf().set_size_inches(10, 4.5)
+with plt.rc_context({"figure.figsize": (12, 6), "font.size": 9}):
+    optuna.visualization.matplotlib.plot_parallel_coordinate(study)
 plt.tight_layout()
 
 # %%
@@ -145,8 +145,8 @@ plt.tight_layout()
 # ------------------------------
 # Optuna's intermediate values: the CV mean after each epoch. The short ones were pruned.
 
-optuna.visualization.matplotlib.plot_intermediate_values(study)
-plt.gcf().set_size_inches(8, 4)
+with plt.rc_context({"figure.figsize": (8, 4)}):
+    optuna.visualization.matplotlib.plot_intermediate_values(study)
 ax = plt.gca()
 ax.set_ylim(0.0, 1.0)
 legend = ax.get_legend()

@@ -32,7 +32,6 @@ def _copy_sources(dest):
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """Build the site once (quick gallery) and return its output folder."""
-    pytest.importorskip("sphinx_gallery", reason="pip install -e '.[docs]'")
     src = tmp_path_factory.mktemp("docs-src")
     out = tmp_path_factory.mktemp("docs-html")
     _copy_sources(src)
