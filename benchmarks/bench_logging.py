@@ -1,4 +1,4 @@
-"""What MLflow logging costs a sweep: the whole `make sweep` with MLflow on and off, same work.
+"""What MLflow costs a sweep: the whole `make sweep` with MLflow on and off, the same work.
 
 Two measurements, in this one run:
 
@@ -15,10 +15,10 @@ Two measurements, in this one run:
    schema migrations: the first `make sweep` of a clone), "existing store" runs find it
    created (every later `make sweep`). Wall time of the whole command, CPU time of it and
    its worker processes, and the CPU other processes used meanwhile (from /proc/stat).
-2. **Where the time goes**, in processes of their own: `import mlflow` (after what a worker
-   has imported anyway) and opening the store (new, existing), the tracker's per-trial calls
-   replaying the reference trials (CPU ms), and the end of the sweep (model logged and
-   registered, plots).
+2. **Where the writer's time goes**, in processes of their own: its imports and opening the
+   store (new, existing), its passes over the reference trials (live and final), and the end
+   of the sweep (plots, the model's imports, the model logged and registered).
+3. **How live it is**: trial start to run visible, epoch to metric visible.
 """
 
 import argparse
@@ -49,7 +49,7 @@ from common import (  # noqa: E402
 )
 
 sys.path.insert(0, str(ROOT))
-from nnsweep.search import make_storage  # noqa: E402
+from nnsweep.storage import make_storage  # noqa: E402
 from tests.studyfiles import to_toml  # noqa: E402
 
 STUDY = ROOT / "studies" / "digits.toml"
@@ -111,83 +111,143 @@ def prepare_replay(cwd, reference, make_store):
 
 # ----------------------------------------------------------------------------- components
 def components(workdir, reference_dir):
-    """Section 2, run in a process of its own: CPU seconds of each part (printed as JSON)."""
-    import nnsweep.search  # noqa: F401  (loaded before MLflow in the command and the workers)
+    """Section 2, run in a process of its own: CPU seconds of each part (printed as JSON).
 
+    What the writer process does, part by part: its imports (a fresh process, as the writer
+    is), opening the store (new), connecting (experiment, parent run), projecting each
+    reference trial (three live passes while it "trains", then its end), the plots, the
+    imports the model needs, and logging and registering the model.
+    """
     c0 = time.process_time()
-    import mlflow  # noqa: F401
+    from nnsweep.tracking.writer import StudyWriter
 
-    out = {"import_mlflow": time.process_time() - c0}
+    out = {"import_writer": time.process_time() - c0}
     from nnsweep.config import load_study
     from nnsweep.datasets import load_dataset
-    from nnsweep.tracking import MLflowTracker
+    from nnsweep.records import Attr
+    from nnsweep.search import record_study
 
-    spec = load_study(STUDY)
-    dataset = load_dataset("digits")
     uri = f"sqlite:///{workdir}/mlruns/mlflow.db"
-    c = time.process_time()
-    tracker = MLflowTracker(spec, dataset, tracking_uri=uri)
-    tracker.check_reachable()
-    out["open_new_store"] = time.process_time() - c
+    spec = load_study(STUDY, overrides={"tracking.uri": uri})
+    dataset = load_dataset("digits")
     storage = make_storage(str(Path(workdir) / "journal.log"))
     study = optuna.create_study(study_name=NAME, storage=storage, direction="maximize")
+    record_study(study, spec, dataset)
     c = time.process_time()
-    tracker.start(study)
-    out["start_parent_run"] = time.process_time() - c
-    starts, ends = [], []
+    writer = StudyWriter(spec)
+    out["open_new_store"] = time.process_time() - c
+    c = time.process_time()
+    writer.connect(study)
+    out["connect"] = time.process_time() - c
+    live, ends = [], []
+    curves = (Attr.CURVE_VAL_MEAN, Attr.CURVE_LOSS_MEAN, Attr.CURVE_TIME)
     for ref in load_trials(reference_dir):
         trial = study.ask()
-        c = time.process_time()
-        tracker.trial_started(study, trial)
-        starts.append(time.process_time() - c)
+        n = ref.user_attrs.get("n_epochs") or 0
+        for part in (n // 3, 2 * n // 3):  # two live flushes, each followed by a pass
+            for key in curves:
+                trial.set_user_attr(key, (ref.user_attrs.get(key) or [])[:part])
+            c = time.process_time()
+            writer.sync(study)
+            live.append(time.process_time() - c)
         for key, value in ref.user_attrs.items():
-            if key not in ("mlflow_run_id", "worker"):
+            if key != "worker":
                 trial.set_user_attr(key, value)
-        for step, value in ref.intermediate_values.items():
-            trial.report(value, step)
         if ref.state == optuna.trial.TrialState.COMPLETE:
-            frozen = study.tell(trial, ref.value)
+            study.tell(trial, ref.value)
         else:
-            frozen = study.tell(trial, state=ref.state)
+            study.tell(trial, state=ref.state)
         c = time.process_time()
-        tracker(study, frozen)
+        writer.sync(study)
         ends.append(time.process_time() - c)
-    out["trial_start_ms"] = 1000 * statistics.mean(starts)
+    out["live_pass_ms"] = 1000 * statistics.mean(live)
     out["trial_end_ms"] = 1000 * statistics.mean(ends)
-    out["n_trials"] = len(starts)
-    run = tracker.client.get_run(study.trials[-1].user_attrs["mlflow_run_id"])
-    out["metric_keys_per_trial"] = len(run.data.metrics)
-
-    from types import SimpleNamespace
+    out["n_trials"] = len(ends)
 
     from nnsweep.estimator import NeuralNetworkClassifier
     from nnsweep.tracking import artifacts
 
+    c = time.process_time()
+    writer.plots(study)
+    out["log_plots"] = time.process_time() - c
+    c = time.process_time()
+    artifacts.prewarm()
+    out["prewarm"] = time.process_time() - c
     model = NeuralNetworkClassifier(n_hidden=64, max_epochs=2, random_state=0)
     model.fit(dataset.X_train, dataset.y_train)
-    result = SimpleNamespace(
-        model=model, X_example=dataset.X_train[:5], best_value=0.98, best_trial_number=0
-    )
+    import joblib
+    import numpy as np
+
+    joblib.dump(model, Path(workdir) / "model.joblib")
+    np.save(Path(workdir) / "X_example.npy", dataset.X_train[:5])
+    result = {"model_path": str(Path(workdir) / "model.joblib"), "best_value": 0.98}
     c = time.process_time()
-    artifacts.log_model(tracker.client, uri, spec, tracker.parent_run_id, result)
+    artifacts.log_model(writer.client, uri, spec, writer.parent_run_id, result)
     out["log_model"] = time.process_time() - c
-    c = time.process_time()
-    artifacts.log_plots(tracker.client, study, tracker.parent_run_id)
-    out["log_plots"] = time.process_time() - c
     print(json.dumps(out))
 
 
 def open_existing_store(workdir):
-    """CPU s of `import mlflow` and of opening an existing store, in a new process that has
-    imported what a worker has (nnsweep.search: numpy, scikit-learn, Optuna)."""
+    """CPU s of the writer's imports and of opening an existing store, in a fresh process."""
     code = (
-        "import time, nnsweep.search; c = time.process_time(); import mlflow; "
+        "import time; c = time.process_time(); import nnsweep.tracking.writer as w; "
         "i = time.process_time() - c; "
-        f"mlflow.MlflowClient(tracking_uri='sqlite:///{workdir}/mlruns/mlflow.db')"
-        ".search_experiments(); print(i, time.process_time() - c - i)"
+        f"w.make_client('sqlite:///{workdir}/mlruns/mlflow.db'); "
+        "print(i, time.process_time() - c - i)"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return [float(v) for v in out.stdout.split()]
+
+
+def latency(cwd, study_file, n_trials):
+    """Run the sweep once with MLflow on while this process watches both stores (every 0.1 s):
+    per trial, seconds from its start to its run in MLflow, and from each epoch (as the
+    trial's ``curve_time`` dates it) to its ``val_mean`` row."""
+    import sqlite3
+    import threading
+
+    db = Path(cwd) / "mlruns" / "mlflow.db"
+    seen_run, seen_step, stop = {}, {}, threading.Event()
+
+    def watch():
+        while not stop.wait(0.1):
+            if not db.exists():
+                continue
+            try:
+                with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
+                    rows = con.execute(
+                        "SELECT t.value, r.run_uuid FROM tags t JOIN runs r "
+                        "ON t.run_uuid = r.run_uuid WHERE t.key = 'optuna.trial_number'"
+                    ).fetchall()
+                    steps = con.execute(
+                        "SELECT run_uuid, max(step) FROM metrics WHERE key = 'val_mean' "
+                        "GROUP BY run_uuid"
+                    ).fetchall()
+            except sqlite3.Error:
+                continue
+            now = time.time()
+            runs = {run: int(number) for number, run in rows}
+            for run, number in runs.items():
+                seen_run.setdefault(number, now)
+            for run, step in steps:
+                if run in runs:
+                    for k in range(1, step + 1):
+                        seen_step.setdefault((runs[run], k), now)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    run_cli(cwd, study_file, True, n_trials)
+    stop.set()
+    thread.join()
+    starts, epochs = [], []
+    for t in load_trials(cwd):
+        if t.number in seen_run:
+            starts.append(seen_run[t.number] - t.datetime_start.timestamp())
+        times = t.user_attrs.get("curve_time") or []
+        for k, offset in enumerate(times, start=1):
+            if (t.number, k) in seen_step and t.state.name != "RUNNING":
+                epochs.append(seen_step[(t.number, k)] - (t.datetime_start.timestamp() + offset))
+    return starts, epochs
 
 
 # ----------------------------------------------------------------------------- main
@@ -277,37 +337,71 @@ def main(argv=None):
         parts = json.loads(out.stdout.strip().splitlines()[-1])
         imp, opened = open_existing_store(comp_dir)
         n = parts["n_trials"]
-        per_trial = parts["trial_start_ms"] + parts["trial_end_ms"]
         comp_rows = [
+            ["the writer's imports (MLflow, Optuna) in its fresh process", "start", f"{imp:.2f}"],
+            ["open an existing SQLite store", "start", f"{opened:.2f}"],
             [
-                "`import mlflow`, after numpy, scikit-learn, Optuna and nnsweep.search",
-                "each process that logs (the command, each worker)",
-                f"{imp:.2f}",
-            ],
-            ["open an existing SQLite store", "each process that logs", f"{opened:.2f}"],
-            [
-                "open a new store instead (with its schema migrations)",
-                "the command, the store's first sweep",
+                "or open a new store (its schema migrations: the store's first sweep)",
+                "start",
                 f"{parts['open_new_store']:.2f}",
             ],
-            ["get/create the parent run", "the command", f"{parts['start_parent_run']:.2f}"],
             [
-                f"a trial's run: create ({parts['trial_start_ms']:.1f} ms) + log and end "
-                f"({parts['trial_end_ms']:.1f} ms)",
-                f"per trial, in its worker ({n} trials)",
-                f"{n * per_trial / 1000:.2f}",
+                "find or create the experiment and the parent run",
+                "start",
+                f"{parts['connect']:.2f}",
             ],
             [
-                "log + register the model (first call: skops and mlflow.sklearn imports)",
-                "the command, at the end",
-                f"{parts['log_model']:.2f}",
+                f"{n} trials: 2 live passes ({parts['live_pass_ms']:.1f} ms each) + the end "
+                f"({parts['trial_end_ms']:.1f} ms) per trial",
+                "during the sweep",
+                f"{n * (2 * parts['live_pass_ms'] + parts['trial_end_ms']) / 1000:.2f}",
             ],
-            ["the four study plots", "the command, at the end", f"{parts['log_plots']:.2f}"],
+            ["the four study plots", "while the command refits", f"{parts['log_plots']:.2f}"],
+            [
+                "imports the model needs (skops, mlflow.sklearn)",
+                "while the command refits",
+                f"{parts['prewarm']:.2f}",
+            ],
+            ["log + register the model", "after the refit", f"{parts['log_model']:.2f}"],
         ]
         section2 = (
-            "## 2. Where the time goes (CPU seconds, each part in a fresh process)\n\n"
-            + table(["part", "paid by", "CPU s"], comp_rows)
-            + f"\nA trial run holds {parts['metric_keys_per_trial']} metric keys.\n"
+            "## 2. Where the writer's time goes (CPU seconds, in a fresh process)\n\n"
+            + table(["part", "when", "CPU s"], comp_rows)
+        )
+        lat_dir = tmp / "latency"
+        prepare_replay(lat_dir, reference, make_store=False)
+        starts, epochs_lat = latency(lat_dir, study_file, len(reference))
+
+        def q(values, p):
+            return statistics.quantiles(values, n=100)[p - 1] if len(values) > 1 else values[0]
+
+        section3 = (
+            "## 3. How live MLflow is\n\n"
+            "One more replay with MLflow on, watched from outside every 0.1 s (read-only "
+            "SQLite queries): seconds from a trial's start to its run in MLflow, and from an "
+            "epoch's end (the trial's own `curve_time`) to that epoch's `val_mean` row. The "
+            "workers write a trial's curves at most once a second and the writer passes once "
+            "a second; a digits trial is shorter than that, so most of its epochs land with "
+            "its end.\n\n"
+            + table(
+                ["", "n", "median s", "90th percentile s", "max s"],
+                [
+                    [
+                        "trial start -> run visible",
+                        str(len(starts)),
+                        f"{statistics.median(starts):.2f}",
+                        f"{q(starts, 90):.2f}",
+                        f"{max(starts):.2f}",
+                    ],
+                    [
+                        "epoch -> its metric visible",
+                        str(len(epochs_lat)),
+                        f"{statistics.median(epochs_lat):.2f}",
+                        f"{q(epochs_lat, 90):.2f}",
+                        f"{max(epochs_lat):.2f}",
+                    ],
+                ],
+            )
         )
     text = (
         header(
@@ -319,6 +413,8 @@ def main(argv=None):
         + section1
         + "\n"
         + section2
+        + "\n"
+        + section3
     )
     write_result("logging", text, quick=args.quick)
 

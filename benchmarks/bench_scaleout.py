@@ -18,8 +18,8 @@ Writes ``benchmarks/results/scaleout.md``.
    MNIST study's search space and 40 epochs, in one process: journal file against PostgreSQL
    (fsync on), random and TPE samplers. The time inside the budget lock is the part that
    no number of workers can overlap.
-3. MLflow per trial: ``MLflowTracker.trial_started`` and the end-of-trial callback against
-   the SQLite store and against an ``mlflow server`` backed by PostgreSQL.
+3. MLflow per trial: the writer's pass that projects one finished trial
+   (``StudyWriter.sync``) against the SQLite store and against an ``mlflow server`` backed by PostgreSQL.
 4. MNIST: seconds per epoch of one fold (40,000 training images, n_hidden 1024, the
    mnist.toml fixed parameters) and per scoring of its 20,000 validation images, with 1 and
    2 BLAS threads; the size of the pickled worker job that Dask ships to each worker.
@@ -350,7 +350,7 @@ def bench_mlflow(server_url, n_trials, epochs, folder):
     from nnsweep.config import load_study
     from nnsweep.estimator import NeuralNetworkClassifier
     from nnsweep.search import create_study
-    from nnsweep.tracking import MLflowTracker
+    from nnsweep.tracking import StudyWriter
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     params = NeuralNetworkClassifier().get_params().keys()
@@ -370,21 +370,17 @@ def bench_mlflow(server_url, n_trials, epochs, folder):
             },
         )
         study = create_study(spec)
-        tracker = MLflowTracker(spec)
-        tracker.check_reachable()
-        tracker.start(study)
+        writer = StudyWriter(spec)
+        writer.connect(study)
         objective = NoTraining(spec.search_space, dict(spec.estimator), epochs)
         times = []
         for _ in range(n_trials):
             trial = study.ask()
-            t0 = time.perf_counter()
-            tracker.trial_started(study, trial)
-            t1 = time.perf_counter()
             value = objective(trial)
-            frozen = study.tell(trial, value)
-            t2 = time.perf_counter()
-            tracker(study, frozen)
-            times.append((t1 - t0) + (time.perf_counter() - t2))
+            study.tell(trial, value)
+            t0 = time.perf_counter()
+            writer.sync(study)  # the writer's pass that projects the finished trial
+            times.append(time.perf_counter() - t0)
         out[kind] = 1000 * statistics.median(times)
         print(f"  MLflow {kind}: {out[kind]:.0f} ms/trial (median)", file=sys.stderr)
     return out
@@ -584,9 +580,9 @@ def report(args, env, throughput, storage, mlflow_ms, mnist, job_mb):
     if mlflow_ms:
         lines.append("\n## 3. MLflow logging per trial\n")
         lines.append(
-            "`MLflowTracker.trial_started` (find or create the child run) plus the end-of-trial "
-            f"callback (one log_batch of params, {args.epochs_storage}-step curves and fold "
-            "scores, dataset input, end status), median over "
+            "The MLflow writer's pass (`StudyWriter.sync`) that projects one finished trial: "
+            "create its run (and search for a concurrent duplicate), log params, "
+            f"{args.epochs_storage}-step curves and fold scores, end status; median over "
             f"{args.storage_trials} trials, one process.\n"
         )
         lines.append(

@@ -140,11 +140,38 @@ def cmd_worker(args):
     from .search import add_workers
 
     spec = load_spec(args)
+    if spec.tracking.enabled:
+        from .tracking import check_reachable
+        from .tracking.store import absolute_uri
+
+        check_reachable(absolute_uri(spec.tracking.uri))
     dataset = load_data(spec)
     print(f"worker(s) for study {spec.name} on {redact_url(spec.storage.url)}")
     n = args.n_jobs if args.n_jobs else 1
     add_workers(spec, dataset, n)
+    if spec.tracking.enabled:  # after the last trial: this process trains no more
+        _sync_trials(spec)
     return 0
+
+
+def _sync_trials(spec):
+    """One pass of the MLflow writer over the study's trials (the parent run is left as it is).
+
+    The ``nnsweep run`` that owns the study may have ended before this worker's last trial;
+    this puts it in MLflow. A failure is a warning: ``nnsweep sync`` catches up later.
+    """
+    from .storage import load_study
+    from .tracking import StudyWriter
+    from .tracking.sync import sync_study
+
+    try:
+        sync_study(StudyWriter(spec), load_study(spec), end_parent=False)
+    except Exception as exc:
+        print(
+            f"nnsweep: warning: MLflow not updated ({type(exc).__name__}: {exc}); run "
+            f"`nnsweep sync {spec.path}` later",
+            file=sys.stderr,
+        )
 
 
 def cmd_sync(args):

@@ -138,6 +138,9 @@ class TrackingSpec:
     uri: str = DEFAULT_TRACKING_URI  # tracking URI (else MLFLOW_TRACKING_URI)
     experiment: str = ""  # experiment name; load_study fills in the study name
     enabled: bool = True  # log trials to MLflow at all
+    # the registered model's format: "cloudpickle" (loading it runs code: trust your store)
+    # or "skops" (safer against a tampered store; its import costs about 1-2 s of CPU)
+    model_format: str = "cloudpickle"
 
 
 @dataclass(frozen=True)
@@ -223,7 +226,12 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "scheduler": _NONEMPTY,
     },
     "storage": {"url": _STR, "heartbeat_interval": _int(1)},
-    "tracking": {"uri": _STR, "experiment": _STR, "enabled": _BOOL},
+    "tracking": {
+        "uri": _STR,
+        "experiment": _STR,
+        "enabled": _BOOL,
+        "model_format": _one_of("cloudpickle", "skops"),
+    },
     "evaluation": {"refit": _BOOL},
 }
 _TOP_KEYS = [*_SCHEMA[""], "data", "estimator", "search_space", *list(_SCHEMA)[2:]]

@@ -61,13 +61,14 @@ def _trials(study):
 
 
 def _running_mid_trial(study, min_epochs=1):
-    """A RUNNING trial that has trained ``min_epochs`` epochs and has its MLflow run."""
+    """A RUNNING trial that has trained ``min_epochs`` epochs and has its MLflow run (the
+    writer put the run's id on the study)."""
     for t in _trials(study):
         if (
             t.state == TrialState.RUNNING
             and len(t.intermediate_values) >= min_epochs
             and "worker" in t.user_attrs
-            and "mlflow_run_id" in t.user_attrs
+            and f"mlflow_run:{t.number}" in study.user_attrs
         ):
             return t
     return None
@@ -213,9 +214,10 @@ def test_ctrl_c_then_restart_reaches_exactly_the_budget(tmp_path):
 
 @pytest.mark.parametrize("storage_kind", ["journal", "sqlite"])
 def test_concurrent_processes_on_embedded_storage(tmp_path, storage_kind):
-    """Three ``nnsweep worker`` processes started at once on one embedded Optuna storage and
-    one SQLite MLflow store (both created by them): no "database is locked", no lost trial,
-    exactly the budget, one MLflow run per trial under one parent run."""
+    """Three ``nnsweep worker`` processes started at once on one embedded Optuna storage (made
+    by them): no "database is locked", no lost trial, exactly the budget. Each syncs the study
+    into one new SQLite MLflow store at its end, three writers at once: one MLflow run per
+    trial under one parent run."""
     if storage_kind == "journal":
         storage = str(tmp_path / "optuna" / "shared.log")
     else:

@@ -409,7 +409,10 @@ def test_uri_is_made_absolute_and_artifacts_live_beside_a_sqlite_store(tmp_path,
 
 
 def test_the_writer_side_imports_no_sweep():
-    code = "import sys, nnsweep.tracking.writer, nnsweep.tracking.follow; print('nnsweep.search' in sys.modules)"
+    code = (
+        "import sys, nnsweep.tracking.writer, nnsweep.tracking.follow; "
+        "print('nnsweep.search' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -417,7 +420,8 @@ def test_the_writer_side_imports_no_sweep():
 def test_the_reachability_check_imports_no_mlflow():
     code = (
         "import sys; from nnsweep.tracking import check_reachable; "
-        "check_reachable('sqlite:////tmp/nnsweep-probe-test/mlflow.db'); print('mlflow' in sys.modules)"
+        "check_reachable('sqlite:////tmp/nnsweep-probe-test/mlflow.db'); "
+        "print('mlflow' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

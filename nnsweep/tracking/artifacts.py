@@ -22,8 +22,8 @@ _log = logging.getLogger(__name__)
 TrialState = optuna.trial.TrialState
 
 
-def prewarm() -> None:
-    """Import what `log_model` and `log_plots` need (matplotlib, skops, MLflow's sklearn flavour).
+def prewarm(model_format: str = "cloudpickle") -> None:
+    """Import what `log_model` and `log_plots` need (matplotlib, MLflow's sklearn flavour, skops).
 
     The writer process calls it while the command refits the best model, so that the imports
     are not on the user's wait after the refit. Best effort: a failing import shows later.
@@ -37,7 +37,10 @@ def prewarm() -> None:
         import optuna.visualization.matplotlib  # noqa: F401
     with contextlib.suppress(Exception):
         import mlflow.sklearn  # noqa: F401
-        import skops.io  # noqa: F401
+        from mlflow.models import infer_signature  # noqa: F401
+    if model_format == "skops":
+        with contextlib.suppress(Exception):
+            import skops.io  # noqa: F401
 
 
 def log_study_text(client, spec, run_id: str, text: str) -> None:
@@ -83,7 +86,7 @@ def log_model(client, uri: str, spec, run_id: str, result: dict) -> None:
     X = np.load(example) if example.is_file() else None
     signature = None if X is None else infer_signature(X, model.predict(X))
     name = f"nnsweep-{spec.name}"
-    save_as = _serialization(model)
+    save_as = _serialization(model, getattr(spec.tracking, "model_format", "cloudpickle"))
     with _fluent_run(uri, run_id):
         info = mlflow.sklearn.log_model(
             model,
@@ -183,16 +186,22 @@ def _learning_curves(complete: list, direction):
     return fig
 
 
-def _serialization(model) -> dict:
-    """Skops (MLflow's safe default) trusting the model's own classes; else cloudpickle."""
-    try:
-        import skops.io as sio
+def _serialization(model, model_format: str) -> dict:
+    """``tracking.model_format``: cloudpickle (default), or skops trusting the model's classes.
 
-        trusted = sio.get_untrusted_types(data=sio.dumps(model))
-        return {"serialization_format": "skops", "skops_trusted_types": trusted}
-    except Exception as exc:
-        _log.warning("skops cannot save this model (%s): saving with cloudpickle", short(exc))
-        return {"serialization_format": "cloudpickle"}
+    cloudpickle, like pickle, runs code when the model is loaded: load models only from a
+    tracking store you trust. skops loads only the types it is told to trust, at the price of
+    importing it (1-2 s of CPU, measured in benchmarks/results/logging.md).
+    """
+    if model_format == "skops":
+        try:
+            import skops.io as sio
+
+            trusted = sio.get_untrusted_types(data=sio.dumps(model))
+            return {"serialization_format": "skops", "skops_trusted_types": trusted}
+        except Exception as exc:
+            _log.warning("skops cannot save this model (%s): saving with cloudpickle", short(exc))
+    return {"serialization_format": "cloudpickle"}
 
 
 def _pip_requirements(serialization_format: str) -> list[str]:

@@ -235,7 +235,7 @@ def _end(writer, study, message, messages) -> int:
     if kind == "trials-done":
         deadline = time.monotonic() + END_DEADLINE
         state.until(lambda: (_pass(writer, study), writer.plots(study)), deadline)
-        prewarm()  # skops and MLflow's sklearn flavour, while the command refits
+        prewarm(writer.spec.tracking.model_format)  # while the command refits
         kind = messages.get()[0]
     status = "FINISHED" if kind == "finish" else "KILLED"
     deadline = time.monotonic() + END_DEADLINE

@@ -19,21 +19,21 @@ from .follow import follow
 TrialState = optuna.trial.TrialState
 
 
-def sync_study(writer, study, follow_study: bool = False, **kwargs) -> dict:
+def sync_study(writer, study, follow: bool = False, end_parent: bool = True) -> dict:
     """Sync ``study`` into ``writer`` (a `StudyWriter`); return the writer's counts.
 
-    ``follow_study`` (``follow=`` also accepted): keep following until Ctrl-C (SIGINT);
-    then one last pass.
+    ``follow``: keep following until Ctrl-C (SIGINT), then one last pass. ``end_parent``:
+    once no trial runs, log the study's end on the parent run (False: trials only).
     """
-    follow_study = kwargs.pop("follow", follow_study)
     writer.connect(study, status=None)
-    if follow_study:
+    if follow:
         try:
             follow(writer, study, queue.Queue())
         except KeyboardInterrupt:
             pass
     writer.sync(study)
-    if not any(t.state == TrialState.RUNNING for t in study.get_trials(deepcopy=False)):
+    running = any(t.state == TrialState.RUNNING for t in study.get_trials(deepcopy=False))
+    if end_parent and not running:
         status = "FINISHED" if study.user_attrs.get(StudyAttr.RESULT) else "KILLED"
         writer.end(study, status)
     return writer.counts
