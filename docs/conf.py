@@ -119,7 +119,7 @@ html_context = {"default_mode": "light"}
 # -- the CLI's help, from the installed command itself
 def _command_help(args):
     """``nnsweep ARGS --help`` as run by this Python (raises RuntimeError if it fails)."""
-    env = dict(os.environ, COLUMNS="96")
+    env = dict(os.environ, COLUMNS="84")
     cmd = [sys.executable, "-m", "nnsweep", *args, "--help"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
     if proc.returncode != 0:
@@ -161,9 +161,11 @@ class CliReference(Directive):
 
 
 # -- the study-file reference, from nnsweep.config's dataclasses
-# Example values for keys that studies/digits.toml (the annotated reference) does not set.
+# Example values for keys that studies/digits.toml (the annotated reference) does not set, or
+# sets to something too long for a table cell.
 # A key with neither is a build error, so a new key cannot go undocumented.
 STUDY_KEY_EXAMPLES = {
+    "description": '"Relu network on the digits"',
     "data.path": '"data/train.csv"',
     "data.label_column": '"label"',
     "data.data_dir": '"/data"  (holding mnist/ and fashion-mnist/)',
@@ -209,7 +211,9 @@ def _literal(text):
 
 
 def _default(field):
-    """A field's default as TOML, or **required**."""
+    """A field's default as TOML, *unset* for None (TOML has no null), or **required**."""
+    if field.default is None:
+        return "*unset*"
     if field.default is not dataclasses.MISSING:
         return _literal(_toml(field.default))
     if field.default_factory is not dataclasses.MISSING:
@@ -310,10 +314,10 @@ class StudyKeys(Directive):
             if field.name in skip:
                 continue
             dotted = f"{prefix}.{field.name}" if prefix else field.name
-            if field.name in values:
-                example = _toml(values[field.name])
-            elif dotted in STUDY_KEY_EXAMPLES:
+            if dotted in STUDY_KEY_EXAMPLES:
                 example = STUDY_KEY_EXAMPLES[dotted]
+            elif field.name in values:
+                example = _toml(values[field.name])
             else:
                 raise self.error(
                     f"study-keys: no example for {dotted}; add one to STUDY_KEY_EXAMPLES "
@@ -321,7 +325,7 @@ class StudyKeys(Directive):
                 )
             lines += [
                 f"   * - ``{field.name}``",
-                f"     - {_literal(str(field.type))}",
+                f"     - {_literal(str(field.type).removesuffix(' | None'))}",
                 f"     - {_default(field)}",
                 f"     - {_literal(example)}",
                 f"     - {comments.get(field.name, '')}",
