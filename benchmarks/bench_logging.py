@@ -227,7 +227,7 @@ def latency(cwd, study_file, n_trials):
                 continue
             now = time.time()
             runs = {run: int(number) for number, run in rows}
-            for run, number in runs.items():
+            for number in runs.values():
                 seen_run.setdefault(number, now)
             for run, step in steps:
                 if run in runs:

@@ -19,7 +19,8 @@ Writes ``benchmarks/results/scaleout.md``.
    (fsync on), random and TPE samplers. The time inside the budget lock is the part that
    no number of workers can overlap.
 3. MLflow per trial: the writer's pass that projects one finished trial
-   (``StudyWriter.sync``) against the SQLite store and against an ``mlflow server`` backed by PostgreSQL.
+   (``StudyWriter.sync``) against the SQLite store and against an ``mlflow server`` backed by
+   PostgreSQL.
 4. MNIST: seconds per epoch of one fold (40,000 training images, n_hidden 1024, the
    mnist.toml fixed parameters) and per scoring of its 20,000 validation images, with 1 and
    2 BLAS threads; the size of the pickled worker job that Dask ships to each worker.

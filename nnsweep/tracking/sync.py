@@ -14,7 +14,7 @@ import queue
 import optuna
 
 from ..records import StudyAttr
-from .follow import follow
+from .follow import follow as follow_study
 
 TrialState = optuna.trial.TrialState
 
@@ -28,7 +28,7 @@ def sync_study(writer, study, follow: bool = False, end_parent: bool = True) -> 
     writer.connect(study, status=None)
     if follow:
         try:
-            follow(writer, study, queue.Queue())
+            follow_study(writer, study, queue.Queue())
         except KeyboardInterrupt:
             pass
     writer.sync(study)
