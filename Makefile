@@ -35,7 +35,9 @@ sweep: $(STAMP)
 sweeps: $(STAMP)
 	for f in studies/*.toml; do $(VENV)/bin/nnsweep run $$f $(SWEEP_ARGS) || exit 1; done
 
+# The UI opens on MLflow 3's GenAI pages: the links printed first go straight to each study's runs.
 ui: $(STAMP)
+	@$(PY) -m nnsweep.tracking.links --url http://127.0.0.1:$(UI_PORT)
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
 
 dashboard: $(STAMP)

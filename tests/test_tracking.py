@@ -487,3 +487,13 @@ def test_check_reachable_tells_a_non_mlflow_or_locked_server(status, message):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_make_ui_links_go_to_each_studys_runs_page(synced):
+    from nnsweep.tracking.links import main, runs_pages
+
+    pages = runs_pages(synced.uri, "http://127.0.0.1:5000/")
+    expected = f"http://127.0.0.1:5000/#/experiments/{synced.writer.experiment_id}/runs"
+    assert ("tiny", expected) in pages
+    assert runs_pages(f"sqlite:///{synced.folder}/none.db", "http://x") == []
+    assert main(["--tracking-uri", synced.uri]) == 0
