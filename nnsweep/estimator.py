@@ -3,7 +3,10 @@
 This module is the glue between scikit-learn and the math: it validates
 parameters and inputs, encodes labels, owns the one random generator, and runs
 the epoch / mini-batch loop. The equations live in `network`, the update rule
-and learning-rate schedules in `optim`.
+and learning-rate schedules in `optim`. The learning rate goes one way: every
+epoch the estimator computes it from its schedule (`optim.decayed_learning_rate`)
+and sets it on the optimiser, which alone multiplies gradients by it; the network
+returns gradients unscaled.
 
 Training is written once, as a generator (`iter_epochs`) that yields after
 every epoch with the model ready to predict; `fit` runs it to the end and
@@ -31,7 +34,7 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .functions import ACTIVATIONS, dropout_mask, log_softmax
+from .functions import ACTIVATIONS, dropout_mask, log_softmax, softmax
 from .network import backward, forward, init_params, penalty
 from .optim import SCHEDULES, SGD, decayed_learning_rate, max_norm_
 
@@ -330,7 +333,7 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
-        return np.exp(self.predict_log_proba(X))
+        return softmax(self._logits(X))
 
     def predict_log_proba(self, X):
         """Log of the class probabilities, computed stably from the logits."""
@@ -394,7 +397,7 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseEstimator):
                 n_layers = len(self.coefs_)
                 self.coefs_ = best_params[:n_layers]
                 self.intercepts_ = best_params[n_layers:]
-                self._optimizer = SGD(self.coefs_ + self.intercepts_, self.momentum, self.nesterov)
+                self._optimizer = self._new_optimizer()
 
     def _encode_seen_labels(self, y, same_classes=False):
         """Map labels to indices in ``classes_``, refusing labels never declared."""
@@ -421,7 +424,7 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseEstimator):
         self.coefs_, self.intercepts_ = init_params(
             n_features, self.n_hidden, n_classes, self.activation, self._rng, np.dtype(self.dtype)
         )
-        self._optimizer = SGD(self.coefs_ + self.intercepts_, self.momentum, self.nesterov)
+        self._optimizer = self._new_optimizer()
         self.loss_curve_ = []
         self.validation_scores_ = [] if self.early_stopping else None
         self.best_validation_score_ = -np.inf if self.early_stopping else None
@@ -429,6 +432,12 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseEstimator):
         self._no_improvement_count = 0
         self.n_iter_ = 0
         self.t_ = 0
+
+    def _new_optimizer(self):
+        """SGD over the current weights, with zero velocities (its rate is set every epoch)."""
+        return SGD(
+            self.coefs_ + self.intercepts_, self.learning_rate, self.momentum, self.nesterov
+        )
 
     def _validation_split(self, X, y_idx):
         seed = int(self._rng.integers(np.iinfo(np.int32).max))
@@ -444,7 +453,7 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseEstimator):
 
     def _one_epoch(self, X, y_idx, X_val, y_val):
         """One pass over shuffled mini-batches; returns the epoch's `EpochInfo`."""
-        lr = decayed_learning_rate(
+        self._optimizer.learning_rate = lr = decayed_learning_rate(
             self.learning_rate,
             self.n_iter_,
             self.learning_rate_schedule,
@@ -481,8 +490,8 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseEstimator):
                     )
                 acts = forward(self.coefs_, self.intercepts_, Xb, self.activation, mask)
                 loss, coef_grads, intercept_grads = backward(
-                    self.coefs_, acts, y_idx[idx], self.activation, l1, l2, mask, scale=lr
-                )
+                    self.coefs_, acts, y_idx[idx], self.activation, l1, l2, mask, evaluate=False
+                )  # dJ/dW as products A.T @ delta, which the optimiser folds into its step
                 if not math.isfinite(loss):
                     raise TrainingDivergedError(self.n_iter_ + 1, loss)
                 self._optimizer.step(params, coef_grads + intercept_grads)

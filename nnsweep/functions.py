@@ -16,6 +16,8 @@ Left out on purpose: other losses (softmax + cross-entropy is the only output
 layer), and anything that keeps state.
 """
 
+import math
+
 import numpy as np
 
 __all__ = [
@@ -136,10 +138,21 @@ def cross_entropy(log_proba, y):
 
 
 def dropout_mask(shape, rate, rng, dtype=np.float32):
-    """Inverted-dropout mask: ``0`` with probability ``rate``, else ``1 / (1 - rate)``.
+    r"""Inverted-dropout mask: ``0`` with probability ``rate``, else ``1 / (1 - rate)``.
 
     Multiplying activations by this mask during training keeps their expected
     value unchanged, so prediction uses the network as it is, with no rescaling.
+
+    Each unit gets one random byte ``b``, uniform on ``0 .. 255``, from the bit
+    generator's raw output (no conversion to floats). With ``256 * rate = t + f``,
+    ``t`` an integer and ``0 <= f < 1``, a unit is dropped when ``b < t``, kept when
+    ``b > t``, and on a tie ``b = t`` (probability 1/256) dropped when a uniform
+    draw ``u`` in [0, 1) is below ``f``:
+
+    .. math:: P(\text{drop}) = \frac{t}{256} + \frac{1}{256} P(u < f)
+              = \frac{t + f}{256} = \text{rate}
+
+    exactly, up to the 53 bits of ``u`` (a float32 uniform, the obvious way, has 24).
 
     Parameters
     ----------
@@ -147,12 +160,22 @@ def dropout_mask(shape, rate, rng, dtype=np.float32):
     rate : float in [0, 1)
         Probability of dropping a unit.
     rng : numpy.random.Generator
+        Advanced by ``ceil(size / 8)`` 64-bit raw draws, plus one uniform per tie.
     dtype : numpy dtype, default=np.float32
 
     Returns
     -------
     mask : ndarray of ``shape``
     """
-    mask = (rng.random(shape, dtype=np.float32) >= rate).astype(dtype)  # 0 or 1
-    mask *= 1.0 / (1.0 - rate)
-    return mask
+    size = math.prod(shape)
+    raw = rng.bit_generator.random_raw(-(-size // 8))  # 8 bytes per 64-bit draw
+    b = raw.astype("<u8", copy=False).view(np.uint8)[:size].reshape(shape)  # (shape), 0..255
+    t = int(256.0 * rate)  # 0 .. 255, as rate < 1
+    f = 256.0 * rate - t
+    keep = b > t  # kept for sure; b < t is dropped for sure
+    if f:
+        ties = np.flatnonzero(b == t)
+        keep.flat[ties] = rng.random(ties.size) >= f
+    else:  # rate a multiple of 1/256: a tie is kept
+        keep |= b == t
+    return np.multiply(keep, 1.0 / (1.0 - rate), dtype=dtype)

@@ -37,7 +37,11 @@ Conventions, stated once:
       dW1 = X.T @ dZ1               db1 = sum_i dZ1
 
   plus ``l2 * W + l1 * sign(W)`` on each weight gradient. ``dX`` is never
-  computed: no parameter needs it.
+  computed: no parameter needs it. Each weight gradient is a product
+  ``A.T @ delta`` of the layer's input and its output error; `backward` can
+  return it unevaluated (a `WeightGradient`), so that the optimiser folds it
+  into its update (`optim.SGD`). The gradients are never scaled by a learning
+  rate here: the step size is the optimiser's.
 
 This module imports only numpy (and `functions`). It holds no state and no
 training loop; `optim` updates parameters and `estimator` runs the epochs.
@@ -51,10 +55,29 @@ import numpy as np
 
 from .functions import ACTIVATIONS, DERIVATIVES, cross_entropy, log_softmax
 
-__all__ = ["Activations", "backward", "forward", "init_params", "penalty"]
+__all__ = ["Activations", "WeightGradient", "backward", "forward", "init_params", "penalty"]
 
 #: What the forward pass keeps for the backward pass (see the module docstring).
 Activations = namedtuple("Activations", ["X", "H", "A1", "logits"])
+
+
+class WeightGradient(namedtuple("WeightGradient", ["A", "delta", "penalty"])):
+    """A weight gradient left unevaluated: ``dJ/dW = A.T @ delta + penalty``.
+
+    ``A`` (n, fan_in) is the layer's input (``X`` or ``A1``), ``delta`` (n, fan_out)
+    the error at its pre-activation (``dZ1`` or ``dlogits``), ``penalty`` the array
+    ``l2 * W + l1 * sign(W)``, or None without a penalty. It is a plain triple, which
+    is all `optim.SGD.step` reads.
+    """
+
+    __slots__ = ()
+
+    def evaluate(self):
+        """The gradient as an array of the weight's shape."""
+        grad = _as_dense(self.A.T @ self.delta)
+        if self.penalty is not None:
+            grad += self.penalty
+        return grad
 
 
 def init_params(n_features, n_hidden, n_classes, activation, rng, dtype=np.float32):
@@ -133,7 +156,7 @@ def penalty(coefs, l1=0.0, l2=0.0):
     return total
 
 
-def backward(coefs, acts, y, activation="relu", l1=0.0, l2=0.0, hidden_mask=None, scale=1.0):
+def backward(coefs, acts, y, activation="relu", l1=0.0, l2=0.0, hidden_mask=None, evaluate=True):
     """Backpropagate the cross-entropy of a batch to every parameter.
 
     Parameters
@@ -149,40 +172,44 @@ def backward(coefs, acts, y, activation="relu", l1=0.0, l2=0.0, hidden_mask=None
         Penalty strengths (module docstring).
     hidden_mask : ndarray of shape (n_samples, n_hidden), default=None
         The dropout mask used in the forward pass.
-    scale : float, default=1.0
-        Multiplies every gradient. The optimiser passes its learning rate here,
-        which folds ``lr * grad`` into the matrix products at no cost.
+    evaluate : bool, default=True
+        False leaves each weight gradient as a `WeightGradient`, ``A.T @ delta +
+        penalty`` unevaluated, for an optimiser that folds the product into its update.
 
     Returns
     -------
     loss : float
         Mean cross-entropy of the batch (penalties excluded: see `penalty`).
-    coef_grads, intercept_grads : list of ndarray
-        ``scale * dJ/dW`` and ``scale * dJ/db``, shaped like the parameters.
+    coef_grads : list of ndarray or WeightGradient
+        ``dJ/dW``, shaped like the weights.
+    intercept_grads : list of ndarray
+        ``dJ/db``.
     """
     n = y.shape[0]
     log_proba = log_softmax(acts.logits)  # (n, k)
     loss = cross_entropy(log_proba, y)
     dlogits = np.exp(log_proba, out=log_proba)  # P, (n, k)
     dlogits[np.arange(n), y] -= 1.0  # P - Y
-    dlogits *= scale / n
+    dlogits *= 1.0 / n
     if len(coefs) == 1:
-        coef_grads = [_as_dense(acts.X.T @ dlogits)]  # (d, k)
+        layers = [(acts.X, dlogits)]  # (input, delta) of each layer
         intercept_grads = [dlogits.sum(axis=0)]
     else:
-        dW2 = acts.A1.T @ dlogits  # (h, k)
         dZ1 = dlogits @ coefs[1].T  # dA1, (n, h)
         if hidden_mask is not None:
             dZ1 *= hidden_mask
         DERIVATIVES[activation](acts.H, dZ1)  # now dZ1, in place
-        dW1 = _as_dense(acts.X.T @ dZ1)  # (d, h)
-        coef_grads = [dW1, dW2]
+        layers = [(acts.X, dZ1), (acts.A1, dlogits)]
         intercept_grads = [dZ1.sum(axis=0), dlogits.sum(axis=0)]
-    for W, dW in zip(coefs, coef_grads, strict=True):
+    coef_grads = []
+    for W, (A, delta) in zip(coefs, layers, strict=True):
+        reg = None
         if l2:
-            dW += (scale * l2) * W
+            reg = l2 * W
         if l1:
-            dW += (scale * l1) * np.sign(W)
+            reg = l1 * np.sign(W) if reg is None else np.add(reg, l1 * np.sign(W), out=reg)
+        grad = WeightGradient(A, delta, reg)  # dJ/dW = A.T @ delta + l2 W + l1 sign(W)
+        coef_grads.append(grad.evaluate() if evaluate else grad)
     return loss, coef_grads, intercept_grads
 
 

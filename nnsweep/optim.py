@@ -1,9 +1,18 @@
 """Stochastic gradient descent with momentum, learning-rate schedules, max-norm.
 
 The optimiser sees only parameters and gradients (as scikit-learn's
-``SGDOptimizer``): it knows nothing of layers or losses. The learning-rate
+``SGDOptimizer``): it knows nothing of layers or losses. It owns the step size:
+gradients arrive as ``dJ/dW``, unscaled, and `SGD` multiplies by its
+``learning_rate``, which the estimator sets every epoch. The learning-rate
 schedule is a pure function of the epoch (as nanoGPT's ``get_lr``), so it can be
 tested against its formula and plotted without training anything.
+
+A weight gradient may arrive as a matrix product left unevaluated, ``A.T @ B``
+(plus a penalty term), so that the step can fold the learning rate and the
+momentum into that product: one BLAS ``gemm`` into the velocity instead of a
+product and two more passes over it (`SGD` gives the formulas; `nnsweep._blas`
+makes the call on NumPy's own BLAS, with a NumPy fallback that gives the same
+numbers).
 
 Left out on purpose: adaptive methods (Adam and friends). The sweep tunes the
 classic knobs: learning rate, momentum, decay.
@@ -12,6 +21,8 @@ classic knobs: learning rate, momentum, decay.
 import math
 
 import numpy as np
+
+from . import _blas
 
 __all__ = ["SCHEDULES", "SGD", "decayed_learning_rate", "max_norm_"]
 
@@ -55,21 +66,44 @@ def decayed_learning_rate(learning_rate, epoch, schedule="constant", decay=0.0, 
 
 
 class SGD:
-    """Mini-batch SGD with classical or Nesterov momentum.
+    """Mini-batch SGD with classical or Nesterov momentum; it owns the step size.
 
-    With velocity ``v`` (zero at the start), momentum ``mu`` and a gradient
-    already multiplied by the learning rate, ``g = lr * dJ/dW``::
+    With learning rate ``lr``, momentum ``mu``, velocity ``v`` (zero at the start)
+    and gradient ``g = dJ/dW``::
 
-        v <- mu * v - g
-        W <- W + v                  (classical)
-        W <- W + mu * v - g         (Nesterov, in Sutskever et al.'s form)
+        v <- mu * v - lr * g
+        W <- W + v                      (classical)
+        W <- W + mu * v - lr * g        (Nesterov, in Sutskever et al.'s form; v the new one)
 
-    ``mu = 0`` is plain SGD, ``W <- W - g``.
+    ``mu = 0`` is plain SGD, ``W <- W - lr * g``.
+
+    A gradient is an array, or, for a weight matrix, a product left unevaluated: a
+    triple ``(A, B, R)`` standing for ``g = A.T @ B + R`` (``R`` an array, or None for
+    no term), as `network.backward` returns it with ``evaluate=False``. The step then
+    folds the learning rate and the momentum into the product. With ``B' = lr * B``
+    (a pass over the batch-sized ``B``, not over ``W``), the classical step is::
+
+        v <- mu * v                     scal, one pass over v
+        v <- v - A.T @ B'               one gemm adding the product into v
+        v <- v - lr * R                 (only with a penalty)
+        W <- W + v                      axpy, one pass over W
+
+    and plain SGD is one gemm into ``W`` itself, ``W <- W - A.T @ B'``. NumPy cannot
+    add a product into an existing array: these calls go to the BLAS that NumPy uses
+    (`nnsweep._blas`, threaded like ``np.matmul``) when it can, and are computed with
+    NumPy otherwise (``v *= mu; v -= A.T @ B'; W += v``), the same operations in the
+    same order and, on NumPy's OpenBLAS, the same bits.
+    Nesterov needs ``lr * g`` on its own for the update of ``W``, so there the product
+    is evaluated first (into a buffer kept between steps) and the update is the
+    formula above.
 
     Parameters
     ----------
     params : list of ndarray
         The parameters it will update, in place; velocities are shaped like them.
+    learning_rate : float, default=0.01
+        ``lr``, the step size; the estimator sets it every epoch from its schedule
+        (`decayed_learning_rate`).
     momentum : float, default=0.9
     nesterov : bool, default=False
     """
@@ -77,41 +111,144 @@ class SGD:
     #: Steps between two flushes of denormal velocities (see `step`).
     flush_every = 16
 
-    def __init__(self, params, momentum=0.9, nesterov=False):
+    def __init__(self, params, learning_rate=0.01, momentum=0.9, nesterov=False):
+        self.learning_rate = learning_rate
         self.momentum = momentum
         self.nesterov = nesterov
         self.velocities = [np.zeros_like(p) for p in params]
-        self._scratch = [np.empty_like(p) for p in params] if nesterov and momentum else None
         self._steps = 0
+        self._buffers = {}  # scratch arrays by role, parameter and shape: not state
 
-    def step(self, params, scaled_grads):
-        """Update ``params`` in place from gradients already scaled by the learning rate.
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["_buffers"]  # scratch space is rebuilt on the next step, never pickled
+        return state
 
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.__dict__.pop("_scratch", None)  # the scratch of an SGD pickled before 2026-12
+        self._buffers = {}
+
+    def step(self, params, grads):
+        """Update ``params`` in place from their gradients ``dJ/dparam`` (see the class).
+
+        Parameters
+        ----------
+        params : list of ndarray
+        grads : list of ndarray or (A, B, R) triples
+            ``grads[i]`` is ``dJ/dparams[i]``, an array or a product ``A.T @ B + R``;
+            ``A`` may be a SciPy sparse matrix (then the product is evaluated with
+            ``@``).
+
+        Notes
+        -----
         Every `flush_every` steps, velocities smaller than the smallest normal float
         are set to zero. Momentum keeps shrinking the velocity of a weight that gets
         (almost) no gradient, a dead relu unit's for instance, until it is denormal,
-        and arithmetic on denormals is many times slower: measured on MNIST, 5-12 %
-        of W1's velocities went denormal within 4 epochs and the momentum step
-        became 3-6x slower. Their effect on the weights is below rounding anyway.
+        and arithmetic on denormals is many times slower (`benchmarks/results/speed.md`
+        has the measurement). Their effect on the weights is below rounding anyway.
         """
         self._steps += 1
         if self.momentum and self._steps % self.flush_every == 0:
             for v in self.velocities:
                 np.multiply(v, np.abs(v) >= np.finfo(v.dtype).tiny, out=v)
-        mu = self.momentum
-        for i, (p, g) in enumerate(zip(params, scaled_grads, strict=True)):
-            if not mu:
-                p -= g
-                continue
-            v = self.velocities[i]
-            v *= mu
-            v -= g
-            if self._scratch is None:
-                p += v
+        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+            if isinstance(g, tuple):
+                self._step_product(i, p, *g)
             else:
-                look_ahead = np.multiply(v, mu, out=self._scratch[i])
-                look_ahead -= g
-                p += look_ahead
+                self._step_array(i, p, g)
+
+    def _step_array(self, i, p, g):
+        """The step for an evaluated gradient ``g``."""
+        lr_g = np.multiply(g, self.learning_rate, out=self._buffer("lr_g", i, g.shape, g.dtype))
+        self._apply(i, p, lr_g)
+
+    def _step_product(self, i, p, A, B, R):
+        """The step for ``g = A.T @ B + R``, with the product folded in (class docstring)."""
+        lr, mu = self.learning_rate, self.momentum
+        lr_B = np.multiply(B, lr, out=self._buffer("lr_B", i, B.shape, B.dtype))  # B' = lr B
+        lr_R = None
+        if R is not None:
+            lr_R = np.multiply(R, lr, out=self._buffer("lr_R", i, p.shape, p.dtype))
+        if self.nesterov and mu:  # Nesterov needs lr g = A.T @ B' + lr R itself
+            lr_g = self._buffer("lr_g", i, p.shape, p.dtype)
+            _product_into(lr_g, A, lr_B)
+            if lr_R is not None:
+                lr_g += lr_R
+            self._apply(i, p, lr_g)
+            return
+        if not mu:
+            _add_product(p, A, lr_B, -1.0)  # W <- W - A.T @ B'
+            if lr_R is not None:
+                p -= lr_R
+            return
+        v = self.velocities[i]
+        _scale(v, mu)
+        _add_product(v, A, lr_B, -1.0)  # v <- mu v - A.T @ B'
+        if lr_R is not None:
+            v -= lr_R
+        _add(p, v)  # W <- W + v
+
+    def _apply(self, i, p, lr_g):
+        """``v <- mu v - lr g`` and the update of ``p``, from ``lr g`` itself."""
+        mu = self.momentum
+        if not mu:
+            p -= lr_g
+            return
+        v = self.velocities[i]
+        _scale(v, mu)
+        v -= lr_g
+        if self.nesterov:
+            look_ahead = np.multiply(v, mu, out=self._buffer("look_ahead", i, p.shape, p.dtype))
+            look_ahead -= lr_g
+            _add(p, look_ahead)  # W <- W + mu v - lr g
+        else:
+            _add(p, v)  # W <- W + v
+
+    def _buffer(self, role, i, shape, dtype):
+        """A scratch array of ``shape`` kept between steps (batches of one size share it)."""
+        key = (role, i)
+        buf = self._buffers.get(key)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = self._buffers[key] = np.empty(shape, dtype=dtype)
+        return buf
+
+
+def _add_product(C, A, B, sign):
+    """``C <- C + sign * A.T @ B`` in place, ``sign`` being 1 or -1.
+
+    One gemm on NumPy's BLAS when `nnsweep._blas` can make the call, else NumPy;
+    the same bits either way.
+    """
+    if not _blas.gemm(sign, A, B, 1.0, C):
+        product = _dense(A.T @ B)
+        if sign > 0:
+            C += product
+        else:
+            C -= product
+
+
+def _product_into(C, A, B):
+    """``C <- A.T @ B``, into the existing array ``C``."""
+    if not _blas.gemm(1.0, A, B, 0.0, C):
+        C[...] = _dense(A.T @ B)
+
+
+def _dense(M):
+    """``M`` as an ndarray (a sparse ``A.T @ dense`` may come back as an np.matrix)."""
+    return M if isinstance(M, np.ndarray) else np.asarray(M)
+
+
+def _scale(x, alpha):
+    """``x <- alpha * x``: scal on NumPy's BLAS (threaded) when it can, else NumPy; same bits."""
+    if not _blas.scal(alpha, x):
+        x *= alpha
+
+
+def _add(p, v):
+    """``p <- p + v``: axpy on NumPy's BLAS (threaded) when it can, else NumPy; same bits."""
+    if not _blas.axpy(1.0, v, p):
+        p += v
 
 
 def max_norm_(W, max_norm):

@@ -131,6 +131,31 @@ def test_same_seed_gives_bit_identical_weights_in_process_and_joblib_worker(digi
     assert not np.array_equal(here[0], other[0])
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"nesterov": True, "l1_penalty": 1e-3, "l2_penalty": 1e-3, "max_norm": 1.0},
+        {"momentum": 0.0, "l2_penalty": 1e-3, "dtype": "float64"},
+        {"n_hidden": 0, "nesterov": True},
+    ],
+    ids=["classical", "nesterov-penalties-maxnorm", "plain-sgd-float64", "softmax-regression"],
+)
+def test_blas_path_and_numpy_fallback_train_identical_weights(digits200, monkeypatch, params):
+    # optim folds the products into its update with BLAS calls when it can; the NumPy
+    # fallback must give the same bits (with no BLAS path, both fits take the fallback).
+    from nnsweep import _blas
+
+    X, y = digits200
+    fast = _fit_weights(X, y, **params)
+    monkeypatch.setattr(_blas, "gemm", lambda *a: False)
+    monkeypatch.setattr(_blas, "axpy", lambda *a: False)
+    monkeypatch.setattr(_blas, "scal", lambda *a: False)
+    slow = _fit_weights(X, y, **params)
+    for a, b in zip(fast, slow, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 # --------------------------------------------------------------------- labels
 @pytest.mark.parametrize(
     "labels",

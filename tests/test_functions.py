@@ -241,3 +241,26 @@ def test_dropout_mask_advances_the_generator():
     first = dropout_mask((30, 7), 0.5, rng)
     second = dropout_mask((30, 7), 0.5, rng)
     assert not np.array_equal(first, second)
+
+
+def test_dropout_mask_follows_its_byte_rule():
+    # By construction: the mask drops exactly the units whose byte is below t = floor(256 rate),
+    # keeps those above, and settles ties by a second draw (module docstring of dropout_mask).
+    rate, shape = 0.3, (400, 300)  # 256 * 0.3 = 76.8: t = 76, ties dropped w.p. 0.8
+    mask = dropout_mask(shape, rate, np.random.default_rng(9))
+    raw = np.random.default_rng(9).bit_generator.random_raw(-(-mask.size // 8))
+    b = raw.astype("<u8").view(np.uint8)[: mask.size].reshape(shape)
+    assert np.all(mask[b < 76] == 0) and np.all(mask[b > 76] != 0)
+    ties = mask[b == 76]
+    assert ties.size > 300  # ~ 120000 / 256 = 469
+    assert 0.7 < np.mean(ties == 0) < 0.9
+
+
+@pytest.mark.parametrize("rate", [0.3, 0.5, 0.0009, 0.9991])
+def test_dropout_mask_rate_is_exact_not_rounded_to_bytes(rate):
+    # 10 million units: a standard error of <= 1.6e-4. Without the tie draw, rate 0.3 would
+    # come out as 76/256 = 0.296875 (21 standard errors off) and 0.0009 as 0.
+    n = 10_000_000
+    mask = dropout_mask((n,), rate, np.random.default_rng(2026))
+    dropped = np.count_nonzero(mask == 0) / n
+    assert abs(dropped - rate) < 5 * np.sqrt(rate * (1 - rate) / n)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 from nnsweep.functions import cross_entropy, log_softmax
-from nnsweep.network import backward, forward, init_params, penalty
+from nnsweep.network import WeightGradient, backward, forward, init_params, penalty
 
 ACTIVATION_NAMES = ["relu", "tanh", "sigmoid"]
 PENALTIES = {"none": (0.0, 0.0), "l2": (0.0, 0.1), "l1": (0.05, 0.0), "l1+l2": (0.05, 0.1)}
@@ -133,23 +133,29 @@ def test_dropped_units_get_no_incoming_gradient_from_that_sample():
     assert np.all(coef_grads[0][:, 0] != 0.0)
 
 
+@pytest.mark.parametrize("penalty_name", list(PENALTIES))
 @pytest.mark.parametrize("n_hidden", [N_HIDDEN, 0])
 @pytest.mark.parametrize("activation", ACTIVATION_NAMES)
-@pytest.mark.parametrize("scale", [0.0, 0.37, 5.0])
-def test_backward_scale_multiplies_every_gradient(activation, n_hidden, scale):
+def test_unevaluated_weight_gradients_are_the_same_products(activation, n_hidden, penalty_name):
+    # evaluate=False gives dJ/dW = A.T @ delta + penalty unevaluated; evaluated, it is
+    # the gradient that the finite-difference checks above accept, bit for bit.
     X, y, coefs, intercepts = _problem(n_hidden, activation)
-    l1, l2 = PENALTIES["l1+l2"]
+    l1, l2 = PENALTIES[penalty_name]
     mask = HIDDEN_MASK if n_hidden else None
     acts = forward(coefs, intercepts, X, activation, mask)
-    loss1, coef_grads1, intercept_grads1 = backward(coefs, acts, y, activation, l1, l2, mask)
-    loss_s, coef_grads_s, intercept_grads_s = backward(
-        coefs, acts, y, activation, l1, l2, mask, scale=scale
+    loss, coef_grads, intercept_grads = backward(coefs, acts, y, activation, l1, l2, mask)
+    loss_d, deferred, intercept_grads_d = backward(
+        coefs, acts, y, activation, l1, l2, mask, evaluate=False
     )
-    assert loss_s == loss1  # the loss is not scaled
-    for g1, gs in zip(
-        coef_grads1 + intercept_grads1, coef_grads_s + intercept_grads_s, strict=True
-    ):
-        assert_allclose(gs, scale * g1, rtol=1e-13, atol=1e-300)
+    assert loss_d == loss
+    inputs = [X] if n_hidden == 0 else [X, acts.A1]
+    for g, d, W, A in zip(coef_grads, deferred, coefs, inputs, strict=True):
+        assert isinstance(d, WeightGradient) and isinstance(d, tuple)
+        assert d.A is A and d.delta.shape == (N_SAMPLES, W.shape[1])
+        assert (d.penalty is None) == (l1 == l2 == 0.0)
+        assert_array_equal(d.evaluate(), g)
+    for g, d in zip(intercept_grads, intercept_grads_d, strict=True):
+        assert_array_equal(d, g)
 
 
 @pytest.mark.parametrize("n_hidden", [N_HIDDEN, 0])
@@ -160,7 +166,8 @@ def test_backward_leaves_its_inputs_unchanged(n_hidden):
     before = [None if a is None else a.copy() for a in acts]
     coefs_before = [W.copy() for W in coefs]
     mask_before = None if mask is None else mask.copy()
-    backward(coefs, acts, y, "relu", 0.05, 0.1, mask, scale=0.1)
+    backward(coefs, acts, y, "relu", 0.05, 0.1, mask)
+    backward(coefs, acts, y, "relu", 0.05, 0.1, mask, evaluate=False)
     for a, b in zip(acts, before, strict=True):
         if b is None:
             assert a is None
@@ -181,8 +188,11 @@ def test_backward_keeps_float32(n_hidden):
     mask = HIDDEN_MASK.astype(np.float32) if n_hidden else None
     acts = forward(coefs, intercepts, X32, "relu", mask)
     assert acts.logits.dtype == np.float32
-    _, coef_grads, intercept_grads = backward(coefs, acts, y, "relu", 0.05, 0.1, mask, 0.1)
+    _, coef_grads, intercept_grads = backward(coefs, acts, y, "relu", 0.05, 0.1, mask)
     assert all(g.dtype == np.float32 for g in coef_grads + intercept_grads)
+    _, deferred, _ = backward(coefs, acts, y, "relu", 0.05, 0.1, mask, evaluate=False)
+    for d in deferred:
+        assert d.delta.dtype == d.penalty.dtype == d.evaluate().dtype == np.float32
 
 
 # --- sparse input -------------------------------------------------------------------------
@@ -203,8 +213,8 @@ def test_gradients_with_sparse_input_equal_dense(sparse_format, n_hidden):
     assert type(acts_sparse.logits) is np.ndarray
     assert_allclose(acts_sparse.logits, acts_dense.logits, rtol=1e-13)
 
-    dense = backward(coefs, acts_dense, y, "tanh", l1, l2, mask, scale=0.5)
-    sparse = backward(coefs, acts_sparse, y, "tanh", l1, l2, mask, scale=0.5)
+    dense = backward(coefs, acts_dense, y, "tanh", l1, l2, mask)
+    sparse = backward(coefs, acts_sparse, y, "tanh", l1, l2, mask)
     assert sparse[0] == pytest.approx(dense[0], rel=1e-13)
     for g_sparse, g_dense in zip(sparse[1] + sparse[2], dense[1] + dense[2], strict=True):
         assert type(g_sparse) is np.ndarray  # not np.matrix, not sparse

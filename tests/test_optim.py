@@ -1,14 +1,17 @@
 """Tests for nnsweep.optim: SGD with momentum, learning-rate schedules, max-norm."""
 
 import math
+import pickle
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 from numpy.testing import assert_allclose, assert_array_equal
 
+from nnsweep import _blas
 from nnsweep.optim import SCHEDULES, SGD, decayed_learning_rate, max_norm_
 
 FAST = settings(max_examples=60, deadline=None)
@@ -18,8 +21,8 @@ finite = st.floats(-100.0, 100.0, allow_nan=False, allow_infinity=False)
 
 # The worked example for both momentum tests: W = [1, -2], learning rate 0.1,
 # momentum 0.9, raw gradients dJ/dW = [2, -1] at step 1 and [1, 3] at step 2,
-# so the scaled gradients the optimiser receives are g1 = [0.2, -0.1] and
-# g2 = [0.1, 0.3].
+# which the optimiser receives and scales itself: lr * g1 = [0.2, -0.1] and
+# lr * g2 = [0.1, 0.3].
 LR, MU = 0.1, 0.9
 W0 = [1.0, -2.0]
 RAW_GRADS = [np.array([2.0, -1.0]), np.array([1.0, 3.0])]
@@ -33,11 +36,11 @@ def test_sgd_classical_momentum_two_steps_by_hand():
     #           = [-0.18 - 0.1, 0.09 - 0.3]           = [-0.28, -0.21]
     #         W = [0.8, -1.9] + [-0.28, -0.21]        = [0.52, -2.11]
     W = np.array(W0)
-    opt = SGD([W], momentum=MU)
-    opt.step([W], [LR * RAW_GRADS[0]])
+    opt = SGD([W], learning_rate=LR, momentum=MU)
+    opt.step([W], [RAW_GRADS[0]])
     assert_allclose(W, [0.8, -1.9], rtol=1e-14)
     assert_allclose(opt.velocities[0], [-0.2, 0.1], rtol=1e-14)
-    opt.step([W], [LR * RAW_GRADS[1]])
+    opt.step([W], [RAW_GRADS[1]])
     assert_allclose(W, [0.52, -2.11], rtol=1e-14)
     assert_allclose(opt.velocities[0], [-0.28, -0.21], rtol=1e-14)
 
@@ -54,10 +57,10 @@ def test_sgd_nesterov_momentum_two_steps_by_hand():
     # step 1: buf = [2, -1],  W = [1, -2] - 0.1 * [3.8, -1.9]  = [0.62, -1.81]
     # step 2: buf = [2.8, 2.1], W -= 0.1 * [3.52, 4.89]        = [0.268, -2.299]
     W = np.array(W0)
-    opt = SGD([W], momentum=MU, nesterov=True)
-    opt.step([W], [LR * RAW_GRADS[0]])
+    opt = SGD([W], learning_rate=LR, momentum=MU, nesterov=True)
+    opt.step([W], [RAW_GRADS[0]])
     assert_allclose(W, [0.62, -1.81], rtol=1e-14)
-    opt.step([W], [LR * RAW_GRADS[1]])
+    opt.step([W], [RAW_GRADS[1]])
     assert_allclose(W, [0.268, -2.299], rtol=1e-14)
     assert_allclose(opt.velocities[0], [-0.28, -0.21], rtol=1e-14)
 
@@ -66,7 +69,7 @@ def test_sgd_nesterov_momentum_two_steps_by_hand():
 def test_sgd_updates_each_parameter_in_place_with_its_own_velocity(nesterov):
     W = np.array([[1.0, -2.0]])
     b = np.array([0.5])
-    opt = SGD([W, b], momentum=MU, nesterov=nesterov)
+    opt = SGD([W, b], learning_rate=1.0, momentum=MU, nesterov=nesterov)
     ids = (id(W), id(b))
     for _ in range(3):
         opt.step([W, b], [np.array([[0.2, -0.1]]), np.array([0.3])])
@@ -76,7 +79,7 @@ def test_sgd_updates_each_parameter_in_place_with_its_own_velocity(nesterov):
     assert_allclose(opt.velocities[1], -(1 + MU + MU**2) * np.array([0.3]), rtol=1e-14)
     # And the single-parameter optimiser agrees with the two-parameter one.
     W_alone = np.array([[1.0, -2.0]])
-    alone = SGD([W_alone], momentum=MU, nesterov=nesterov)
+    alone = SGD([W_alone], learning_rate=1.0, momentum=MU, nesterov=nesterov)
     for _ in range(3):
         alone.step([W_alone], [np.array([[0.2, -0.1]])])
     assert_array_equal(W, W_alone)
@@ -98,11 +101,11 @@ def test_sgd_velocities_match_parameter_dtype_and_shape():
 )
 def test_sgd_with_zero_momentum_is_plain_sgd(w0, grads, nesterov):
     W = w0.copy()
-    opt = SGD([W], momentum=0.0, nesterov=nesterov)
+    opt = SGD([W], learning_rate=1.0, momentum=0.0, nesterov=nesterov)
     expected = w0.copy()
     for g in grads:
         opt.step([W], [g])
-        expected = expected - g  # W <- W - lr * dJ/dW, with g = lr * dJ/dW
+        expected = expected - g  # W <- W - lr * dJ/dW, with lr = 1
         assert_array_equal(W, expected)
 
 
@@ -114,7 +117,7 @@ def test_sgd_with_zero_momentum_is_plain_sgd(w0, grads, nesterov):
 def test_sgd_classical_momentum_sums_discounted_gradients(mu, grads):
     # Unrolled: v_t = -sum_{s<=t} mu**(t-s) g_s and W_t = W_0 + sum_{s<=t} v_s.
     W = np.zeros(2)
-    opt = SGD([W], momentum=mu)
+    opt = SGD([W], learning_rate=1.0, momentum=mu)
     v = np.zeros(2)
     expected = np.zeros(2)
     for g in grads:
@@ -263,10 +266,171 @@ def test_max_norm_keeps_float32():
 def test_denormal_velocities_are_flushed_to_zero():
     """A weight with no gradient keeps a shrinking velocity; once denormal it is zeroed."""
     W = np.zeros(3, dtype=np.float32)
-    opt = SGD([W], momentum=0.5)
+    opt = SGD([W], learning_rate=1.0, momentum=0.5)
     opt.velocities[0][:] = [1e-39, 1e-30, -1e-40]  # denormal, normal, denormal (float32)
     for _ in range(SGD.flush_every):
         opt.step([W], [np.zeros(3, dtype=np.float32)])
     v = opt.velocities[0]
     assert v[0] == 0 and v[2] == 0
     assert v[1] == pytest.approx(1e-30 * 0.5**SGD.flush_every, rel=1e-5)  # still normal: kept
+
+
+# --- gradients given as products A.T @ B + R ----------------------------------------------
+
+
+def test_the_optimiser_owns_the_learning_rate():
+    # The same raw gradient moves W by lr * g, whatever lr the optimiser holds now.
+    W = np.array([1.0, -2.0])
+    opt = SGD([W], learning_rate=0.1, momentum=0.0)
+    opt.step([W], [np.array([2.0, -1.0])])
+    assert_allclose(W, [0.8, -1.9], rtol=1e-15)
+    opt.learning_rate = 0.01  # what the estimator does at every epoch
+    opt.step([W], [np.array([2.0, -1.0])])
+    assert_allclose(W, [0.78, -1.89], rtol=1e-15)
+
+
+def _product_problem(dtype, seed=0, n=16, d=9, h=7):
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((d, h)).astype(dtype)
+    steps = [
+        (
+            rng.standard_normal((n, d)).astype(dtype),  # A: a layer's input
+            rng.standard_normal((n, h)).astype(dtype),  # B: the error at its output
+            (0.1 * rng.standard_normal((d, h))).astype(dtype),  # R: a penalty's gradient
+        )
+        for _ in range(5)
+    ]
+    return W, steps
+
+
+MOMENTA = [(0.0, False), (0.9, False), (0.9, True)]
+
+
+@pytest.mark.parametrize("with_penalty", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mu, nesterov", MOMENTA)
+def test_product_gradient_step_equals_the_evaluated_gradient_step(
+    mu, nesterov, dtype, with_penalty
+):
+    # v <- mu v - A.T @ (lr B) - lr R is v <- mu v - lr (A.T @ B + R), up to rounding.
+    W, steps = _product_problem(dtype)
+    W_eval = W.copy()
+    opt = SGD([W], learning_rate=0.05, momentum=mu, nesterov=nesterov)
+    ref = SGD([W_eval], learning_rate=0.05, momentum=mu, nesterov=nesterov)
+    for A, B, R in steps:
+        R = R if with_penalty else None
+        opt.step([W], [(A, B, R)])
+        ref.step([W_eval], [A.T @ B + (0 if R is None else R)])
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    assert_allclose(W, W_eval, rtol=rtol, atol=rtol)
+    assert_allclose(opt.velocities[0], ref.velocities[0], rtol=rtol, atol=rtol)
+    assert W.dtype == dtype
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mu, nesterov", MOMENTA)
+def test_blas_path_and_numpy_fallback_give_the_same_bits(
+    monkeypatch, mu, nesterov, dtype, threads
+):
+    # The gemm / axpy calls on NumPy's BLAS do what the NumPy fallback does, in the
+    # same order, so the two give identical weights (without the BLAS path both runs
+    # take the fallback, and the test holds trivially).
+    from threadpoolctl import threadpool_limits
+
+    W, steps = _product_problem(dtype, n=128, d=300, h=200)  # large enough to thread
+    W_np = W.copy()
+    fast = SGD([W], learning_rate=0.05, momentum=mu, nesterov=nesterov)
+    slow = SGD([W_np], learning_rate=0.05, momentum=mu, nesterov=nesterov)
+    with threadpool_limits(threads):
+        for A, B, R in steps:
+            fast.step([W], [(A, B, R)])
+            with monkeypatch.context() as m:
+                m.setattr(_blas, "gemm", lambda *a: False)
+                m.setattr(_blas, "axpy", lambda *a: False)
+                slow.step([W_np], [(A, B, R)])
+    assert_array_equal(W, W_np)
+    assert_array_equal(fast.velocities[0], slow.velocities[0])
+
+
+def test_product_with_sparse_input_equals_dense():
+    W, steps = _product_problem(np.float64)
+    W_sparse = W.copy()
+    dense = SGD([W], learning_rate=0.05, momentum=0.9)
+    sparse = SGD([W_sparse], learning_rate=0.05, momentum=0.9)
+    for A, B, R in steps:
+        A = np.where(np.abs(A) < 0.7, 0.0, A)
+        dense.step([W], [(A, B, R)])
+        sparse.step([W_sparse], [(sp.csr_matrix(A), B, R)])
+    assert_allclose(W_sparse, W, rtol=1e-13, atol=1e-15)
+
+
+def test_product_step_leaves_the_gradient_unchanged():
+    W, steps = _product_problem(np.float32)
+    A, B, R = steps[0]
+    copies = [A.copy(), B.copy(), R.copy()]
+    SGD([W], learning_rate=0.05, momentum=0.9).step([W], [(A, B, R)])
+    for x, x0 in zip((A, B, R), copies, strict=True):
+        assert_array_equal(x, x0)
+
+
+def test_pickled_optimiser_has_no_scratch_and_steps_on():
+    W, steps = _product_problem(np.float32)
+    opt = SGD([W], learning_rate=0.05, momentum=0.9, nesterov=True)
+    opt.step([W], [steps[0]])
+    assert opt._buffers  # scratch arrays were made
+    back = pickle.loads(pickle.dumps(opt))
+    assert back._buffers == {}
+    W_back = W.copy()
+    opt.step([W], [steps[1]])
+    back.step([W_back], [steps[1]])
+    assert_array_equal(W_back, W)
+
+
+# --- nnsweep._blas ------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not _blas.AVAILABLE, reason="NumPy is not on a BLAS this path knows")
+@pytest.mark.parametrize("shape", [(16, 9, 7), (64, 50, 40), (128, 300, 200)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_blas_calls_match_numpy_bit_for_bit(dtype, shape):
+    # The forms optim uses: gemm with alpha = +-1 and beta 0 or 1, scal, axpy with alpha 1.
+    k, m, n = shape
+    rng = np.random.default_rng(3)
+    A, B = rng.standard_normal((k, m)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+    C = rng.standard_normal((m, n)).astype(dtype)
+    for alpha, beta in [(-1.0, 1.0), (1.0, 1.0), (1.0, 0.0)]:
+        expected = C.copy() if beta else np.zeros_like(C)
+        expected += alpha * (A.T @ B)
+        got = C.copy()
+        assert _blas.gemm(alpha, A, B, beta, got)
+        assert_array_equal(got, expected)
+    got = C.copy()
+    assert _blas.scal(0.9, got)
+    assert_array_equal(got, C * dtype(0.9))
+    x = rng.standard_normal((m, n)).astype(dtype)
+    assert _blas.axpy(1.0, x, got)
+    assert_array_equal(got, C * dtype(0.9) + x)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["transposed C", "mixed dtypes", "integers", "sparse A", "shape mismatch"],
+)
+def test_blas_declines_what_it_cannot_do(case):
+    A, B = np.ones((4, 3)), np.ones((4, 2))
+    C = np.zeros((3, 2))
+    if case == "transposed C":
+        C = np.zeros((2, 3)).T
+    elif case == "mixed dtypes":
+        B = B.astype(np.float32)
+    elif case == "integers":
+        A, B, C = A.astype(int), B.astype(int), C.astype(int)
+    elif case == "sparse A":
+        A = sp.csr_matrix(A)
+    else:
+        C = np.zeros((3, 3))
+    before = C.copy() if isinstance(C, np.ndarray) else None
+    assert _blas.gemm(-1.0, A, B, 0.9, C) is False
+    assert_array_equal(C, before)
+    assert _blas.axpy(1.0, np.ones(3), np.ones(3, dtype=np.float32)) is False
