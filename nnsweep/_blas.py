@@ -13,11 +13,12 @@ against (the scipy-openblas of NumPy's wheels), reached with ``ctypes`` through 
 module, so the calls run on NumPy's kernels and NumPy's threads (``threadpoolctl``
 limits apply to them as to ``np.matmul``). ``scipy.linalg.blas`` is not used on
 purpose: SciPy ships its own copy of OpenBLAS with its own thread pool, and with 2
-threads each pool's idle threads spin while the other works (measured: a forward
-product by NumPy followed by a gemm by SciPy took ~10x as long as both by NumPy).
+threads each pool's idle threads spin while the other works, so that a product by
+NumPy followed by a gemm by SciPy is many times slower than both on NumPy's BLAS
+(``benchmarks/results/speed.md`` measures it).
 
-This is an optional path, in a module of its own. `gemm` and `axpy` return False, and
-do nothing, whenever it does not apply: NumPy linked against another BLAS (MKL,
+This is an optional path, in a module of its own. `gemm`, `axpy` and `scal` return False,
+and do nothing, whenever it does not apply: NumPy linked against another BLAS (MKL,
 Accelerate, a 32-bit-integer build this module does not know), arrays that are not
 C-contiguous float32/float64 of one dtype, or a failed self-test at import. The
 caller then computes the same thing with NumPy, and gets the same bits, as long

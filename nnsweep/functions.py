@@ -65,7 +65,7 @@ def sigmoid(Z):
 
 def relu_derivative(A, delta):
     """Multiply ``delta`` in place by relu'(Z), which is ``1`` where ``A > 0``."""
-    return np.multiply(delta, A > 0, out=delta)  # 15x faster than delta[A <= 0] = 0
+    return np.multiply(delta, A > 0, out=delta)  # not delta[A <= 0] = 0: see speed.md
 
 
 def tanh_derivative(A, delta):
