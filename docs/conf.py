@@ -21,6 +21,7 @@ from pathlib import Path
 
 from docutils import nodes
 from docutils.parsers.rst import Directive
+from docutils.parsers.rst.directives.images import Figure
 from docutils.statemachine import StringList
 from sphinx.util.nodes import nested_parse_with_titles
 
@@ -162,8 +163,8 @@ class CliReference(Directive):
 
 # -- the study-file reference, from nnsweep.config's dataclasses
 # Example values for keys that studies/digits.toml (the annotated reference) does not set, or
-# sets to something too long for a table cell.
-# A key with neither is a build error, so a new key cannot go undocumented.
+# sets to something too long for a table cell. Otherwise a key's default is its example; a key
+# with none of the three is a build error.
 STUDY_KEY_EXAMPLES = {
     "description": '"Relu network on the digits"',
     "data.path": '"data/train.csv"',
@@ -238,8 +239,8 @@ class StudyKeys(Directive):
     """``.. study-keys::``: every key of a study file, as tables, from `nnsweep.config`.
 
     Names, types and defaults come from the dataclasses, meanings from the comment on each
-    field, examples from ``studies/digits.toml`` (else `STUDY_KEY_EXAMPLES`). A key with no
-    example is a build error.
+    field, examples from `STUDY_KEY_EXAMPLES`, else ``studies/digits.toml``, else the default.
+    A key with no example and no default is a build error.
     """
 
     def run(self):
@@ -318,6 +319,8 @@ class StudyKeys(Directive):
                 example = STUDY_KEY_EXAMPLES[dotted]
             elif field.name in values:
                 example = _toml(values[field.name])
+            elif field.default not in (None, "", dataclasses.MISSING):
+                example = _toml(field.default)
             else:
                 raise self.error(
                     f"study-keys: no example for {dotted}; add one to STUDY_KEY_EXAMPLES "
@@ -346,6 +349,28 @@ def _rerun_examples_if_mode_changed(app):
             stale.unlink()
     gallery.mkdir(parents=True, exist_ok=True)
     marker.write_text(mode + "\n")
+
+
+class MnistFigure(Figure):
+    """``.. mnist-figure:: path``: a figure that only an example run with MNIST on disk makes.
+
+    The gallery scripts draw their MNIST figures when ``$NNSWEEP_DATA_DIR`` holds the IDX
+    files, and skip them with a note otherwise. This shows the figure if the build made it,
+    and a one-line note in its place if not (a missing image would be a build error).
+    """
+
+    def run(self):
+        """The figure, or a note that the build had no MNIST."""
+        env = self.state.document.settings.env
+        _, path = env.relfn2path(self.arguments[0], env.docname)
+        if Path(path).is_file():
+            return super().run()
+        note = nodes.paragraph(
+            text="(A figure on MNIST goes here when the site is built with the MNIST files in "
+            "$NNSWEEP_DATA_DIR; this build had none.)"
+        )
+        note["classes"].append("mnist-note")
+        return [note]
 
 
 def _ignore_build_outputs(app):
@@ -385,6 +410,7 @@ def setup(app):
     """Register the directives, the docstring fix and the ``.gitignore`` markers."""
     app.add_directive("cli-reference", CliReference)
     app.add_directive("study-keys", StudyKeys)
+    app.add_directive("mnist-figure", MnistFigure)
     app.connect("builder-inited", _ignore_build_outputs, priority=100)
     app.connect("builder-inited", _rerun_examples_if_mode_changed, priority=100)
     app.connect("autodoc-process-docstring", _escape_shape_names)

@@ -72,7 +72,7 @@ for size, name in zip(sizes, names, strict=True):
     part = slice(start, start + size)
     ax_scatter.scatter(np.abs(numeric[part]), np.abs(analytic[part]), s=8, label=name)
     start += size
-line = [1e-9, 1]
+line = [1e-6, 1]
 ax_scatter.plot(line, line, "k--", lw=0.8)
 ax_scatter.set(
     xscale="log",
