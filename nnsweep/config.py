@@ -3,15 +3,19 @@
 Holds the dataclasses describing a study, `load_study` (TOML text -> validated spec, with
 command-line overrides applied first), `parse_overrides` (``--set key=value``) and
 `StudyFileError`. Any problem is refused before anything starts, as one error (the first found)
-naming the file, the dotted key and what was expected.
+naming the file, the dotted key and what was expected. Also a study's identity for resuming it:
+`study_fingerprint` (the settings that define its trials), `changed_keys` and
+`StudyChangedError`.
 
 Settings are resolved here, in this order: overrides > study file > environment
 (``NNSWEEP_DATA_DIR``, ``DASK_SCHEDULER_ADDRESS``, ``MLFLOW_TRACKING_URI``) > defaults, so the
 spec records what a run actually used.
 
 Leaves out: running anything. No Optuna, MLflow, scikit-learn or estimator import; no data
-loading (only ``data.path`` is checked to exist). Estimator *values* are checked by the
-estimator itself; the caller passes its parameter names so that *keys* can be checked here.
+loading (only ``data.path`` is checked to exist). The estimator's parameters come from the
+caller: its parameter names, so that *keys* are checked here, and a validator of its own, so
+that the *values* of ``[estimator]`` and the search space's bounds and choices are checked
+with the estimator's constraints (``nnsweep.compat.sklearn.check_estimator_params``).
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -266,6 +270,14 @@ _KIND_OK = {
     "str": lambda v: isinstance(v, str),
 }
 _TYPE_NAMES = {bool: "boolean", int: "integer", float: "float", str: "string", list: "list"}
+# How a value's type is worded in a validator's "expected ..." (then "got" needs no type);
+# an integer is a valid float.
+_TYPE_WORDS = {
+    bool: r"\bbool\b",
+    int: r"\b(int(eger)?|float|real)\b",
+    float: r"\b(float|real)\b",
+    str: r"\bstr(ing)?\b",
+}
 
 
 def _show(v: Any, typed: bool = False) -> str:
@@ -274,7 +286,8 @@ def _show(v: Any, typed: bool = False) -> str:
     text = ("true" if v else "false") if isinstance(v, bool) else repr(v)
     if isinstance(v, str):
         text = '"' + v.replace('"', '\\"') + '"'
-    return f"{text} (a {_TYPE_NAMES.get(type(v), type(v).__name__)})" if typed else text
+    kind = _TYPE_NAMES.get(type(v), type(v).__name__)
+    return f"{text} ({'an' if kind[0] in 'aeiou' else 'a'} {kind})" if typed else text
 
 
 def _is_scalar(v: Any) -> bool:
@@ -321,8 +334,8 @@ def parse_overrides(items: list[str]) -> dict[str, str]:
 class _Checker:
     """Validation of one parsed study file; `fail` raises the first error found."""
 
-    def __init__(self, path: str, overrides: dict[str, Any]):
-        self.path, self.cli = path, overrides
+    def __init__(self, path: str, overrides: dict[str, Any], estimator_check=None):
+        self.path, self.cli, self.estimator_check = path, overrides, estimator_check
 
     def fail(self, key: str | None, what: str) -> NoReturn:
         given = [k for k in self.cli if key and (k == key or k.startswith(key + "."))]
@@ -377,6 +390,17 @@ class _Checker:
             close = difflib.get_close_matches(name, params, n=1, cutoff=0.5)
             hint = f'; did you mean "{close[0]}"?' if close else ""
             self.fail(f"{section}.{name}", f"not a parameter of the estimator{hint}")
+
+    def allowed(self, key: str, name: str, value: Any) -> None:
+        """Refuse a value the estimator would refuse for parameter ``name`` (if checked)."""
+        if self.estimator_check is None:
+            return
+        try:
+            self.estimator_check({name: value})
+        except (ValueError, TypeError) as exc:
+            expected = str(exc)
+            typed = not re.search(_TYPE_WORDS.get(type(value), "^$"), expected, re.IGNORECASE)
+            self.fail(key, f"expected {expected}, got {_show(value, typed)}")
 
     def param(self, name: str, raw: Any) -> ParamSpec:
         key = f"search_space.{name}"
@@ -446,12 +470,17 @@ class _Checker:
             if not _is_scalar(v):
                 what = "a string, number or boolean"
                 self.fail(f"estimator.{k}", f"expected {what}, got {_show(v, True)}")
+            self.allowed(f"estimator.{k}", k, v)
         space = []
         for k, v in self.table(raw.get("search_space"), "search_space").items():
             self.known("search_space", k, params)
             if k in estimator:
                 self.fail(f"search_space.{k}", "also fixed in [estimator]: tune it or fix it")
             p = self.param(k, v)
+            for field in ("low", "high", "off", "choices"):  # ranges: their ends suffice
+                values = p.choices if field == "choices" else [getattr(p, field)]
+                for value in (x for x in values if x is not None):
+                    self.allowed(f"search_space.{k}.{field}", k, value)
             grid_ok = p.type == "categorical" or (p.type == "int" and p.step is not None)
             if s["sampler"].get("name") == "grid" and not grid_ok:
                 got = "a float range" if p.type == "float" else "an int range without step"
@@ -491,6 +520,7 @@ def load_study(
     *,
     estimator_params: Iterable[str] | None = None,
     overrides: dict[str, Any] | None = None,
+    estimator_check: Callable[[dict[str, Any]], None] | None = None,
 ) -> StudySpec:
     """Read, override and validate a study file.
 
@@ -504,6 +534,14 @@ def load_study(
     overrides : dict, optional
         ``{dotted key: value}`` applied before validation (see `parse_overrides`); string
         values are converted to the type their key expects.
+    estimator_check : callable, optional
+        Checks estimator parameter values: called with one ``{name: value}`` at a time, for
+        each ``[estimator]`` value and each search-space ``low``, ``high``, ``off`` and
+        choice, it raises ``ValueError`` or ``TypeError`` for a value the estimator would
+        refuse, with a message saying what the value should be, worded to follow
+        "expected" ("a float in the range [0.0, 1.0)"). The command line passes
+        ``nnsweep.compat.sklearn.check_estimator_params``. Without it, values are not
+        checked against the estimator (only as the schema says).
 
     Returns
     -------
@@ -527,7 +565,7 @@ def load_study(
         n = int(found.group(1)) if found else 0
         shown = f"\n    line {n}: {lines[n - 1].strip()}" if 0 < n <= len(lines) else ""
         raise StudyFileError(path, None, f"invalid TOML: {exc}{shown}") from None
-    checker, applied = _Checker(path, overrides), []
+    checker, applied = _Checker(path, overrides, estimator_check), []
     for dotted, value in overrides.items():
         parts, node = dotted.split("."), raw
         if not all(parts):
@@ -543,3 +581,147 @@ def load_study(
     fields = checker.study(raw, known)
     sections = {k: cls(**fields.pop(k)) for k, cls in _SECTION_TYPES.items()}
     return StudySpec(**fields, **sections, path=path, source_text=text, overrides=tuple(applied))
+
+
+# A study's identity. Resuming a study (same name, same storage) with other values of these
+# would mix trials of two configurations: the data, the score, the fixed parameters, the
+# search space and the CV define what every trial's value means. Left out, as changes that
+# do not: the budget and timeout (how many trials), workers, storage and tracking (where they
+# run and are shown), evaluation (what happens after them), the description, and the sampler
+# and pruner (they choose the next trial's parameters and when to stop one; every finished
+# trial is still a CV score of the same model on the same data, and a pruned one is still a
+# pruned one). data.data_dir is left out too: it says where the official files are.
+_NOT_SET = object()
+
+
+def study_fingerprint(spec: StudySpec, data_digest: str | None = None) -> dict[str, Any]:
+    """The settings that define a study's trials, as JSON types (for an Optuna user attribute).
+
+    Parameters
+    ----------
+    spec : StudySpec
+    data_digest : str, optional
+        The loaded data set's content digest (``Dataset.digest``). Given, it identifies the
+        data in place of ``data.path`` (so the same file moved is the same study and a file
+        rewritten in place is not); else ``data.path`` stands for the data.
+
+    Returns
+    -------
+    dict
+        ``{"data", "metric", "estimator", "search_space", "cv"}``: the resolved values
+        (defaults included), estimator parameters and search-space entries sorted by name, so
+        that the same study gives the same dict, and the same JSON text, however its file is
+        ordered or formatted. Compare two with `changed_keys`.
+    """
+    data = {k: v for k, v in asdict(spec.data).items() if k != "data_dir"}
+    if data_digest is not None:
+        data.pop("path")
+        data["digest"] = data_digest
+    space = {
+        p.name: {k: v for k, v in asdict(p).items() if k != "name"} for p in spec.search_space
+    }
+    fingerprint = {
+        "data": data,
+        "metric": spec.metric,
+        "estimator": dict(sorted(spec.estimator)),
+        "search_space": dict(sorted(space.items())),
+        "cv": asdict(spec.cv),
+    }
+    return _plain(fingerprint)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as study settings: 1 == 1.0, but true != 1, and lists element by element."""
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return a is not _NOT_SET and b is not _NOT_SET and a == b
+
+
+def changed_keys(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """The dotted keys whose values differ between two `study_fingerprint` dicts.
+
+    Parameters
+    ----------
+    stored, current : dict
+        Fingerprints (or any nested dicts of JSON values), e.g. the one stored on the study
+        when it was created and the one of the study file now.
+
+    Returns
+    -------
+    list of str
+        In ``current``'s order, then keys only ``stored`` has; a table on one side only is
+        one key (``"search_space.dropout_rate"``), else the leaves that differ
+        (``["estimator.dropout_rate", "search_space.learning_rate.high"]``). Empty: the same
+        study.
+    """
+    out = []
+    for key in [*current, *(k for k in stored if k not in current)]:
+        old, new = stored.get(key, _NOT_SET), current.get(key, _NOT_SET)
+        if isinstance(old, dict) and isinstance(new, dict):
+            out.extend(f"{key}.{leaf}" for leaf in changed_keys(old, new))
+        elif not _same(old, new):
+            out.append(key)
+    return out
+
+
+def _lookup(tree: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        tree = tree.get(part, _NOT_SET) if isinstance(tree, dict) else _NOT_SET
+    return tree
+
+
+def _inline(v: Any) -> str:
+    """A fingerprint value as TOML-like text: unset, "a", [1, 2], {low = 1, ...}."""
+    if v is _NOT_SET or v is None:
+        return "unset"
+    if isinstance(v, dict):
+        shown = (f"{k} = {_inline(x)}" for k, x in v.items() if x is not None and x != [])
+        return "{" + ", ".join(shown) + "}"
+    if isinstance(v, list):
+        return "[" + ", ".join(map(_inline, v)) + "]"
+    return _show(v)
+
+
+class StudyChangedError(StudyFileError):
+    """A study exists under this name with other settings: resuming would mix two studies.
+
+    Parameters
+    ----------
+    path : str
+        The study file.
+    study : str
+        The study's name.
+    stored, current : dict
+        The `study_fingerprint` stored on the existing study, and the study file's now.
+
+    Attributes
+    ----------
+    study : str
+    changes : list of (str, object, object)
+        ``(dotted key, stored value, current value)`` for each of `changed_keys`.
+    changed : list of str
+        The dotted keys alone.
+    """
+
+    def __init__(self, path: str, study: str, stored: dict[str, Any], current: dict[str, Any]):
+        self.study = study
+        self.changed = changed_keys(stored, current)
+        self.changes = [(k, _lookup(stored, k), _lookup(current, k)) for k in self.changed]
+        shown = "".join(f"\n    {k}: {_inline(a)} -> {_inline(b)}" for k, a, b in self.changes)
+        what = (
+            f'study "{study}" already exists with other settings, and resuming it would mix '
+            f"trials of two configurations:{shown}\n"
+            f'  Give the study a new name (name = "..." in the file, or --set name=...) to '
+            f"start a new one, or pass --accept-changes to resume it anyway."
+        )
+        super().__init__(path, None, what)

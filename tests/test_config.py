@@ -5,12 +5,16 @@ from pathlib import Path
 
 import pytest
 
+from nnsweep.compat.sklearn import check_estimator_params
 from nnsweep.config import (
     ParamSpec,
+    StudyChangedError,
     StudyFileError,
     StudySpec,
+    changed_keys,
     load_study,
     parse_overrides,
+    study_fingerprint,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +54,7 @@ def rendered(key):
 
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)
 def test_shipped_study_loads(path):
-    spec = load_study(path, estimator_params=PARAMS)
+    spec = load_study(path, estimator_params=PARAMS, estimator_check=check_estimator_params)
     assert spec.name == path.stem  # study name = file name = journal file stem
     assert spec.search_space and spec.source_text == path.read_text()
 
@@ -253,11 +257,13 @@ INVALID = [
 @pytest.mark.parametrize(("text", "key", "fragment"), [c[1:] for c in INVALID],
                          ids=[c[0] for c in INVALID])
 # fmt: on
-def test_invalid_study_is_refused(tmp_path, monkeypatch, text, key, fragment):
+@pytest.mark.parametrize("checked", [False, True], ids=["names", "names+values"])
+def test_invalid_study_is_refused(tmp_path, monkeypatch, text, key, fragment, checked):
     monkeypatch.chdir(tmp_path)
     path = write(tmp_path, text)
+    check = check_estimator_params if checked else None
     with pytest.raises(StudyFileError) as info:
-        load_study(path, estimator_params=PARAMS)
+        load_study(path, estimator_params=PARAMS, estimator_check=check)
     message = str(info.value)
     assert info.value.path == str(path) and message.startswith(f"{path}: ")
     assert info.value.key == key
@@ -355,3 +361,253 @@ def test_override_of_a_list_keeps_the_spec_hashable(tmp_path):
     spec = load(tmp_path, text, overrides={"search_space.activation.choices": '["tanh", "relu"]'})
     assert spec.search_space[0].choices == ("tanh", "relu")
     hash(spec)
+
+
+# Estimator values, checked at load with the estimator's own constraints (issue 11).
+def load_checked(tmp_path, text, **kwargs):
+    path = write(tmp_path, text)
+    return load_study(
+        path, estimator_params=PARAMS, estimator_check=check_estimator_params, **kwargs
+    )
+
+
+# fmt: off
+BAD_VALUES = [
+    # (id, toml after BASE, key, the message after "path: ")
+    ("dropout-1.5", "[estimator]\ndropout_rate = 1.5\n", "estimator.dropout_rate",
+     "[estimator] dropout_rate: expected a float in the range [0.0, 1.0), got 1.5"),
+    ("max-epochs-word", '[estimator]\nmax_epochs = "five"\n', "estimator.max_epochs",
+     '[estimator] max_epochs: expected an int in the range [1, inf), got "five" (a string)'),
+    ("float-for-int", "[estimator]\nn_hidden = 16.5\n", "estimator.n_hidden",
+     "[estimator] n_hidden: expected an int in the range [0, inf), got 16.5 (a float)"),
+    ("unknown-option", '[estimator]\nactivation = "gelu"\n', "estimator.activation",
+     'got "gelu"'),
+    ("string-for-bool", '[estimator]\nnesterov = "yes"\n', "estimator.nesterov",
+     "\'bool\'"),
+    ("tuned-high", SS.replace("learning_rate", "dropout_rate") + "low = 0.1\nhigh = 1.5\n",
+     "search_space.dropout_rate.high",
+     "[search_space.dropout_rate] high: expected a float in the range [0.0, 1.0), got 1.5"),
+    ("tuned-low", SS.replace("learning_rate", "momentum") + "low = -0.5\nhigh = 0.9\n",
+     "search_space.momentum.low", "got -0.5"),
+    ("tuned-off", SS.replace("learning_rate", "l2_penalty")
+     + "low = 1e-5\nhigh = 1\nlog = true\noff = -1\n", "search_space.l2_penalty.off", "got -1.0"),
+    ("tuned-float-range-of-int", '[search_space.n_hidden]\ntype = "float"\nlow = 16\nhigh = 64\n',
+     "search_space.n_hidden.low", "expected an int in the range [0, inf), got 16.0 (a float)"),
+    ("tuned-choice", '[search_space.activation]\ntype = "categorical"\n'
+     'choices = ["relu", "gelu"]\n', "search_space.activation.choices", 'got "gelu"'),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("text", "key", "message"), [c[1:] for c in BAD_VALUES],
+                         ids=[c[0] for c in BAD_VALUES])  # fmt: skip
+def test_value_the_estimator_refuses_is_refused_at_load(tmp_path, text, key, message):
+    with pytest.raises(StudyFileError) as info:
+        load_checked(tmp_path, BASE + text)
+    path = tmp_path / "study.toml"
+    assert info.value.key == key and info.value.path == str(path)
+    assert str(info.value).startswith(f"{path}: {rendered(key)}: expected ")
+    assert message in str(info.value)
+
+
+def test_good_values_load_with_the_check(tmp_path):
+    text = BASE + (
+        '[estimator]\ndropout_rate = 0.5\nmax_epochs = 5\nactivation = "tanh"\nnesterov = true\n'
+        "learning_rate = 1\n"  # an integer is a float
+        '[search_space.momentum]\ntype = "float"\nlow = 0.0\nhigh = 0.99\n'
+        '[search_space.n_hidden]\ntype = "categorical"\nchoices = [16, 32]\n'
+    )
+    spec = load_checked(tmp_path, text)
+    assert dict(spec.estimator) == {
+        "dropout_rate": 0.5,
+        "max_epochs": 5,
+        "activation": "tanh",
+        "nesterov": True,
+        "learning_rate": 1,
+    }
+    assert [p.name for p in spec.search_space] == ["momentum", "n_hidden"]
+
+
+def test_value_from_an_override_names_the_override(tmp_path):
+    with pytest.raises(StudyFileError) as info:
+        load_checked(tmp_path, BASE, overrides={"estimator.dropout_rate": "1.5"})
+    assert info.value.key == "estimator.dropout_rate"
+    assert str(info.value).endswith("got 1.5 (from override estimator.dropout_rate)")
+
+
+def test_values_unchecked_without_the_check(tmp_path):
+    # config itself knows no estimator: the caller's check is what refuses values
+    spec = load(tmp_path, BASE + "[estimator]\ndropout_rate = 1.5\n")
+    assert dict(spec.estimator) == {"dropout_rate": 1.5}
+
+
+def test_check_is_called_one_parameter_at_a_time(tmp_path):
+    seen = []
+
+    def check(params):
+        seen.append(dict(params))
+        if params.get("batch_size") == 7:
+            raise ValueError("an even integer")
+
+    text = BASE + "[estimator]\nmax_epochs = 3\nbatch_size = 7\n" + SS + "low = 0.1\nhigh = 1\n"
+    with pytest.raises(StudyFileError, match=r"\] batch_size: expected an even integer, got 7$"):
+        load_study(write(tmp_path, text), estimator_check=check)
+    assert seen == [{"max_epochs": 3}, {"batch_size": 7}]
+    seen.clear()
+    load_study(write(tmp_path, text.replace("= 7", "= 8")), estimator_check=check)
+    assert seen == [
+        {"max_epochs": 3},
+        {"batch_size": 8},
+        {"learning_rate": 0.1},
+        {"learning_rate": 1.0},
+    ]
+
+
+def test_search_space_bounds_still_refused_as_before_with_the_check(tmp_path):
+    # the schema's own checks come first: the same error as without the estimator's check
+    text = BASE + SS.replace("learning_rate", "dropout_rate") + "low = 0.5\nhigh = 0.1\n"
+    with pytest.raises(StudyFileError) as info:
+        load_checked(tmp_path, text)
+    assert info.value.key == "search_space.dropout_rate.low"
+    assert "expected < high = 0.1, got 0.5" in str(info.value)
+
+
+# A study's identity for resuming it (issue 11).
+STUDY = (
+    'name = "t"\n[data]\nname = "digits"\nsubset = 300\n'
+    "[estimator]\nmax_epochs = 5\nbatch_size = 32\n"
+    '[search_space.learning_rate]\ntype = "float"\nlow = 0.01\nhigh = 0.3\nlog = true\n'
+    '[search_space.activation]\ntype = "categorical"\nchoices = ["relu", "tanh"]\n'
+    "[cv]\nn_splits = 3\n[budget]\nn_trials = 10\n"
+)
+REORDERED = (  # the same study: other key and table order, comments, spacing, 32 as 0x20
+    "# a comment\n[cv]\nn_splits   =   3\n\n[search_space.activation]\n"
+    'choices = [ "relu", "tanh" ]  # two\ntype = "categorical"\n'
+    "[estimator]\nbatch_size = 0x20\nmax_epochs = 5\n"
+    '[search_space.learning_rate]\nlog = true\nhigh = 0.30\nlow = 1e-2\ntype = "float"\n'
+    '[budget]\nn_trials = 10\n[data]\nsubset = 300\nname = "digits"\n'
+).replace("[cv]", 'name = "t"\n[cv]', 1)
+
+
+def fingerprint_of(tmp_path, text, name="study.toml", **kwargs):
+    return study_fingerprint(load_study(write(tmp_path, text, name), **kwargs))
+
+
+def test_fingerprint_is_json_and_survives_a_round_trip(tmp_path):
+    import json
+
+    fp = fingerprint_of(tmp_path, STUDY)
+    assert list(fp) == ["data", "metric", "estimator", "search_space", "cv"]
+    assert json.loads(json.dumps(fp)) == fp  # lists, not tuples
+    assert fp["search_space"]["activation"]["choices"] == ["relu", "tanh"]
+    assert fp["estimator"] == {"batch_size": 32, "max_epochs": 5}
+    assert fp["cv"] == {"n_splits": 3, "stratified": True, "shuffle": True, "seed": 0}
+    assert changed_keys(json.loads(json.dumps(fp)), fp) == []
+
+
+def test_fingerprint_stable_across_key_order_and_formatting(tmp_path):
+    import json
+
+    a = fingerprint_of(tmp_path, STUDY, "a.toml")
+    b = fingerprint_of(tmp_path, REORDERED, "b.toml")
+    assert a == b and json.dumps(a) == json.dumps(b)
+    assert changed_keys(a, b) == []
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"budget.n_trials": "50"},
+        {"budget.timeout": "60"},
+        {"workers.n_jobs": "1"},
+        {"storage.url": "sqlite:///other.db"},
+        {"tracking.enabled": "false"},
+        {"evaluation.refit": "false"},
+        {"description": "longer"},
+        {"sampler.name": "random"},
+        {"pruner.name": "hyperband"},
+    ],
+    ids=lambda o: next(iter(o)),
+)
+def test_settings_outside_the_fingerprint_are_not_a_change(tmp_path, overrides):
+    spec = load_study(write(tmp_path, STUDY))
+    assert study_fingerprint(load_study(spec.path, overrides=overrides)) == study_fingerprint(spec)
+
+
+def test_changed_keys_lists_each_changed_leaf(tmp_path):
+    stored = fingerprint_of(tmp_path, STUDY)
+    overrides = {
+        "estimator.max_epochs": "8",
+        "search_space.learning_rate.high": "0.5",
+        "cv.shuffle": "false",
+        "metric": "f1_macro",
+        "data.subset": "400",
+        "budget.n_trials": "30",  # not a change
+    }
+    current = study_fingerprint(load_study(tmp_path / "study.toml", overrides=overrides))
+    assert changed_keys(stored, current) == [
+        "data.subset",
+        "metric",
+        "estimator.max_epochs",
+        "search_space.learning_rate.high",
+        "cv.shuffle",
+    ]
+
+
+def test_changed_keys_added_and_removed_entries():
+    stored = {"estimator": {"max_epochs": 5}, "search_space": {"lr": {"low": 0.1}}}
+    current = {"estimator": {"dropout_rate": 0.2, "max_epochs": 5}, "search_space": {}}
+    assert changed_keys(stored, current) == ["estimator.dropout_rate", "search_space.lr"]
+    assert changed_keys(current, current) == []
+
+
+def test_changed_keys_compares_as_settings():
+    assert changed_keys({"a": 1}, {"a": 1.0}) == []  # the same number
+    assert changed_keys({"a": True}, {"a": 1}) == ["a"]  # true is not 1
+    assert changed_keys({"a": [1, 2]}, {"a": [2, 1]}) == ["a"]  # choices keep their order
+    assert changed_keys({"a": None}, {}) == ["a"]
+    assert changed_keys({"a": {"b": 1}}, {"a": 1}) == ["a"]
+
+
+def test_data_digest_stands_for_the_data_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d.csv").write_text("a,label\n1,0\n")
+    (tmp_path / "e.csv").write_text("a,label\n1,0\n")
+    text = 'name = "t"\n[data]\nname = "csv"\npath = "d.csv"\n'
+    d = load_study(write(tmp_path, text))
+    e = load_study(d.path, overrides={"data.path": "e.csv"})
+    assert changed_keys(study_fingerprint(d), study_fingerprint(e)) == ["data.path"]
+    same, other = study_fingerprint(d, "abc"), study_fingerprint(e, "abc")
+    assert "path" not in same["data"] and same == other  # the same content, moved
+    assert changed_keys(same, study_fingerprint(d, "def")) == ["data.digest"]
+
+
+def test_data_dir_is_not_part_of_the_study(tmp_path):
+    text = 'name = "t"\n[data]\nname = "mnist"\n'
+    a = fingerprint_of(tmp_path, text + 'data_dir = "/a"\n', "a.toml")
+    b = fingerprint_of(tmp_path, text + 'data_dir = "/b"\n', "b.toml")
+    assert a == b
+
+
+def test_study_changed_error_names_file_study_changes_and_ways_out(tmp_path):
+    stored = fingerprint_of(tmp_path, STUDY)
+    text = STUDY.replace("max_epochs = 5", "max_epochs = 5\ndropout_rate = 0.2")
+    text = text.replace("high = 0.3", "high = 0.5")
+    text += '[search_space.momentum]\ntype = "float"\nlow = 0.5\nhigh = 0.99\n'
+    spec = load_study(write(tmp_path, text, "new.toml"))
+    error = StudyChangedError(spec.path, spec.name, stored, study_fingerprint(spec))
+    assert isinstance(error, StudyFileError) and isinstance(error, ValueError)
+    assert error.path == spec.path and error.study == "t" and error.key is None
+    assert error.changed == [
+        "estimator.dropout_rate",
+        "search_space.learning_rate.high",
+        "search_space.momentum",
+    ]
+    assert error.changes[1] == ("search_space.learning_rate.high", 0.3, 0.5)
+    message = str(error)
+    assert message.startswith(f'{spec.path}: study "t" already exists with other settings')
+    assert "    estimator.dropout_rate: unset -> 0.2\n" in message
+    assert "    search_space.learning_rate.high: 0.3 -> 0.5\n" in message
+    momentum = '{type = "float", low = 0.5, high = 0.99, log = false}'
+    assert f"    search_space.momentum: unset -> {momentum}\n" in message
+    assert 'name = "..."' in message and "--accept-changes" in message
