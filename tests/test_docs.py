@@ -65,9 +65,10 @@ def test_math_renders_offline_with_the_mathjax_shipped_in_static(site):
     assert (site / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
     for page in site.rglob("*.html"):
         text = page.read_text()
-        scripts = re.findall(r'<script[^>]+src="([^"]+)"', text)
-        remote = [s for s in scripts if s.startswith(("http:", "https:", "//"))]
-        assert not remote, f"{page.relative_to(site)} loads scripts from the network: {remote}"
+        loaded = re.findall(r'<script[^>]+src="([^"]+)"', text)
+        loaded += re.findall(r'<link[^>]+href="([^"]+)"', text)
+        remote = [s for s in loaded if s.startswith(("http:", "https:", "//"))]
+        assert not remote, f"{page.relative_to(site)} loads from the network: {remote}"
     html = (site / "tutorial" / "single_neuron.html").read_text()
     assert "_static/mathjax/tex-chtml.js" in html
 
