@@ -95,3 +95,5 @@ if mnist is not None:
     show_templates(on_mnist.coefs_[0], 28, f"softmax regression on {n} MNIST images")
 
 plt.show()
+
+# sphinx_gallery_thumbnail_number = 1

@@ -143,3 +143,5 @@ if mnist is not None:
     fig.tight_layout()
 
 plt.show()
+
+# sphinx_gallery_thumbnail_number = 2

@@ -155,3 +155,5 @@ if legend is not None:
 plt.tight_layout()
 
 plt.show()
+
+# sphinx_gallery_thumbnail_number = 3
