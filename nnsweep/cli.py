@@ -319,6 +319,9 @@ def build_parser():
     worker = study_command(
         "worker", "add worker processes to a study (Optuna's distributed pattern)"
     )
+    worker.add_argument(
+        "--no-tracking", action="store_true", help="do not sync its trials to MLflow at its end"
+    )
     worker.set_defaults(func=cmd_worker)
     sync = study_command(
         "sync", "project the study into MLflow (idempotent; rebuilds a lost store)"

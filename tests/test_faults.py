@@ -61,14 +61,13 @@ def _trials(study):
 
 
 def _running_mid_trial(study, min_epochs=1):
-    """A RUNNING trial that has trained ``min_epochs`` epochs and has its MLflow run (the
-    writer put the run's id on the study)."""
+    """A RUNNING trial that has trained ``min_epochs`` epochs (its MLflow run may not exist
+    yet: the writer makes it from the study, before or after the kill)."""
     for t in _trials(study):
         if (
             t.state == TrialState.RUNNING
             and len(t.intermediate_values) >= min_epochs
             and "worker" in t.user_attrs
-            and f"mlflow_run:{t.number}" in study.user_attrs
         ):
             return t
     return None

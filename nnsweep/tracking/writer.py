@@ -34,7 +34,7 @@ from ..records import StudyAttr
 from ..redact import redact_text, redact_url
 from . import payload as pl
 from .artifacts import log_model, log_plots, log_study_text
-from .store import absolute_uri, artifact_location, make_client
+from .store import absolute_uri, artifact_location, creation_lock, make_client
 from .util import TrackingError, ms, param_value, quote, retry, short
 
 _log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class StudyWriter:
         self.spec = spec
         self.uri = absolute_uri(spec.tracking.uri)
         self.experiment_name = spec.tracking.experiment or spec.name
-        self.client = client if client is not None else make_client(self.uri)
+        self._client = client  # made on first use: inside the writer's retries
         self.experiment_id: str | None = None
         self.parent_run_id: str | None = None
         self.counts = dict(created=0, updated=0, finished=0, deduplicated=0)
@@ -83,6 +83,13 @@ class StudyWriter:
         self._best_steps: set[int] = set()
         self._inputs = None
         self._uid = ""
+
+    @property
+    def client(self):
+        """The `mlflow.MlflowClient` (made on first use; a new SQLite store is created then)."""
+        if self._client is None:
+            self._client = make_client(self.uri)
+        return self._client
 
     def __repr__(self):
         return (
@@ -168,13 +175,12 @@ class StudyWriter:
         }
         if self.spec.description:
             tags["mlflow.note.content"] = self.spec.description
-        found = self._oldest(which)
-        if found is None:
-            self.client.create_run(self.experiment_id, tags=tags, run_name=self.spec.name)
-            found = self._oldest(which, delete_others=True)  # two writers at once: one wins
-            resumed = False
-        else:
-            resumed = True
+        with creation_lock(self.uri):
+            found = self._oldest(which)
+            resumed = found is not None
+            if not resumed:
+                self.client.create_run(self.experiment_id, tags=tags, run_name=self.spec.name)
+                found = self._oldest(which, delete_others=True)  # writers elsewhere: one wins
         run_id = found.info.run_id
         self._log_params_once(run_id, pl.spec_params(self.spec, info))
         text = study.user_attrs.get(StudyAttr.STUDY_FILE) or redact_text(self.spec.source_text)
@@ -214,8 +220,9 @@ class StudyWriter:
         try:
             retry(self.client.delete_run, run_id)
             self.counts["deduplicated"] += 1
-        except MlflowException:  # deleted meanwhile by the other writer
-            pass
+        except MlflowException as exc:  # deleted meanwhile by the other writer?
+            if not _gone(exc):
+                _log.warning("MLflow: could not delete duplicate run %s: %s", run_id, short(exc))
 
     def _load_runs(self, study) -> None:
         """Learn the parent's trial runs (one search); delete duplicates; fix the mapping."""
@@ -324,28 +331,33 @@ class StudyWriter:
             f"tags.`{pl.PARENT_TAG}` = '{self.parent_run_id}' "
             f"AND tags.`{pl.TRIAL_TAG}` = '{t.number}'"
         )
-        found = self._oldest(which, delete_others=True)
-        if found is None:
-            tags = {
-                **self._context_tags(study.user_attrs.get(StudyAttr.DATASET)),
-                pl.PARENT_TAG: self.parent_run_id,
-                pl.ROLE_TAG: "trial",
-                pl.TRIAL_TAG: str(t.number),
-                pl.TRIAL_ID_TAG: str(t._trial_id),
-            }
-            retry(
-                self.client.create_run,
-                self.experiment_id,
-                start_time=ms(t.datetime_start),
-                tags=tags,
-                run_name=f"trial-{t.number:04d}",
-            )
-            self.counts["created"] += 1
+        with creation_lock(self.uri):  # one machine's writers of a SQLite store: no race
             found = self._oldest(which, delete_others=True)
+            if found is None:
+                found = self._create_trial_run(study, t, which)
         run = _Run(found.info.run_id)
         self._runs[t.number] = run
         self._save_mapping(study, {t.number: run.run_id})
         return run
+
+    def _create_trial_run(self, study, t, which):
+        """Create the trial's run; then keep the oldest of its runs (writers elsewhere)."""
+        tags = {
+            **self._context_tags(study.user_attrs.get(StudyAttr.DATASET)),
+            pl.PARENT_TAG: self.parent_run_id,
+            pl.ROLE_TAG: "trial",
+            pl.TRIAL_TAG: str(t.number),
+            pl.TRIAL_ID_TAG: str(t._trial_id),
+        }
+        retry(
+            self.client.create_run,
+            self.experiment_id,
+            start_time=ms(t.datetime_start),
+            tags=tags,
+            run_name=f"trial-{t.number:04d}",
+        )
+        self.counts["created"] += 1
+        return self._oldest(which, delete_others=True)
 
     def _push_best(self, trials) -> None:
         """``best_cv_mean`` on the parent: a point at step = trial number at each new best."""
