@@ -137,8 +137,10 @@ fig.tight_layout()
 # %%
 # Every trial's CV mean, and where pruning cut
 # ---------------------------------------------
-# A pruned trial ends with a cross where the median pruner stopped it: its CV mean at that
-# epoch was below the median of the finished trials' means at the same epoch.
+# A pruned trial ends with a cross where the median pruner stopped it: even its best CV mean
+# so far was below the median of the completed trials' CV means at that epoch. Early trials
+# tend to run to the end, slow ones included: the pruner waits for three completed trials,
+# and until good trials have completed, the median it compares with is low.
 
 fig, ax_trials = plt.subplots(figsize=(8, 4))
 for t in trials:
