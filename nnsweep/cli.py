@@ -9,6 +9,7 @@ tracking store is wrong. ``nnsweep sync`` projects a study into MLflow at any ti
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -17,8 +18,10 @@ from . import __version__
 from .config import StudyFileError, load_study, parse_overrides
 from .datasets import DatasetError, load_dataset
 from .estimator import NeuralNetworkClassifier
+from .journal import DiskError
 from .locks import StudyBusyError
 from .redact import redact_url
+from .stopping import EXIT_CODES, stop_signal
 from .storage import StorageError
 
 EXIT_INTERRUPTED = 130
@@ -45,8 +48,15 @@ def _overrides(args):
 
 def load_spec(args):
     """Validate the study file with the command line's overrides applied."""
+    from .compat.sklearn import check_estimator_params
+
     params = NeuralNetworkClassifier().get_params().keys()
-    return load_study(args.study, estimator_params=params, overrides=_overrides(args))
+    return load_study(
+        args.study,
+        estimator_params=params,
+        overrides=_overrides(args),
+        estimator_check=check_estimator_params,
+    )
 
 
 def load_data(spec):
@@ -79,7 +89,12 @@ def start_tracking(spec, sync_later=False):
 
 
 def cmd_run(args):
-    """``nnsweep run STUDY``: run or resume a sweep, refit the best model, print a summary."""
+    """``nnsweep run STUDY``: run or resume a sweep, refit the best model, print a summary.
+
+    Exit codes: 0 done; 1 no trial completed, or the disk filled up; 2 a bad study file, data
+    set, storage or tracking store (refused before anything starts); 130, 143, 129 stopped
+    by SIGINT (Ctrl-C), SIGTERM or SIGHUP (run it again to resume).
+    """
     from .search import run_sweep
 
     spec = load_spec(args)
@@ -92,15 +107,68 @@ def cmd_run(args):
             f"storage {redact_url(spec.storage.url)}, "
             + (f"tracking {_tracking_shown(spec)}" if writer else "tracking off")
         )
-        result = run_sweep(spec, dataset, writer=writer, progress=not args.no_progress)
+        result = run_sweep(
+            spec,
+            dataset,
+            writer=writer,
+            progress=not args.no_progress,
+            accept_changes=args.accept_changes,
+        )
         failed = False
     finally:
         if writer is not None:
             writer.kill() if failed else writer.close(timeout=5)
+        stop_children()
     print_summary(spec, result)
+    if result.interrupted:
+        return EXIT_CODES.get(result.stop_signal, EXIT_INTERRUPTED)
     if writer is not None:
         _print_tracking(spec, result)
-    return EXIT_INTERRUPTED if result.interrupted else 0
+    if result.n_complete == 0:
+        print(
+            f"nnsweep: error: no trial of study {spec.name} completed ({result.n_failed} "
+            f"failed, {result.n_pruned} pruned){_first_error(spec)}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _first_error(spec):
+    from .storage import load_study
+
+    try:
+        trials = load_study(spec).get_trials(deepcopy=False)
+    except Exception:
+        return ""
+    errors = [t.user_attrs.get("error") for t in trials if t.user_attrs.get("error")]
+    return f"; the first error: {errors[0]}" if errors else ""
+
+
+def stop_children(grace=3.0):
+    """End every process this command started that is still alive: none outlives it.
+
+    The worker processes end by themselves (loky shuts them down at exit); this is the
+    guarantee when a hard stop or an error cut that short.
+    """
+    import psutil
+
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return
+    mine = []
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            if "resource_tracker" in " ".join(child.cmdline()):
+                continue  # loky's: it ends when this process does, and cleans up after it
+            child.terminate()
+            mine.append(child)
+    children = mine
+    _, alive = psutil.wait_procs(children, timeout=grace)
+    for child in alive:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
 
 
 def _tracking_shown(spec):
@@ -311,6 +379,11 @@ def build_parser():
     run.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
     run.add_argument("--scheduler", help="Dask scheduler address: run the workers on Dask")
     run.add_argument(
+        "--accept-changes",
+        action="store_true",
+        help="resume the study even if its file changed its data, estimator, space or CV",
+    )
+    run.add_argument(
         "--sync-later",
         action="store_true",
         help="run even if the tracking store does not answer; MLflow catches up later",
@@ -351,12 +424,21 @@ def main(argv=None):
     except (StudyFileError, DatasetError, StudyBusyError, StorageError) as exc:
         print(f"nnsweep: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except DiskError as exc:
         print(
-            f"\ninterrupted after {time.time() - started:.0f} s; run again to resume",
+            f"nnsweep: error: {exc.strerror or exc}; the sweep stopped. The study is kept: free "
+            "some space (or fix the folder) and run the same command again to resume it",
             file=sys.stderr,
         )
-        return EXIT_INTERRUPTED
+        return 1
+    except KeyboardInterrupt:
+        stop_children(grace=1.0)
+        print(
+            f"\nstopped after {time.time() - started:.0f} s; the study is kept: run the same "
+            "command again to resume it",
+            file=sys.stderr,
+        )
+        return EXIT_CODES.get(stop_signal(), EXIT_INTERRUPTED)
     except Exception as exc:
         if type(exc).__name__ in ("TrackingError",):
             print(f"nnsweep: error: {exc}", file=sys.stderr)

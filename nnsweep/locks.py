@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import socket
+import sys
+import time
 from pathlib import Path
 
 __all__ = ["StudyBusyError", "StudyLock", "SweepLock", "budget_lock_for"]
@@ -32,7 +35,8 @@ class StudyBusyError(RuntimeError):
 
 def _lock_dir(spec):
     url = spec.storage.url
-    return Path(url).parent if "://" not in url else Path("mlruns") / "optuna"
+    folder = Path(url).parent if "://" not in url else Path("mlruns") / "optuna"
+    return Path(os.path.abspath(folder.expanduser()))  # absolute: every lock path is
 
 
 class SweepLock:
@@ -53,18 +57,35 @@ class SweepLock:
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            holder = _read_holder(self._fd)
             os.close(self._fd)
             self._fd = None
             raise StudyBusyError(
-                f"another sweep is running this study (lock {self.path}); "
-                "wait for it, or add workers to it with `nnsweep worker`"
+                f"another sweep is running this study ({holder}; lock {self.path}): wait for "
+                "it, stop it, or add workers to it with `nnsweep worker`"
             ) from None
+        # who holds it, for the error above (the lock itself is the kernel's flock)
+        os.ftruncate(self._fd, 0)
+        os.write(self._fd, _holder_line().encode())
         return self
 
     def __exit__(self, *exc):
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
         self._fd = None
+
+
+def _holder_line():
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    return f"pid {os.getpid()} on {socket.gethostname()}, `{' '.join(sys.argv)}`, since {started}"
+
+
+def _read_holder(fd):
+    try:
+        text = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+    except OSError:
+        text = ""
+    return text or "a process that did not say which"
 
 
 def budget_lock_for(spec):

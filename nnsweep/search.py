@@ -45,12 +45,16 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from threadpoolctl import threadpool_limits
 
+from . import stopping
+from .config import StudyChangedError, changed_keys, study_fingerprint
 from .estimator import NeuralNetworkClassifier, TrainingDivergedError
+from .journal import DiskError, is_disk_error
 from .locks import StudyLock, SweepLock, budget_lock_for
 from .records import Attr, StopReason, StudyAttr, TrialRecord, is_interrupted
 from .redact import redact_text
 from .scoring import FoldScorer
-from .storage import make_storage
+from .stopping import SweepStopped, should_stop
+from .storage import check_storage, make_storage, repair_journal
 
 __all__ = [
     "CrossValidationObjective",
@@ -297,18 +301,23 @@ class CrossValidationObjective:
                 record.curve_time.append(time.perf_counter() - start)
                 trial.report(mean, epoch)
                 live.maybe_flush()
+                if should_stop():  # a safe point: between epochs, no journal write under way
+                    raise SweepStopped(f"stopped after epoch {epoch}")
                 if trial.should_prune():
                     record.stop_reason = StopReason.PRUNED
                     raise optuna.TrialPruned(f"pruned at epoch {epoch}: CV {mean:.4f}")
         except TrainingDivergedError as exc:
             record.stop_reason, record.error = StopReason.DIVERGED, str(exc)
             raise
-        except KeyboardInterrupt:
-            record.stop_reason, record.error = StopReason.INTERRUPTED, "KeyboardInterrupt"
+        except (KeyboardInterrupt, SweepStopped) as exc:
+            record.stop_reason = StopReason.INTERRUPTED
+            record.error = f"{type(exc).__name__}: the sweep was stopped"
             raise
         except optuna.TrialPruned:
             raise
         except Exception as exc:
+            if is_disk_error(exc):
+                raise  # the disk, not the trial: the sweep stops, the trial is retried
             record.stop_reason, record.error = StopReason.FAILED, f"{type(exc).__name__}: {exc}"
             raise
         finally:
@@ -385,11 +394,25 @@ class _WorkerJob:
     budget_lock: StudyLock
 
 
-def run_worker(job, worker_index):
-    """Ask and tell trials until the study's budget or the deadline is reached.
+def run_worker(job, worker_index, in_process=False):
+    """Ask and tell trials until the study's budget or the deadline is reached, or a stop.
 
-    Returns the number of trials this worker ran.
+    Returns the number of trials this worker finished. A stop request (`nnsweep.stopping`)
+    ends the running trial at its next epoch, marked interrupted; a full or read-only disk
+    raises `nnsweep.journal.DiskError`.
     """
+    stopping.worker_setup(in_process)
+    try:
+        return _worker_loop(job, worker_index)
+    except OSError as exc:
+        if is_disk_error(exc):
+            raise DiskError(exc.errno, f"{job.storage_url}: {exc.strerror or exc}") from None
+        raise
+    finally:
+        stopping.worker_teardown(in_process)
+
+
+def _worker_loop(job, worker_index):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # We run the heartbeat thread ourselves around each asked trial (below).
     warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
@@ -402,6 +425,8 @@ def run_worker(job, worker_index):
         study.sampler = make_sampler(job.sampler_spec, job.search_space, seed)
         study.pruner = make_pruner(job.pruner_spec)
         while job.deadline is None or time.time() < job.deadline:
+            if should_stop():
+                break
             with job.budget_lock:
                 if is_heartbeat_enabled(storage):  # a dead worker's trial: fail it, retry it
                     recover_interrupted(study)
@@ -412,31 +437,38 @@ def run_worker(job, worker_index):
                 trial = study.ask()
             trial.set_user_attr(Attr.WORKER, f"{socket.gethostname()}:{os.getpid()}")
             with get_heartbeat_thread(trial._trial_id, storage):
-                _, interrupted = _run_trial(study, trial, job.objective)
-            if interrupted:
+                _, how = _run_trial(study, trial, job.objective)
+            if how == "killed":
                 raise KeyboardInterrupt
+            if how == "stopped":
+                break
             done += 1
     return done
 
 
 def _run_trial(study, trial, objective):
-    """Run one trial and tell Optuna its outcome: ``(frozen_trial, interrupted)``.
+    """Run one trial and tell Optuna its outcome: ``(frozen_trial, how it was cut short)``.
 
-    An exception in the trial (divergence, a bug) is recorded on the trial, which
-    fails, and the worker goes on to the next one; only Ctrl-C stops it.
+    ``how`` is None for a trial that ended by itself (complete, pruned, failed: a divergence
+    or a bug fails the trial and the worker goes on), "stopped" for a stop request, "killed"
+    for a KeyboardInterrupt (a hard stop). A full disk is raised: nothing can be told.
     """
     try:
         value = objective(trial)
     except optuna.TrialPruned:
-        return study.tell(trial, state=TrialState.PRUNED), False
+        return study.tell(trial, state=TrialState.PRUNED), None
+    except SweepStopped:
+        return study.tell(trial, state=TrialState.FAIL), "stopped"
     except KeyboardInterrupt:
-        return study.tell(trial, state=TrialState.FAIL), True
+        return study.tell(trial, state=TrialState.FAIL), "killed"
     except Exception as exc:
+        if is_disk_error(exc):
+            raise
         if Attr.STOP_REASON not in trial.user_attrs:
             trial.set_user_attr(Attr.STOP_REASON, StopReason.FAILED.value)
             trial.set_user_attr(Attr.ERROR, f"{type(exc).__name__}: {exc}")
-        return study.tell(trial, state=TrialState.FAIL), False
-    return study.tell(trial, value), False
+        return study.tell(trial, state=TrialState.FAIL), None
+    return study.tell(trial, value), None
 
 
 # --------------------------------------------------------------------------- the sweep
@@ -461,6 +493,7 @@ class SweepResult:
     output_dir: str = ""
     interrupted: bool = False
     tracking_code: int | None = None  # the MLflow writer's exit code (3: behind)
+    stop_signal: int | None = None  # the signal that stopped it (interrupted)
 
     def summary(self) -> dict:
         """The result without the model: what ``summary.json`` holds (JSON types only)."""
@@ -546,7 +579,9 @@ def _worker_is_dead(trial):
     return False
 
 
-def run_sweep(spec, dataset, *, writer=None, progress=True, output_dir=None, log=print):
+def run_sweep(
+    spec, dataset, *, writer=None, progress=True, output_dir=None, log=print, accept_changes=False
+):
     """Run (or resume) a study's sweep, then refit and test the best model.
 
     The whole life cycle: take the study's lock, open (or create) the study once, record the
@@ -568,10 +603,16 @@ def run_sweep(spec, dataset, *, writer=None, progress=True, output_dir=None, log
         Where the refit model (``model.joblib``, with ``X_example.npy``) and ``summary.json``
         (`SweepResult.summary`) go; default ``mlruns/studies/<name>``.
     log : callable, default=print
+    accept_changes : bool, default=False
+        Resume a study whose file changed its data, estimator, search space, metric or CV
+        (`check_unchanged`); otherwise that is refused before anything starts.
 
     Returns
     -------
     SweepResult
+        ``interrupted`` (and ``stop_signal``) when a signal stopped it: SIGINT, SIGTERM or
+        SIGHUP end the running trials at their next epoch, marked interrupted, and the study
+        resumes where it stopped; a second signal stops at once (`nnsweep.stopping`).
 
     Examples
     --------
@@ -584,48 +625,105 @@ def run_sweep(spec, dataset, *, writer=None, progress=True, output_dir=None, log
     started = time.time()
     X, y, X_test, y_test = split_data(spec, dataset)
     result = SweepResult(spec.name, test_metric=spec.metric)
-    with SweepLock.for_study(spec):
-        study = create_study(spec)
-        record_study(study, spec, dataset)
-        if writer is not None:
-            writer.start(study)
-        recovered = recover_interrupted(study)
-        if recovered:
-            log(f"{recovered} trial(s) interrupted earlier were marked failed and will be retried")
-        n_workers = resolve_n_jobs(spec.workers.n_jobs)
-        if spec.budget.n_trials is not None:
-            n_workers = max(1, min(n_workers, spec.budget.n_trials))
-        deadline = started + spec.budget.timeout if spec.budget.timeout else None
-        job = make_job(spec, X, y, n_workers, deadline)
-        bar = _ProgressBar(study, spec.budget.n_trials, deadline, enabled=progress)
-        try:
-            _run_workers(job, n_workers, spec, study, log)
-        except KeyboardInterrupt:
-            result.interrupted = True
-            recover_interrupted(study)
+    check_storage(spec)  # a read-only or full disk: refused before anything starts
+    with stopping.GracefulStop(children=local_worker_pids):
+        with SweepLock.for_study(spec):
+            for message in repair_journal(spec):
+                log(message)
+            study = create_study(spec)
+            check_unchanged(study, spec, dataset, accept_changes)
+            record_study(study, spec, dataset)
+            if writer is not None:
+                writer.start(study)
+            _run_trials(spec, study, X, y, started, result, progress, log)
+        _summarise_trials(study, result)
+        result.wall_time = time.time() - started
+        if not result.interrupted:
+            if writer is not None:
+                writer.trials_done()
+            if spec.evaluation.refit and result.best_value is not None:
+                _refit(spec, result, X, y, X_test, y_test, output_dir)
+        if result.interrupted:
+            result.stop_signal = stopping.stop_signal()
             log("interrupted: run the same command again to resume the study")
-        finally:
-            bar.close()
-
-    _summarise_trials(study, result)
-    result.wall_time = time.time() - started
-    if result.interrupted:
+            if writer is not None:
+                result.tracking_code = writer.interrupted()
+            return result
+        result.wall_time = time.time() - started
+        study.set_user_attr(StudyAttr.RESULT, result.record())
         if writer is not None:
-            result.tracking_code = writer.interrupted()
-        return result
-    if writer is not None:
-        writer.trials_done()
-    if spec.evaluation.refit and result.best_value is not None:
-        refit_started = time.time()
-        _refit_and_test(spec, build_estimator(spec), result, X, y, X_test, y_test, output_dir)
-        result.refit_time = time.time() - refit_started
-        summary = json.dumps(result.summary(), indent=2, default=str)
-        (Path(result.output_dir) / "summary.json").write_text(summary + "\n")
-    result.wall_time = time.time() - started
-    study.set_user_attr(StudyAttr.RESULT, result.record())
-    if writer is not None:
-        result.tracking_code = writer.finish()
+            result.tracking_code = writer.finish()
     return result
+
+
+def _run_trials(spec, study, X, y, started, result, progress, log):
+    """Recover what a dead sweep left, run the workers, note whether a stop cut them short."""
+    recovered = recover_interrupted(study)
+    if recovered:
+        log(f"{recovered} trial(s) interrupted earlier were marked failed and will be retried")
+    n_workers = resolve_n_jobs(spec.workers.n_jobs)
+    if spec.budget.n_trials is not None:
+        n_workers = max(1, min(n_workers, spec.budget.n_trials))
+    deadline = started + spec.budget.timeout if spec.budget.timeout else None
+    job = make_job(spec, X, y, n_workers, deadline)
+    bar = _ProgressBar(study, spec.budget.n_trials, deadline, enabled=progress)
+    try:
+        _run_workers(job, n_workers, spec, study, log)
+    finally:
+        bar.close()
+    if stopping.requested():
+        result.interrupted = True
+        recover_interrupted(study)
+
+
+def _refit(spec, result, X, y, X_test, y_test, output_dir):
+    refit_started = time.time()
+    _refit_and_test(spec, build_estimator(spec), result, X, y, X_test, y_test, output_dir)
+    if stopping.requested():  # stopped mid-refit: no model, no result; a rerun refits
+        result.interrupted = True
+        return
+    result.refit_time = time.time() - refit_started
+    summary = json.dumps(result.summary(), indent=2, default=str)
+    (Path(result.output_dir) / "summary.json").write_text(summary + "\n")
+
+
+def check_unchanged(study, spec, dataset, accept_changes=False):
+    """Refuse to resume a study whose file changed what its trials mean (or note it first).
+
+    The study's fingerprint (data, metric, estimator, search space, CV: `config.study_fingerprint`)
+    is stored on the study when it is created; a resumed study must have the same one, unless
+    ``accept_changes`` (``--accept-changes``), which stores the new one.
+
+    Raises
+    ------
+    config.StudyChangedError
+        Naming the file, the study and each changed key with its old and new value.
+    """
+    current = study_fingerprint(spec, data_digest=dataset.digest)
+    stored = study.user_attrs.get(StudyAttr.CONFIG)
+    changed = [] if stored is None else changed_keys(stored, current)
+    if changed and not accept_changes:
+        raise StudyChangedError(spec.path, spec.name, stored, current)
+    if stored is None or changed:
+        study.set_user_attr(StudyAttr.CONFIG, current)
+
+
+def local_worker_pids():
+    """Pids of this process's loky worker processes (to pass a stop request on to)."""
+    import psutil
+
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return []
+    pids = []
+    for child in children:
+        try:
+            if "popen_loky" in " ".join(child.cmdline()):
+                pids.append(child.pid)
+        except psutil.Error:
+            continue
+    return pids
 
 
 def record_study(study, spec, dataset):
@@ -705,7 +803,7 @@ def _run_workers(job, n_workers, spec, study, log, max_restarts=3):
     for restart in range(max_restarts + 1):
         try:
             if n_workers == 1 and spec.workers.backend == "loky":
-                run_worker(job, 0)
+                run_worker(job, 0, in_process=True)
             else:
                 backend = "dask" if spec.workers.backend == "dask" else "loky"
                 with joblib.parallel_backend(backend, **_backend_options(spec)):
@@ -748,8 +846,14 @@ def _refit_and_test(spec, estimator, result, X, y, X_test, y_test, output_dir):
     if isinstance(model, Pipeline):
         best = {f"{model.steps[-1][0]}__{k}": v for k, v in best.items()}
     model.set_params(**best)
+    net = model.steps[-1][1] if isinstance(model, Pipeline) else model
+    net.set_params(epoch_callback=_stop_requested)  # Ctrl-C during the refit: stop at an epoch
     with threadpool_limits(limits=joblib.cpu_count()):
         model.fit(X, y)
+    net.set_params(epoch_callback=None)
+    if stopping.requested():
+        return
+    with threadpool_limits(limits=joblib.cpu_count()):
         result.test_score = float(get_scorer(spec.metric)(model, X_test, y_test))
     result.model = model
     result.X_example = np.asarray(X[:5])
@@ -758,6 +862,11 @@ def _refit_and_test(spec, estimator, result, X, y, X_test, y_test, output_dir):
     joblib.dump(model, out / "model.joblib")
     np.save(out / "X_example.npy", result.X_example)  # the MLflow model's input example
     result.output_dir = str(out)
+
+
+def _stop_requested(_estimator, _info):
+    """An ``epoch_callback`` that ends training when the sweep is asked to stop."""
+    return stopping.requested()
 
 
 class _ProgressBar:

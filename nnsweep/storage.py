@@ -7,14 +7,14 @@ imports the other. Leaves out: anything about trials.
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import optuna
 from optuna.exceptions import ExperimentalWarning
 
+from .journal import FlockLock, absolute_journal, check_disk, remove_stale_link_lock, repair_tail
 from .redact import redact_text, redact_url
 
-__all__ = ["DEFAULT_HEARTBEAT", "StorageError", "load_study", "make_storage"]
+__all__ = ["DEFAULT_HEARTBEAT", "StorageError", "check_storage", "load_study", "make_storage"]
 
 DEFAULT_HEARTBEAT = 60  # seconds, for server databases
 
@@ -33,9 +33,9 @@ def make_storage(url, heartbeat_interval=None):
     next worker to ask (`recover_interrupted`), failed and retried.
     """
     if "://" not in url:
-        path = Path(url)
+        path = absolute_journal(url)
         path.parent.mkdir(parents=True, exist_ok=True)
-        backend = optuna.storages.journal.JournalFileBackend(str(path))
+        backend = optuna.storages.journal.JournalFileBackend(str(path), lock_obj=FlockLock(path))
         return optuna.storages.JournalStorage(backend)
     if heartbeat_interval is None and not url.startswith("sqlite"):
         heartbeat_interval = DEFAULT_HEARTBEAT
@@ -60,3 +60,25 @@ def load_study(spec):
     """The study of ``spec`` in its storage (`KeyError` if it does not exist there)."""
     storage = make_storage(spec.storage.url, spec.storage.heartbeat_interval)
     return optuna.load_study(study_name=spec.name, storage=storage)
+
+
+def check_storage(spec) -> None:
+    """Before any training: a journal's folder must be writable and have room.
+
+    Raises `nnsweep.journal.DiskError` naming the folder. A database server is checked when
+    the study is opened.
+    """
+    if "://" not in spec.storage.url:
+        check_disk(absolute_journal(spec.storage.url).parent, "the study's journal")
+
+
+def repair_journal(spec) -> list[str]:
+    """Under the study's sweep lock: remove a stale lock link, cut a torn last record.
+
+    Returns what was done, as messages for the user (nothing for a database server).
+    """
+    if "://" in spec.storage.url:
+        return []
+    path = absolute_journal(spec.storage.url)
+    said = [remove_stale_link_lock(path, holder_gone=True), repair_tail(path)]
+    return [s for s in said if s]

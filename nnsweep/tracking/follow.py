@@ -85,22 +85,28 @@ class WriterHandle:
         self.send("finish")
         return self.close(timeout)
 
-    def interrupted(self, timeout: float = END_DEADLINE) -> int | None:
+    def interrupted(self, timeout: float = 8.0) -> int | None:
         """The sweep was stopped: the writer pushes what is there and exits."""
         self.send("interrupted")
         return self.close(timeout)
 
     def close(self, timeout: float) -> int | None:
         """Close the pipe and wait up to ``timeout`` s; then kill it. Returns its exit code."""
+        from .. import stopping
+
         try:
             self.proc.stdin.close()
         except OSError:
             pass
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return None
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None:
+            if stopping.requested():  # a stop while the writer ends: give it a few seconds
+                deadline = min(deadline, time.monotonic() + 5.0)
+            if time.monotonic() > deadline:
+                self.kill()
+                return None
+            time.sleep(0.05)
+        return self.proc.returncode
 
     def kill(self) -> None:
         """Stop the writer at once (a second Ctrl-C): what it did not push, sync pushes later."""
@@ -207,6 +213,9 @@ def main() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating tables"
+    # MLflow warns that cloudpickle runs code when loaded: tracking.model_format documents it
+    logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)
     messages: queue.Queue = queue.Queue()
     threading.Thread(target=_read_messages, args=(sys.stdin.buffer, messages), daemon=True).start()
     from .writer import StudyWriter  # import mlflow: overlaps the command's own start
