@@ -20,7 +20,9 @@ NumPy followed by a gemm by SciPy is many times slower than both on NumPy's BLAS
 This is an optional path, in a module of its own. `gemm`, `axpy` and `scal` return False,
 and do nothing, whenever it does not apply: NumPy linked against another BLAS (MKL,
 Accelerate, a 32-bit-integer build this module does not know), arrays that are not
-C-contiguous float32/float64 of one dtype, or a failed self-test at import. The
+C-contiguous float32/float64 of one dtype, an output smaller than `MIN_SIZE`
+elements (there a NumPy ufunc costs less than a call through ctypes), or a failed
+self-test at import. The
 caller then computes the same thing with NumPy, and gets the same bits, as long
 as the calls are kept to the forms `optim` uses: gemm with ``alpha = +-1`` and
 ``beta`` 0 or 1 adds the product as ``np.matmul`` computes it (the same kernel)
@@ -37,7 +39,10 @@ import ctypes
 
 import numpy as np
 
-__all__ = ["AVAILABLE", "axpy", "gemm", "scal"]
+__all__ = ["AVAILABLE", "MIN_SIZE", "axpy", "gemm", "scal"]
+
+#: Outputs with fewer elements are left to NumPy (a bias, a 10-class output layer).
+MIN_SIZE = 1 << 15
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112  # CBLAS enums
 
@@ -76,13 +81,15 @@ def _numpy_blas():
 _FUNCS = _numpy_blas()
 
 
-def _usable(*arrays):
-    dtype = arrays[0].dtype
+def _usable(out, *arrays):
+    dtype = out.dtype
     return (
         _FUNCS is not None
+        and out.size >= MIN_SIZE
         and dtype in _FUNCS
         and all(
-            type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous for a in arrays
+            type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous
+            for a in (out, *arrays)
         )
     )
 
@@ -103,7 +110,7 @@ def gemm(alpha, A, B, beta, C):
     bool
         Whether the call was made.
     """
-    if not _usable(A, B, C) or A.ndim != 2 or B.ndim != 2 or C.ndim != 2:
+    if not _usable(C, A, B) or A.ndim != 2 or B.ndim != 2 or C.ndim != 2:
         return False
     (k, m), (k_b, n) = A.shape, B.shape
     if k != k_b or C.shape != (m, n) or 0 in (k, m, n):
@@ -120,7 +127,7 @@ def axpy(alpha, x, y):
 
     ``x`` and ``y`` must be C-contiguous arrays of one shape and dtype (float32 or float64).
     """
-    if not _usable(x, y) or x.shape != y.shape or x.size == 0:
+    if not _usable(y, x) or x.shape != y.shape:
         return False
     _FUNCS[y.dtype][1](x.size, alpha, x.ctypes.data, 1, y.ctypes.data, 1)
     return True
@@ -131,7 +138,7 @@ def scal(alpha, x):
 
     ``x`` must be a C-contiguous float32 or float64 array.
     """
-    if not _usable(x) or x.size == 0:
+    if not _usable(x):
         return False
     _FUNCS[x.dtype][2](x.size, alpha, x.ctypes.data, 1)
     return True
@@ -141,7 +148,7 @@ def _self_test():
     """The forms `optim` uses against NumPy, bit for bit; False disables the path."""
     rng = np.random.default_rng(0)
     for dtype in (np.float32, np.float64):
-        for k, m, n in ((7, 5, 3), (64, 50, 40)):  # OpenBLAS's small-matrix kernel and not
+        for k, m, n in ((16, 256, 128), (128, 300, 200)):  # OpenBLAS's small-matrix kernel and not
             A = rng.standard_normal((k, m)).astype(dtype)
             B = rng.standard_normal((k, n)).astype(dtype)
             C = rng.standard_normal((m, n)).astype(dtype)

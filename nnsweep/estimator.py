@@ -474,7 +474,9 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseEstimator):
             for start in range(0, n, batch_size):
                 idx = order[start : start + batch_size]
                 if dense:
-                    Xb = np.take(X, idx, axis=0, out=batch_buffer[: idx.size])  # (b, d)
+                    # (b, d); mode="clip" (idx is a permutation's slice, in range) lets take
+                    # write into out directly, where mode="raise" copies through a buffer
+                    Xb = np.take(X, idx, axis=0, out=batch_buffer[: idx.size], mode="clip")
                     if self.input_dropout_rate:
                         Xb *= dropout_mask(Xb.shape, self.input_dropout_rate, self._rng, dtype)
                 else:

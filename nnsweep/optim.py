@@ -160,8 +160,7 @@ class SGD:
 
     def _step_array(self, i, p, g):
         """The step for an evaluated gradient ``g``."""
-        lr_g = np.multiply(g, self.learning_rate, out=self._buffer("lr_g", i, g.shape, g.dtype))
-        self._apply(i, p, lr_g)
+        self._apply(i, p, g * self.learning_rate)
 
     def _step_product(self, i, p, A, B, R):
         """The step for ``g = A.T @ B + R``, with the product folded in (class docstring)."""

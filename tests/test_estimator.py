@@ -144,9 +144,11 @@ def test_same_seed_gives_bit_identical_weights_in_process_and_joblib_worker(digi
 def test_blas_path_and_numpy_fallback_train_identical_weights(digits200, monkeypatch, params):
     # optim folds the products into its update with BLAS calls when it can; the NumPy
     # fallback must give the same bits (with no BLAS path, both fits take the fallback).
+    # 512 hidden units: W1 has 64 x 512 = _blas.MIN_SIZE weights, enough for the BLAS path.
     from nnsweep import _blas
 
     X, y = digits200
+    params = {"n_hidden": 512, "max_epochs": 5, **params}
     fast = _fit_weights(X, y, **params)
     monkeypatch.setattr(_blas, "gemm", lambda *a: False)
     monkeypatch.setattr(_blas, "axpy", lambda *a: False)

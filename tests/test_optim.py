@@ -391,7 +391,7 @@ def test_pickled_optimiser_has_no_scratch_and_steps_on():
 
 
 @pytest.mark.skipif(not _blas.AVAILABLE, reason="NumPy is not on a BLAS this path knows")
-@pytest.mark.parametrize("shape", [(16, 9, 7), (64, 50, 40), (128, 300, 200)])
+@pytest.mark.parametrize("shape", [(16, 256, 128), (128, 300, 200), (128, 784, 800)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_blas_calls_match_numpy_bit_for_bit(dtype, shape):
     # The forms optim uses: gemm with alpha = +-1 and beta 0 or 1, scal, axpy with alpha 1.
@@ -411,26 +411,31 @@ def test_blas_calls_match_numpy_bit_for_bit(dtype, shape):
     x = rng.standard_normal((m, n)).astype(dtype)
     assert _blas.axpy(1.0, x, got)
     assert_array_equal(got, C * dtype(0.9) + x)
+    small = np.ones(_blas.MIN_SIZE - 1, dtype=dtype)  # left to NumPy
+    assert _blas.axpy(1.0, small, small.copy()) is False and _blas.scal(2.0, small) is False
 
 
 @pytest.mark.parametrize(
     "case",
-    ["transposed C", "mixed dtypes", "integers", "sparse A", "shape mismatch"],
+    ["transposed C", "mixed dtypes", "integers", "sparse A", "shape mismatch", "small"],
 )
 def test_blas_declines_what_it_cannot_do(case):
-    A, B = np.ones((4, 3)), np.ones((4, 2))
-    C = np.zeros((3, 2))
+    k, m, n = 64, 256, 128  # an output of MIN_SIZE elements
+    A, B = np.ones((k, m)), np.ones((k, n))
+    C = np.zeros((m, n))
     if case == "transposed C":
-        C = np.zeros((2, 3)).T
+        C = np.zeros((n, m)).T
     elif case == "mixed dtypes":
         B = B.astype(np.float32)
     elif case == "integers":
         A, B, C = A.astype(int), B.astype(int), C.astype(int)
     elif case == "sparse A":
         A = sp.csr_matrix(A)
+    elif case == "shape mismatch":
+        C = np.zeros((m, n + 1))
     else:
-        C = np.zeros((3, 3))
-    before = C.copy() if isinstance(C, np.ndarray) else None
-    assert _blas.gemm(-1.0, A, B, 0.9, C) is False
+        A, B, C = A[:, :10], B[:, :10], C[:10, :10]
+    before = C.copy()
+    assert _blas.gemm(-1.0, A, B, 1.0, C) is False
     assert_array_equal(C, before)
-    assert _blas.axpy(1.0, np.ones(3), np.ones(3, dtype=np.float32)) is False
+    assert _blas.axpy(1.0, np.ones(m * n), np.ones(m * n, dtype=np.float32)) is False
