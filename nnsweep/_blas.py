@@ -27,8 +27,8 @@ caller then computes the same thing with NumPy, and gets the same bits, as long
 as the calls are kept to the forms `optim` uses: gemm with ``alpha = +-1`` and
 ``beta`` 0 or 1 adds the product as ``np.matmul`` computes it (the same kernel)
 with one rounding, as ``C += A.T @ B`` does; ``scal`` is one rounded product per
-element, as ``x *= alpha``; ``axpy`` with ``alpha = 1`` one rounded sum, as
-``y += x``. (Not so a gemm with another ``beta``: OpenBLAS's kernel for small
+element, as ``x *= alpha``; ``axpy`` with ``alpha = +-1`` one rounded sum, as
+``y += x`` or ``y -= x``. (Not so a gemm with another ``beta``: OpenBLAS's kernel for small
 matrices then rounds ``beta * C + product`` once, where NumPy rounds twice.)
 ``tests/test_optim.py`` checks the forms used, bit for bit, when the path is available.
 
@@ -160,6 +160,8 @@ def _self_test():
             ok = np.array_equal(C, expected)
             expected += x
             ok = ok and axpy(1.0, x, C) and np.array_equal(C, expected)
+            expected -= x
+            ok = ok and axpy(-1.0, x, C) and np.array_equal(C, expected)
             ok = ok and gemm(1.0, A, B, 0.0, C) and np.array_equal(C, A.T @ B)
             if not ok:
                 return False

@@ -173,19 +173,19 @@ class SGD:
             lr_g = self._buffer("lr_g", i, p.shape, p.dtype)
             _product_into(lr_g, A, lr_B)
             if lr_R is not None:
-                lr_g += lr_R
+                _add(lr_g, lr_R)
             self._apply(i, p, lr_g)
             return
         if not mu:
             _add_product(p, A, lr_B, -1.0)  # W <- W - A.T @ B'
             if lr_R is not None:
-                p -= lr_R
+                _add(p, lr_R, -1.0)
             return
         v = self.velocities[i]
         _scale(v, mu)
         _add_product(v, A, lr_B, -1.0)  # v <- mu v - A.T @ B'
         if lr_R is not None:
-            v -= lr_R
+            _add(v, lr_R, -1.0)
         _add(p, v)  # W <- W + v
 
     def _apply(self, i, p, lr_g):
@@ -196,10 +196,10 @@ class SGD:
             return
         v = self.velocities[i]
         _scale(v, mu)
-        v -= lr_g
+        _add(v, lr_g, -1.0)
         if self.nesterov:
             look_ahead = np.multiply(v, mu, out=self._buffer("look_ahead", i, p.shape, p.dtype))
-            look_ahead -= lr_g
+            _add(look_ahead, lr_g, -1.0)
             _add(p, look_ahead)  # W <- W + mu v - lr g
         else:
             _add(p, v)  # W <- W + v
@@ -244,10 +244,17 @@ def _scale(x, alpha):
         x *= alpha
 
 
-def _add(p, v):
-    """``p <- p + v``: axpy on NumPy's BLAS (threaded) when it can, else NumPy; same bits."""
-    if not _blas.axpy(1.0, v, p):
-        p += v
+def _add(y, x, sign=1.0):
+    """``y <- y + sign * x``, ``sign`` 1 or -1, in place.
+
+    axpy on NumPy's BLAS (threaded) when it can, else NumPy; the same bits (one
+    rounded sum per element) either way.
+    """
+    if not _blas.axpy(sign, x, y):
+        if sign > 0:
+            y += x
+        else:
+            y -= x
 
 
 def max_norm_(W, max_norm):

@@ -411,6 +411,8 @@ def test_blas_calls_match_numpy_bit_for_bit(dtype, shape):
     x = rng.standard_normal((m, n)).astype(dtype)
     assert _blas.axpy(1.0, x, got)
     assert_array_equal(got, C * dtype(0.9) + x)
+    assert _blas.axpy(-1.0, C, got)
+    assert_array_equal(got, C * dtype(0.9) + x - C)
     small = np.ones(_blas.MIN_SIZE - 1, dtype=dtype)  # left to NumPy
     assert _blas.axpy(1.0, small, small.copy()) is False and _blas.scal(2.0, small) is False
 
