@@ -25,6 +25,7 @@ from .stopping import EXIT_CODES, stop_signal
 from .storage import StorageError
 
 EXIT_INTERRUPTED = 130
+_ALREADY: set[int] = set()  # children of this process before the command started
 
 
 def _overrides(args):
@@ -98,6 +99,7 @@ def cmd_run(args):
     from .search import run_sweep
 
     spec = load_spec(args)
+    already = set(_ALREADY) or child_pids()  # called from Python: others' processes
     writer = start_tracking(spec, args.sync_later)
     failed = True
     try:
@@ -118,7 +120,7 @@ def cmd_run(args):
     finally:
         if writer is not None:
             writer.kill() if failed else writer.close(timeout=5)
-        stop_children()
+        stop_children(keep=already)
     print_summary(spec, result)
     if result.interrupted:
         return EXIT_CODES.get(result.stop_signal, EXIT_INTERRUPTED)
@@ -145,16 +147,27 @@ def _first_error(spec):
     return f"; the first error: {errors[0]}" if errors else ""
 
 
-def stop_children(grace=3.0):
+def child_pids():
+    """Pids of this process's children (and theirs)."""
+    import psutil
+
+    try:
+        return {p.pid for p in psutil.Process().children(recursive=True)}
+    except psutil.Error:
+        return set()
+
+
+def stop_children(grace=3.0, keep=frozenset()):
     """End every process this command started that is still alive: none outlives it.
 
     The worker processes end by themselves (loky shuts them down at exit); this is the
-    guarantee when a hard stop or an error cut that short.
+    guarantee when a hard stop or an error cut that short. ``keep``: children that were there
+    before the command started (`main` called from Python, e.g. by a test with servers).
     """
     import psutil
 
     try:
-        children = psutil.Process().children(recursive=True)
+        children = [p for p in psutil.Process().children(recursive=True) if p.pid not in keep]
     except psutil.Error:
         return
     mine = []
@@ -419,6 +432,8 @@ def main(argv=None):
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bar and summary speak
     started = time.time()
+    _ALREADY.clear()
+    _ALREADY.update(child_pids())
     try:
         return args.func(args)
     except (StudyFileError, DatasetError, StudyBusyError, StorageError) as exc:
@@ -432,7 +447,7 @@ def main(argv=None):
         )
         return 1
     except KeyboardInterrupt:
-        stop_children(grace=1.0)
+        stop_children(grace=1.0, keep=_ALREADY)
         print(
             f"\nstopped after {time.time() - started:.0f} s; the study is kept: run the same "
             "command again to resume it",

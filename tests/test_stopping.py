@@ -144,10 +144,10 @@ def _journal_lock_held(storage):
 
 
 def test_ctrl_c_while_a_journal_write_holds_its_lock(tmp_path):
-    """Every journal append holds its lock 0.2 s (NNSWEEP_TEST_JOURNAL_HOLD), and Ctrl-C is
-    typed the moment /proc/locks shows the lock held: the window is really hit."""
+    """Every journal append holds its lock 50 ms longer (NNSWEEP_TEST_JOURNAL_HOLD), and
+    Ctrl-C is typed the moment /proc/locks shows the lock held: the window is really hit."""
     study_file, storage, tracking = _study(tmp_path, "inlock")
-    env = subprocess_env(NNSWEEP_TEST_JOURNAL_HOLD="0.2")
+    env = subprocess_env(NNSWEEP_TEST_JOURNAL_HOLD="0.05")
     term = _start(tmp_path, study_file, env)
     try:
         _wait(lambda: _running_mid_trial(storage, "inlock"), 150, "a running trial", term)

@@ -249,7 +249,8 @@ def _end(writer, study, message, messages) -> int:
     status = "FINISHED" if kind == "finish" else "KILLED"
     deadline = time.monotonic() + END_DEADLINE
     done = state.until(
-        lambda: (_pass(writer, study), writer.end(study, status, plots=kind != "finish")),
+        # plots at the study's real end only: an interrupted sweep must exit within seconds
+        lambda: (_pass(writer, study), writer.end(study, status, plots=False)),
         deadline,
     )
     behind = writer.pending(study) if done else state._behind()

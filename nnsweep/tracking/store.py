@@ -101,7 +101,9 @@ def check_reachable(uri: str) -> None:
         check_writable(Path(unquote(urlsplit(artifact_location(uri)).path)), "MLflow artifacts")
         if path.exists():
             try:
-                with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as db:
+                # read-write: a writer killed mid-transaction leaves a hot journal, which
+                # only a connection that may write can roll back
+                with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
                     db.execute("SELECT count(*) FROM sqlite_master").fetchone()
             except sqlite3.Error as exc:
                 raise TrackingError(
