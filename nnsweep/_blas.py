@@ -82,15 +82,11 @@ _FUNCS = _numpy_blas()
 
 
 def _usable(out, *arrays):
+    if _FUNCS is None or out.size < MIN_SIZE:  # checked first: the common "no"
+        return False
     dtype = out.dtype
-    return (
-        _FUNCS is not None
-        and out.size >= MIN_SIZE
-        and dtype in _FUNCS
-        and all(
-            type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous
-            for a in (out, *arrays)
-        )
+    return dtype in _FUNCS and all(
+        type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous for a in (out, *arrays)
     )
 
 

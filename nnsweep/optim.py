@@ -95,7 +95,9 @@ class SGD:
     same order and, on NumPy's OpenBLAS, the same bits.
     Nesterov needs ``lr * g`` on its own for the update of ``W``, so there the product
     is evaluated first (into a buffer kept between steps) and the update is the
-    formula above.
+    formula above. So is a product for a matrix smaller than ``_blas.MIN_SIZE``
+    elements (a bias-sized or 10-class layer), where a BLAS call through ``ctypes``
+    costs more than it saves.
 
     Parameters
     ----------
@@ -153,14 +155,17 @@ class SGD:
             for v in self.velocities:
                 np.multiply(v, np.abs(v) >= np.finfo(v.dtype).tiny, out=v)
         for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-            if isinstance(g, tuple):
-                self._step_product(i, p, *g)
+            if not isinstance(g, tuple):
+                self._apply(i, p, g * self.learning_rate)
+            elif p.size < _blas.MIN_SIZE:  # too small to gain from BLAS: evaluate it
+                A, B, R = g
+                lr_g = _dense(A.T @ B)
+                if R is not None:
+                    lr_g += R
+                lr_g *= self.learning_rate
+                self._apply(i, p, lr_g)
             else:
-                self._step_array(i, p, g)
-
-    def _step_array(self, i, p, g):
-        """The step for an evaluated gradient ``g``."""
-        self._apply(i, p, g * self.learning_rate)
+                self._step_product(i, p, *g)
 
     def _step_product(self, i, p, A, B, R):
         """The step for ``g = A.T @ B + R``, with the product folded in (class docstring)."""
@@ -195,6 +200,11 @@ class SGD:
             p -= lr_g
             return
         v = self.velocities[i]
+        if p.size < _blas.MIN_SIZE:  # what the helpers below do for it, without the calls
+            v *= mu
+            v -= lr_g
+            p += v if not self.nesterov else np.subtract(v * mu, lr_g, out=lr_g)
+            return
         _scale(v, mu)
         _add(v, lr_g, -1.0)
         if self.nesterov:
@@ -240,7 +250,7 @@ def _dense(M):
 
 def _scale(x, alpha):
     """``x <- alpha * x``: scal on NumPy's BLAS (threaded) when it can, else NumPy; same bits."""
-    if not _blas.scal(alpha, x):
+    if x.size < _blas.MIN_SIZE or not _blas.scal(alpha, x):
         x *= alpha
 
 
@@ -250,7 +260,7 @@ def _add(y, x, sign=1.0):
     axpy on NumPy's BLAS (threaded) when it can, else NumPy; the same bits (one
     rounded sum per element) either way.
     """
-    if not _blas.axpy(sign, x, y):
+    if y.size < _blas.MIN_SIZE or not _blas.axpy(sign, x, y):
         if sign > 0:
             y += x
         else:

@@ -365,8 +365,9 @@ def test_product_with_sparse_input_equals_dense():
     assert_allclose(W_sparse, W, rtol=1e-13, atol=1e-15)
 
 
-def test_product_step_leaves_the_gradient_unchanged():
-    W, steps = _product_problem(np.float32)
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_product_step_leaves_the_gradient_unchanged(size):
+    W, steps = _product_problem(np.float32, **({"d": 300, "h": 200} if size == "large" else {}))
     A, B, R = steps[0]
     copies = [A.copy(), B.copy(), R.copy()]
     SGD([W], learning_rate=0.05, momentum=0.9).step([W], [(A, B, R)])
@@ -375,7 +376,7 @@ def test_product_step_leaves_the_gradient_unchanged():
 
 
 def test_pickled_optimiser_has_no_scratch_and_steps_on():
-    W, steps = _product_problem(np.float32)
+    W, steps = _product_problem(np.float32, n=32, d=300, h=200)  # big enough for buffers
     opt = SGD([W], learning_rate=0.05, momentum=0.9, nesterov=True)
     opt.step([W], [steps[0]])
     assert opt._buffers  # scratch arrays were made
