@@ -306,14 +306,15 @@ def _product_problem(dtype, seed=0, n=16, d=9, h=7):
 MOMENTA = [(0.0, False), (0.9, False), (0.9, True)]
 
 
+@pytest.mark.parametrize("size", ["small", "large"])  # evaluated in the step / folded in
 @pytest.mark.parametrize("with_penalty", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("mu, nesterov", MOMENTA)
 def test_product_gradient_step_equals_the_evaluated_gradient_step(
-    mu, nesterov, dtype, with_penalty
+    mu, nesterov, dtype, with_penalty, size
 ):
     # v <- mu v - A.T @ (lr B) - lr R is v <- mu v - lr (A.T @ B + R), up to rounding.
-    W, steps = _product_problem(dtype)
+    W, steps = _product_problem(dtype, **({"d": 300, "h": 200} if size == "large" else {}))
     W_eval = W.copy()
     opt = SGD([W], learning_rate=0.05, momentum=mu, nesterov=nesterov)
     ref = SGD([W_eval], learning_rate=0.05, momentum=mu, nesterov=nesterov)
