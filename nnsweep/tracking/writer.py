@@ -238,8 +238,9 @@ class StudyWriter:
             for extra in runs[1:]:
                 self._delete(extra.info.run_id)
             kept = runs[0]
-            synced = kept.data.tags.get(pl.SYNCED_TAG)
-            self._runs[number] = _Run(kept.info.run_id, final=synced is not None)
+            synced = kept.data.tags.get(pl.SYNCED_TAG) is not None
+            ended = kept.info.status != "RUNNING"  # the status is set after the synced tag
+            self._runs[number] = _Run(kept.info.run_id, final=synced and ended)
         self._save_mapping(study, {n: r.run_id for n, r in self._runs.items()})
 
     def _save_mapping(self, study, mapping: dict[int, str]) -> None:
@@ -300,25 +301,25 @@ class StudyWriter:
         new_params = params if len(params) != run.params else {}
         if not (new_params or metrics or finished):
             return 0
-        param_entities, tag_entities = pl.as_entities(new_params, tags)
-        for i in range(0, max(len(metrics), 1), _PAGE):
-            batch = metrics[i : i + _PAGE]
-            first = i == 0
-            retry(
-                self.client.log_batch,
-                run.run_id,
-                metrics=batch,
-                params=param_entities if first else [],
-                tags=tag_entities if first else [],
-            )
-        run.params, run.epochs = len(params), pl.curves_known(t)
         if finished:
             if self._inputs:
                 retry(self.client.log_inputs, run.run_id, self._inputs)
+            tags[pl.SYNCED_TAG] = t.state.name  # with the last batch: then only the status
+        param_entities, tag_entities = pl.as_entities(new_params, tags)
+        pages = range(0, max(len(metrics), 1), _PAGE)
+        for i in pages:
+            last = i == pages[-1]
+            retry(
+                self.client.log_batch,
+                run.run_id,
+                metrics=metrics[i : i + _PAGE],
+                params=param_entities if i == 0 else [],
+                tags=tag_entities if last else [],
+            )
+        run.params, run.epochs = len(params), pl.curves_known(t)
+        if finished:
             status = pl.END_STATUS[t.state][0]
-            end = pl.end_ms(t)
-            retry(self.client.set_terminated, run.run_id, status, end_time=end)
-            retry(self.client.set_tag, run.run_id, pl.SYNCED_TAG, t.state.name)
+            retry(self.client.set_terminated, run.run_id, status, end_time=pl.end_ms(t))
             run.final = True
             self.counts["finished"] += 1
         else:
