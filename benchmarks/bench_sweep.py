@@ -205,6 +205,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short budgets (smoke run)")
     parser.add_argument("--budget", type=float, default=170.0, help="seconds per contender")
+    parser.add_argument(
+        "--only-workers",
+        action="store_true",
+        help="only section 2 (worker scaling, MLflow on/off on the fixed grid)",
+    )
     args = parser.parse_args(argv)
     budget = 30.0 if args.quick else args.budget
     scaling_trials = 8 if args.quick else 24
@@ -221,78 +226,9 @@ def main(argv=None):
     sections = []
 
     with tempfile.TemporaryDirectory() as tmp:
-        # 1. same budget
-        rows, loads = [], []
-        curve, n, wall, result = ours(tmp, budget)
-        rows.append(
-            summarise("nnsweep `make sweep` (2 workers, MLflow on)", curve, n, wall, budget)
-        )
-        loads.append(loadavg())
-        ours_test = result.test_score
-        curve, n, wall = randomized_search(X, y, cv)
-        rows.append(
-            summarise("RandomizedSearchCV(MLPClassifier), n_jobs=2", curve, n, wall, budget)
-        )
-        loads.append(loadavg())
-        curve, n, wall = optuna_cross_val(X, y, cv, budget)
-        rows.append(
-            summarise(
-                "Optuna TPE + cross_val_score(MLPClassifier), n_jobs=2", curve, n, wall, budget
-            )
-        )
-        loads.append(loadavg())
-        sections.append(
-            f"## Same wall-time budget ({budget:.0f} s each)\n\n"
-            "Best 5-fold CV accuracy so far against elapsed time (from the start of the "
-            "search; trial completion times read from each study). RandomizedSearchCV "
-            "has no budget option and reports only at its end, so its only point is its end.\n\n"
-            + table(
-                [
-                    "search",
-                    "trials",
-                    "wall s",
-                    "best @30 s",
-                    "best @60 s",
-                    f"best @{budget:.0f} s",
-                    *(f"reaches {th}" for th in THRESHOLDS),
-                ],
-                rows,
-            )
-            + f"\nnnsweep's refit best model scored {ours_test:.4f} on the held-out 25 % "
-            f"(read once, after the search). Load average after each: {'; '.join(loads)}.\n"
-        )
-
-        # 2. workers: the same 24 configurations (a grid) with 1 and with 2 workers
-        grid_study = write_grid_study(Path(tmp))
-        rows, rates = [], {}
-        for n_jobs, tracking in [(1, False), (2, False), (2, True)] * 2:
-            over = {
-                "workers.n_jobs": str(n_jobs),
-                "budget.n_trials": str(scaling_trials),
-                "tracking.enabled": str(tracking).lower(),
-            }
-            tag = f"workers{n_jobs}-{len(rows)}"
-            _, n, wall, _ = ours(tmp, 10_000, over, tag=tag, study=grid_study)
-            rate = 60 * n / wall
-            rates.setdefault((n_jobs, tracking), []).append(rate)
-            mlflow_on = "on" if tracking else "off"
-            rows.append([str(n_jobs), mlflow_on, str(n), f"{wall:.1f}", f"{rate:.1f}", loadavg()])
-        speedup = np.median(rates[2, False]) / np.median(rates[1, False])
-        tracked = np.median(rates[2, True]) / np.median(rates[2, False])
-        sections.append(
-            f"## Worker processes ({scaling_trials} trials: the same grid for every run)\n\n"
-            "The digits study with its search space replaced by a grid of "
-            f"{scaling_trials} configurations (n_hidden 64..512 step 64 x learning rate "
-            "0.03 / 0.1 / 0.3; momentum 0.9, the rest of `studies/digits.toml` fixed), grid "
-            "sampler, no pruner, no refit: 1 and 2 workers run exactly the same "
-            "trials, so the ratio is throughput, not luck of the sampler. Wall time of "
-            "`run_sweep` from the MLflow writer's start (when on) to its end, worker "
-            "start-up included; runs interleaved.\n\n"
-            + table(["workers", "MLflow", "trials", "wall s", "trials/min", "load after"], rows)
-            + f"\n2 workers / 1 worker, MLflow off (median trials per minute): "
-            f"**{speedup:.2f}x**. 2 workers, MLflow on / off: **{tracked:.2f}x**.\n"
-        )
-
+        if not args.only_workers:
+            same_budget(tmp, budget, X, y, cv, sections)
+        workers(tmp, scaling_trials, sections)
     text = (
         header(
             "Sweeps on digits: nnsweep, RandomizedSearchCV, Optuna + cross_val_score",
@@ -302,12 +238,83 @@ def main(argv=None):
                 "`StratifiedKFold(5, shuffle=True, random_state=0)` on the 75 % part (1347 "
                 "samples). One BLAS thread per process. "
                 + ("QUICK smoke run: short budgets." if args.quick else "")
+                + (" Section 2 only (--only-workers)." if args.only_workers else "")
             ],
         )
         + "\n"
         + "\n".join(sections)
     )
     write_result("sweep", text, quick=args.quick)
+
+
+def same_budget(tmp, budget, X, y, cv, sections):
+    """Section 1: nnsweep, RandomizedSearchCV and Optuna + cross_val_score, same budget."""
+    rows, loads = [], []
+    curve, n, wall, result = ours(tmp, budget)
+    rows.append(summarise("nnsweep `make sweep` (2 workers, MLflow on)", curve, n, wall, budget))
+    loads.append(loadavg())
+    ours_test = result.test_score
+    curve, n, wall = randomized_search(X, y, cv)
+    rows.append(summarise("RandomizedSearchCV(MLPClassifier), n_jobs=2", curve, n, wall, budget))
+    loads.append(loadavg())
+    curve, n, wall = optuna_cross_val(X, y, cv, budget)
+    rows.append(
+        summarise("Optuna TPE + cross_val_score(MLPClassifier), n_jobs=2", curve, n, wall, budget)
+    )
+    loads.append(loadavg())
+    sections.append(
+        f"## Same wall-time budget ({budget:.0f} s each)\n\n"
+        "Best 5-fold CV accuracy so far against elapsed time (from the start of the "
+        "search; trial completion times read from each study). RandomizedSearchCV "
+        "has no budget option and reports only at its end, so its only point is its end.\n\n"
+        + table(
+            [
+                "search",
+                "trials",
+                "wall s",
+                "best @30 s",
+                "best @60 s",
+                f"best @{budget:.0f} s",
+                *(f"reaches {th}" for th in THRESHOLDS),
+            ],
+            rows,
+        )
+        + f"\nnnsweep's refit best model scored {ours_test:.4f} on the held-out 25 % "
+        f"(read once, after the search). Load average after each: {'; '.join(loads)}.\n"
+    )
+
+
+def workers(tmp, scaling_trials, sections):
+    """Section 2: the same grid with 1 and 2 workers, MLflow off and on."""
+    grid_study = write_grid_study(Path(tmp))
+    rows, rates = [], {}
+    for n_jobs, tracking in [(1, False), (2, False), (2, True)] * 2:
+        over = {
+            "workers.n_jobs": str(n_jobs),
+            "budget.n_trials": str(scaling_trials),
+            "tracking.enabled": str(tracking).lower(),
+        }
+        tag = f"workers{n_jobs}-{len(rows)}"
+        _, n, wall, _ = ours(tmp, 10_000, over, tag=tag, study=grid_study)
+        rate = 60 * n / wall
+        rates.setdefault((n_jobs, tracking), []).append(rate)
+        mlflow_on = "on" if tracking else "off"
+        rows.append([str(n_jobs), mlflow_on, str(n), f"{wall:.1f}", f"{rate:.1f}", loadavg()])
+    speedup = np.median(rates[2, False]) / np.median(rates[1, False])
+    tracked = np.median(rates[2, True]) / np.median(rates[2, False])
+    sections.append(
+        f"## Worker processes ({scaling_trials} trials: the same grid for every run)\n\n"
+        "The digits study with its search space replaced by a grid of "
+        f"{scaling_trials} configurations (n_hidden 64..512 step 64 x learning rate "
+        "0.03 / 0.1 / 0.3; momentum 0.9, the rest of `studies/digits.toml` fixed), grid "
+        "sampler, no pruner, no refit: 1 and 2 workers run exactly the same "
+        "trials, so the ratio is throughput, not luck of the sampler. Wall time of "
+        "`run_sweep` from the MLflow writer's start (when on) to its end, worker "
+        "start-up included; runs interleaved.\n\n"
+        + table(["workers", "MLflow", "trials", "wall s", "trials/min", "load after"], rows)
+        + f"\n2 workers / 1 worker, MLflow off (median trials per minute): "
+        f"**{speedup:.2f}x**. 2 workers, MLflow on / off: **{tracked:.2f}x**.\n"
+    )
 
 
 if __name__ == "__main__":
