@@ -330,8 +330,12 @@ def test_two_writers_at_once_keep_one_run_per_trial(tmp_path):
     assert all(r.info.status == "FINISHED" for r in children)
 
 
-def test_the_end_registers_a_model_that_loads_and_predicts_the_same(tmp_path, monkeypatch):
+@pytest.mark.parametrize("model_format", ["cloudpickle", "skops"])
+def test_the_end_registers_a_model_that_loads_and_predicts_the_same(
+    tmp_path, monkeypatch, model_format
+):
     spec, study, running = build_study(tmp_path, "ending")
+    spec = load_study(spec.path, overrides={"tracking.model_format": model_format})
     finish_trial(study, running, "pruned", 0.2, epochs=2)
     X, y = load_digits(return_X_y=True)
     X, y = X[:200] / 16, y[:200]
@@ -385,6 +389,8 @@ def test_the_end_registers_a_model_that_loads_and_predicts_the_same(tmp_path, mo
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
     pyfunc = mlflow.pyfunc.load_model("models:/nnsweep-ending@best")
     np.testing.assert_array_equal(pyfunc.predict(X), model.predict(X))
+    model_dir = Path(mlflow.artifacts.download_artifacts("models:/nnsweep-ending@best"))
+    assert f"serialization_format: {model_format}" in (model_dir / "MLmodel").read_text()
     # synced again: the model is not registered twice
     sync_study(StudyWriter(spec), study)
     assert str(client.get_model_version_by_alias("nnsweep-ending", "best").version) == "1"
