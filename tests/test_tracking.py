@@ -503,3 +503,22 @@ def test_make_ui_links_go_to_each_studys_runs_page(synced):
     assert ("tiny", expected) in pages
     assert runs_pages(f"sqlite:///{synced.folder}/none.db", "http://x") == []
     assert main(["--tracking-uri", synced.uri]) == 0
+
+
+def test_a_new_sqlite_store_is_whole_or_absent(tmp_path, monkeypatch):
+    """The store's schema is built beside it and moved into place: a writer killed during
+    MLflow's migrations leaves no half-made store (here: dying just before the move)."""
+    from nnsweep.tracking import store
+
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+
+    def die(*_):
+        raise KeyboardInterrupt("killed during the migrations")
+
+    monkeypatch.setattr(store.os, "replace", die)
+    with pytest.raises(KeyboardInterrupt):
+        store.make_client(uri)
+    assert not (tmp_path / "mlruns" / "mlflow.db").exists()
+    monkeypatch.undo()
+    client = store.make_client(uri)  # a later writer makes it, whole
+    assert [e.name for e in client.search_experiments()] == ["Default"]

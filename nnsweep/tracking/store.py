@@ -235,6 +235,25 @@ def make_client(uri: str):
     from mlflow import MlflowClient
 
     with creation_lock(uri):  # a new SQLite store: its tables are made here, one at a time
+        _create_sqlite_store(uri, MlflowClient)
         client = MlflowClient(tracking_uri=uri)
         client.search_experiments(max_results=1)
     return client
+
+
+def _create_sqlite_store(uri: str, client_class) -> None:
+    """Make a missing SQLite store in a file of its own, then move it into place.
+
+    MLflow builds a new store's schema in some thirty migration steps, not in one
+    transaction: a writer killed among them (a stop that could not wait) would leave a store
+    that no later run can open ("table _alembic_tmp_experiments already exists"). Built
+    beside it and renamed when complete, the store is either whole or absent.
+    """
+    path = sqlite_path(uri) if is_sqlite(uri) else None
+    if path is None or path.exists():
+        return
+    building = path.with_name(f"{path.name}.building-{os.getpid()}")
+    building.unlink(missing_ok=True)
+    temp = client_class(tracking_uri=f"sqlite:///{building}")
+    temp.search_experiments(max_results=1)  # runs the migrations
+    os.replace(building, path)
