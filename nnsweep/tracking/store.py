@@ -15,6 +15,7 @@ import os
 import sqlite3
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -252,8 +253,10 @@ def _create_sqlite_store(uri: str, client_class) -> None:
     path = sqlite_path(uri) if is_sqlite(uri) else None
     if path is None or path.exists():
         return
-    building = path.with_name(f"{path.name}.building-{os.getpid()}")
-    building.unlink(missing_ok=True)
+    for old in path.parent.glob(f"{path.name}.building-*"):  # a killed writer's half store
+        old.unlink(missing_ok=True)
+    # a new name each time: MLflow keeps one store object per URI, tables and all
+    building = path.with_name(f"{path.name}.building-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     temp = client_class(tracking_uri=f"sqlite:///{building}")
     temp.search_experiments(max_results=1)  # runs the migrations
     os.replace(building, path)
