@@ -55,6 +55,7 @@ bench-mnist: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports  # the import direction: [tool.importlinter] in pyproject.toml
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

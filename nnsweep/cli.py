@@ -20,6 +20,7 @@ from .datasets import DatasetError, load_dataset
 from .estimator import NeuralNetworkClassifier
 from .journal import DiskError
 from .locks import StudyBusyError
+from .records import Attr, StudyAttr, count_states
 from .redact import redact_url
 from .stopping import EXIT_CODES, stop_signal
 from .storage import StorageError
@@ -96,7 +97,7 @@ def cmd_run(args):
     set, storage or tracking store (refused before anything starts); 130, 143, 129 stopped
     by SIGINT (Ctrl-C), SIGTERM or SIGHUP (run it again to resume).
     """
-    from .search import run_sweep
+    from .sweep import run_sweep
 
     spec = load_spec(args)
     already = set(_ALREADY) or child_pids()  # called from Python: others' processes
@@ -143,7 +144,7 @@ def _first_error(spec):
         trials = load_study(spec).get_trials(deepcopy=False)
     except Exception:
         return ""
-    errors = [t.user_attrs.get("error") for t in trials if t.user_attrs.get("error")]
+    errors = [t.user_attrs[Attr.ERROR] for t in trials if t.user_attrs.get(Attr.ERROR)]
     return f"; the first error: {errors[0]}" if errors else ""
 
 
@@ -198,7 +199,7 @@ def _print_tracking(spec, result):
     if result.tracking_code == 3:
         return  # the writer said what is behind and how to catch up
     try:
-        experiment = load_study(spec).user_attrs.get("mlflow_experiment_id")
+        experiment = load_study(spec).user_attrs.get(StudyAttr.MLFLOW_EXPERIMENT)
     except Exception:
         return
     if not experiment:
@@ -218,7 +219,7 @@ def cmd_worker(args):
     Workers report to the study's storage only; the ``nnsweep run`` that owns the study (or
     ``nnsweep sync STUDY --follow``) puts their trials in MLflow.
     """
-    from .search import add_workers
+    from .sweep import add_workers
 
     spec = load_spec(args)
     if spec.tracking.enabled:
@@ -305,34 +306,30 @@ def print_summary(spec, result):
 
 def cmd_show(args):
     """``nnsweep show STUDY``: the best trials as a table."""
-    import optuna
-
-    from .search import make_storage
+    from .storage import load_study
 
     spec = load_spec(args)
-    study = optuna.load_study(study_name=spec.name, storage=make_storage(spec.storage.url))
+    study = load_study(spec)
     trials = [t for t in study.get_trials(deepcopy=False) if t.value is not None]
     trials.sort(key=lambda t: t.value, reverse=True)
     names = [p.name for p in spec.search_space]
     header = ["trial", "state", spec.metric, "std", "epochs", *names]
     rows = []
     for t in trials[: args.top]:
-        params = t.user_attrs.get("estimator_params", t.params)
-        std = t.user_attrs.get("cv_std")
+        params = t.user_attrs.get(Attr.ESTIMATOR_PARAMS, t.params)
+        std = t.user_attrs.get(Attr.CV_STD)
         rows.append(
             [
                 str(t.number),
                 t.state.name,
                 f"{t.value:.4f}",
                 "" if std is None else f"{std:.4f}",
-                str(t.user_attrs.get("n_epochs", "")),
+                str(t.user_attrs.get(Attr.N_EPOCHS, "")),
                 *(_fmt(params.get(n)) for n in names),
             ]
         )
     _print_table(header, rows)
-    counts = {}
-    for t in study.get_trials(deepcopy=False):
-        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    counts = count_states(study.get_trials(deepcopy=False))
     print(", ".join(f"{v} {k.lower()}" for k, v in sorted(counts.items())))
     return 0
 
@@ -341,7 +338,7 @@ def cmd_list(args):
     """``nnsweep list``: the studies in a storage."""
     import optuna
 
-    from .search import make_storage
+    from .storage import make_storage
 
     url = args.storage or "mlruns/optuna"
     urls = sorted(str(p) for p in Path(url).glob("*.log")) if ("://" not in url) else [url]

@@ -1,6 +1,6 @@
 """Scores of the cross-validation's fold models: scikit-learn's numbers, without its checks.
 
-The lockstep CV (`nnsweep.search.CrossValidationObjective`) scores K models after every epoch:
+The lockstep CV (`nnsweep.sweep.CrossValidationObjective`) scores K models after every epoch:
 on digits that is 300 scorings in a 60-epoch trial, each on a few hundred rows. scikit-learn's
 scorer validates the model's input and then the targets (``check_array``, ``type_of_target``,
 ``np.unique``) every time, which cost more than the network's forward pass itself. The fold

@@ -30,6 +30,7 @@ import optuna
 from mlflow.entities import Metric, ViewType
 from mlflow.exceptions import MlflowException
 
+from ..compat.optuna import trial_id
 from ..records import StudyAttr
 from ..redact import redact_text, redact_url
 from . import payload as pl
@@ -347,7 +348,7 @@ class StudyWriter:
             pl.PARENT_TAG: self.parent_run_id,
             pl.ROLE_TAG: "trial",
             pl.TRIAL_TAG: str(t.number),
-            pl.TRIAL_ID_TAG: str(t._trial_id),
+            pl.TRIAL_ID_TAG: str(trial_id(t)),
         }
         retry(
             self.client.create_run,
