@@ -82,8 +82,9 @@ def make_job(spec, X, y, n_workers, deadline=None):
         objective=objective,
         n_trials=spec.budget.n_trials,
         deadline=deadline,
-        # One BLAS thread per worker process, however many workers: 2-thread OpenBLAS was
-        # measured to collapse 5-100x on small products whenever the other core is busy.
+        # One BLAS thread per worker process, however many workers: multi-threaded OpenBLAS
+        # collapses on small products whenever another core is busy
+        # (benchmarks/results/scaleout.md, "BLAS threads").
         blas_threads=1,
         budget_lock=budget_lock_for(spec),
     )

@@ -192,7 +192,7 @@ def _serialization(model, model_format: str) -> dict:
 
     cloudpickle, like pickle, runs code when the model is loaded: load models only from a
     tracking store you trust. skops loads only the types it is told to trust, at the price of
-    importing it (1-2 s of CPU, measured in benchmarks/results/logging.md).
+    importing it (its CPU time is in benchmarks/results/logging.md).
     """
     if model_format == "skops":
         try:
