@@ -160,6 +160,16 @@ def test_optuna_private_attributes_still_exist(tmp_path):
     assert set(re.findall(r"\.(_\w+)", source)) <= listed | {"_heartbeat"}
 
 
+def test_optuna_grid_sampler_still_records_the_grid_point():
+    import optuna
+
+    from nnsweep.compat import optuna as compat_optuna
+
+    study = optuna.create_study(sampler=optuna.samplers.GridSampler({"x": [1, 2, 3]}, seed=0))
+    study.optimize(lambda t: t.suggest_categorical("x", [1, 2, 3]), n_trials=3)
+    assert sorted(compat_optuna.grid_point(t) for t in study.trials) == [0, 1, 2]
+
+
 def test_optuna_public_replacements_exist():
     import optuna
 

@@ -12,6 +12,8 @@ Each function below wraps one private name, with the public API where Optuna has
   ``storage.get_trial_id_from_study_id_trial_number``, costs a storage query per call.
 * `study_storage`, `study_id`: ``Study._storage`` and ``Study._study_id``; a study does not
   expose the storage it was opened on.
+* `grid_point`: the ``grid_id`` system attribute Optuna's `GridSampler` puts on a trial, the
+  index of its grid point (no public accessor).
 * `stale_trial_ids`: ``RDBStorage._get_stale_trial_ids``. The public
   ``optuna.storages.fail_stale_trials`` fails those trials at once, leaving no way to record
   on them why they ended (``stop_reason``: interrupted) before they are finished.
@@ -29,6 +31,7 @@ from optuna.storages._heartbeat import get_heartbeat_thread
 
 __all__ = [
     "get_heartbeat_thread",
+    "grid_point",
     "heartbeat_thread",
     "is_heartbeat_enabled",
     "stale_trial_ids",
@@ -62,6 +65,11 @@ def is_heartbeat_enabled(storage) -> bool:
 def heartbeat_thread(trial, storage):
     """A context manager that keeps ``trial``'s heartbeat fresh (a no-op without heartbeats)."""
     return get_heartbeat_thread(trial_id(trial), storage)
+
+
+def grid_point(trial) -> int | None:
+    """The index of the grid point a `GridSampler` gave ``trial`` (None: none yet)."""
+    return trial.system_attrs.get("grid_id")
 
 
 def stale_trial_ids(study) -> list[int]:

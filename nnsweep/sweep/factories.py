@@ -17,6 +17,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
+from ..compat.optuna import grid_point
 from ..estimator import NeuralNetworkClassifier
 from ..storage import make_storage
 
@@ -110,7 +111,7 @@ def grid_done(study) -> bool:
     trials = study.get_trials(deepcopy=False)
     if any(t.state == TrialState.WAITING for t in trials):
         return False
-    started = {t.system_attrs.get("grid_id") for t in trials} - {None}
+    started = {grid_point(t) for t in trials} - {None}
     return len(started) >= sampler.n_points
 
 
