@@ -46,6 +46,8 @@ class SweepResult:
     interrupted: bool = False
     tracking_code: int | None = None  # the MLflow writer's exit code (3: behind)
     stop_signal: int | None = None  # the signal that stopped it (interrupted)
+    first_error: str = ""  # the error of the first trial that failed, for the command's message
+    mlflow_experiment_id: str | None = None  # where the writer put the runs (tracking on)
 
     def summary(self) -> dict:
         """The result without the model: what ``summary.json`` holds (JSON types only)."""
@@ -68,9 +70,12 @@ def _jsonable(value):
 
 def summarise_trials(study, result):
     """Put the study's trial counts and its best trial on ``result``."""
-    counts = count_states(study.get_trials(deepcopy=False))
+    trials = study.get_trials(deepcopy=False)
+    counts = count_states(trials)
     result.n_complete, result.n_pruned = counts["COMPLETE"], counts["PRUNED"]
     result.n_failed = counts["FAIL"]
+    errors = [t.user_attrs[Attr.ERROR] for t in trials if t.user_attrs.get(Attr.ERROR)]
+    result.first_error = errors[0] if errors else ""
     if result.n_complete:
         best = study.best_trial
         result.best_params = dict(best.user_attrs.get(Attr.ESTIMATOR_PARAMS, best.params))
