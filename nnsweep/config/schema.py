@@ -1,17 +1,19 @@
 """The study-file schema, declared once: one frozen pydantic dataclass per section.
 
-Each field carries its type, its constraints (``Field(ge=...)``, ``Literal`` choices) and its
-default, with a one-line comment saying what it means (the documentation's study-key tables
-read all four). Rules that involve several keys are validators beside the fields they
-constrain: `ParamSpec` checks its range, `StudySpec` the keys that only some variants take
-(`Only`), the grid sampler's needs and the storage URL.
+Each field carries its TOML type (strict: "10" is not an integer), its constraints
+(``Field(ge=...)``, ``Literal`` choices, the markers of `nnsweep.config.fields`: `Only` the
+variants using it, `FromEnv` the variable filling it) and its default, with a one-line comment
+saying what it means (above the field when the line is full); the documentation's study-key
+tables read all of them. Rules involving several keys are validators beside the fields they
+constrain: `ParamSpec` checks its range, `StudySpec` the keys that only some variants take,
+the grid sampler's needs and the storage URL.
 
-Validating a parsed file goes through `validate_study`, which passes a context: only then are
-settings resolved from the environment (`FromEnv`) and ``data.path`` checked to exist, so that
-building or unpickling a spec (a worker process re-validates it) reads neither.
+A file is validated through `validate_study`: only then are keys of another variant refused
+and ``data.path`` checked to exist. Building a spec directly, or unpickling one (pydantic
+validates it again, e.g. in a worker process, maybe on another host), checks only the rest.
 
 Leaves out: error messages (`nnsweep.config.errors` words pydantic's errors as today's), TOML,
-overrides and the estimator's own checks (`nnsweep.config.load`).
+overrides, the environment and the estimator's own checks (`nnsweep.config.load`).
 """
 
 import dataclasses
@@ -56,8 +58,8 @@ def loading(info: Any) -> bool:
 class DataSpec:
     """``[data]``: the data set, its held-out split and preprocessing."""
 
-    name: Dataset  # required: the data set
-    path: Annotated[NonEmpty | None, Only("csv", "npz")] = None  # the file (from the cwd)
+    name: Dataset  # the data set
+    path: Annotated[NonEmpty | None, Only("csv", "npz")] = None  # the file, relative to the cwd
     label_column: Annotated[NonEmpty, Only("csv")] = "label"  # csv: the class label's column
     # mnist/fashion-mnist: the IDX files' folder (unset: the loader's default)
     data_dir: Annotated[
@@ -66,7 +68,8 @@ class DataSpec:
     subset: Annotated[Int | None, Field(ge=1)] = None  # only the first N training samples
     # held-out fraction where there is no official test split
     test_size: Annotated[Float, Field(gt=0, lt=1), Only("digits", "csv", "npz")] = 0.25
-    split_seed: Annotated[Int, Field(ge=0), Only("digits", "csv", "npz")] = 0  # its seed
+    # random_state of that train_test_split
+    split_seed: Annotated[Int, Field(ge=0), Only("digits", "csv", "npz")] = 0
     preprocessing: Literal["none", "standard", "minmax"] = "none"  # a step before the net
     variant: ClassVar[str] = "name"
 
@@ -89,7 +92,7 @@ class ParamSpec:
     """One ``[search_space.<name>]`` table: a tuned estimator parameter."""
 
     name: Str  # the estimator parameter (the table's name)
-    type: Literal["categorical", "float", "int"]  # required: how it is sampled
+    type: Literal["categorical", "float", "int"]  # how it is sampled
     low: Annotated[Number | None, Only("float", "int")] = None  # required: lower bound (incl.)
     high: Annotated[Number | None, Only("float", "int")] = None  # required: upper bound (incl.)
     log: Annotated[Bool, Only("float", "int")] = False  # sample on a log scale (low > 0)
@@ -100,7 +103,8 @@ class ParamSpec:
         Only("categorical"),
         _CHOICES,
     ] = ()  # required: the values to choose from
-    off: Annotated[Number | None, Only("float", "int")] = None  # set: "<name>.enabled" first
+    # set: each trial first draws "<name>.enabled"; off, the parameter takes this value
+    off: Annotated[Number | None, Only("float", "int")] = None
     variant: ClassVar[str] = "type"
 
     @model_validator(mode="wrap")
@@ -156,7 +160,7 @@ class ParamSpec:
 class CVSpec:
     """``[cv]``: the K-fold cross-validation that scores each trial."""
 
-    n_splits: Annotated[Int, Field(ge=2)] = 5  # K
+    n_splits: Annotated[Int, Field(ge=2)] = 5  # K, the number of folds
     stratified: Bool = True  # StratifiedKFold rather than KFold
     shuffle: Bool = True  # shuffle before splitting
     seed: Annotated[Int, Field(ge=0)] = 0  # random_state of the splitter (with shuffle)
@@ -189,6 +193,9 @@ class SamplerSpec:
     variant: ClassVar[str] = "name"
 
 
+_HALVING = Only("successive_halving", "hyperband")
+
+
 @section
 class PrunerSpec:
     """``[pruner]``: the Optuna pruner; a step is an epoch."""
@@ -196,24 +203,23 @@ class PrunerSpec:
     name: Pruner = "median"  # the pruner
     n_startup_trials: Annotated[Int, Field(ge=0), Only("median")] = 5  # trials before pruning
     n_warmup_steps: Annotated[Int, Field(ge=0), Only("median")] = 5  # epochs before pruning
-    halving = Only("successive_halving", "hyperband")
-    min_resource: Annotated[Int | None, Field(ge=1), halving] = None  # epochs (unset: auto)
-    reduction_factor: Annotated[Int, Field(ge=2), halving] = 3  # 1/factor promoted per rung
+    min_resource: Annotated[Int | None, Field(ge=1), _HALVING] = None  # epochs (unset: auto)
+    reduction_factor: Annotated[Int, Field(ge=2), _HALVING] = 3  # 1/factor promoted per rung
     variant: ClassVar[str] = "name"
-    del halving
+
+
+_ALL_CORES = Expected("an integer >= 0, or -1 (0 and -1: all cores)")
 
 
 @section
 class WorkersSpec:
     """``[workers]``: where trials run."""
 
-    all_cores = Expected("an integer >= 0, or -1 (0 and -1: all cores)")
-    n_jobs: Annotated[Int, Field(ge=-1), all_cores] = 0  # worker processes; 0 or -1: all cores
+    n_jobs: Annotated[Int, Field(ge=-1), _ALL_CORES] = 0  # worker processes; 0 or -1: all cores
     backend: Literal["loky", "dask"] = "loky"  # local processes, or a Dask cluster
     # the Dask scheduler's address (unset: a local cluster)
     scheduler: Annotated[NonEmpty | None, Only("dask"), FromEnv("DASK_SCHEDULER_ADDRESS")] = None
     variant: ClassVar[str] = "backend"
-    del all_cores
 
 
 @section
@@ -250,7 +256,7 @@ _NAME = Expected("a name of A-Z a-z 0-9 _ . -")
 class StudySpec:
     """A validated study file; nested sections as above."""
 
-    name: Annotated[Str, Field(pattern=r"^[A-Za-z0-9_.-]+$"), _NAME]  # Optuna study, journal stem
+    name: Annotated[Str, Field(pattern=r"^[A-Za-z0-9_.-]+$"), _NAME]  # study, journal, experiment
     data: DataSpec  # [data]
     description: Str = ""  # free text
     metric: Metric = "accuracy"  # the CV score to maximise
@@ -293,7 +299,8 @@ class StudySpec:
             key = f"search_space.{p.name}"
             if p.name in fixed:
                 fail(key, "also fixed in [estimator]: tune it or fix it")
-            if self.sampler.name == "grid" and not (p.type == "categorical" or p.step):
+            on_grid = p.type == "categorical" or (p.type == "int" and p.step is not None)
+            if self.sampler.name == "grid" and not on_grid:
                 got = "a float range" if p.type == "float" else "an int range without step"
                 what = "the grid sampler needs categorical choices or an int range with step"
                 fail(key, f"{what}, got {got}")
