@@ -638,6 +638,8 @@ def test_unknown_key_message_in_full(tmp_path):
         (BASE + '[workers]\nbackend = "dask"\nscheduler = ""\n', "workers.scheduler",
          "a non-empty string"),
         ('path = "x"\n' + BASE, "path", "unknown key"),
+        (BASE + SS + 'name = "momentum"\nlow = 0.1\nhigh = 1\n',
+         "search_space.learning_rate.name", "unknown key"),
         (BASE + "[search_space]\nmomentum = 3\n", "search_space.momentum",
          "expected a table [search_space.momentum], got 3 (an integer)"),
         (BASE + "[search_space.n_hidden]\ntype = \"int\"\nlow = 1\nhigh = 9\nstep = 0\n",

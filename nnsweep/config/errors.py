@@ -66,8 +66,8 @@ def fields_of(cls: type) -> dict[str, Any]:
 def unknown_key(section: str, key: str, valid: Iterable[str]) -> str:
     """``unknown key; did you mean ...? (valid: ...)`` for ``key`` in table ``section``."""
     valid = list(valid)
-    tables = {"": [k for k in fields_of(StudySpec) if k not in ("estimator", "search_space")]}
-    tables = {"": [k for k in tables[""] if k not in sections()]}
+    keyed = ("estimator", "search_space", *sections())  # tables, not top-level keys
+    tables = {"": [k for k in fields_of(StudySpec) if k not in keyed]}
     tables |= {name: list(fields_of(cls)) for name, cls in sections().items()}
     homes = [s for s, keys in tables.items() if key in keys and s != section]
     if section in tables and "" in homes:
@@ -114,11 +114,8 @@ def _worded(error: dict, names: dict[str, list[str]]) -> tuple[int, str, str]:
     if kind == "study":
         return 1, ".".join([*parts, ctx["key"]]), ctx["what"]
     if kind == "unknown":  # a key of another search-space type
-        return (
-            0,
-            ".".join([*parts, ctx["key"]]),
-            unknown_key(".".join(parts), ctx["key"], ctx["valid"]),
-        )
+        what = unknown_key(".".join(parts), ctx["key"], ctx["valid"])
+        return 0, ".".join([*parts, ctx["key"]]), what
     key = ".".join(parts)
     if kind == "unexpected_keyword_argument":
         return 0, key, unknown_key(".".join(parts[:-1]), parts[-1], fields_of(table))

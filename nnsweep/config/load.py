@@ -220,6 +220,10 @@ def load_study(
 
     for key in (k for k in LOADER_FIELDS if k in raw):
         fail(key, unknown_key("", key, fields_of(StudySpec)))
+    space = raw.get("search_space")
+    for param, table in space.items() if isinstance(space, dict) else ():
+        if isinstance(table, dict) and "name" in table:  # its name is the table's
+            fail(f"search_space.{param}.name", unknown_key(param, "name", fields_of(ParamSpec)))
     names = {
         k: list(raw[k]) for k in ("estimator", "search_space") if isinstance(raw.get(k), dict)
     }
