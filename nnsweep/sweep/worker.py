@@ -168,8 +168,12 @@ def _run_trial(study, trial, objective):
 
 
 def run_workers(job, n_workers, spec, study, log, max_restarts=3):
-    """Run the workers; if one dies, fail its trial and start them again."""
-    from joblib.externals.loky.process_executor import TerminatedWorkerError
+    """Run the workers; if one dies, fail its trial and start them again.
+
+    After a stop request, a worker process that died is the stop itself: one still starting
+    (unpickling its job) when the signal came has no handler yet and ends; the sweep stops.
+    """
+    from joblib.externals.loky.process_executor import BrokenProcessPool, TerminatedWorkerError
 
     for restart in range(max_restarts + 1):
         try:
@@ -182,8 +186,10 @@ def run_workers(job, n_workers, spec, study, log, max_restarts=3):
                         joblib.delayed(run_worker)(job, i) for i in range(n_workers)
                     )
             return
-        except TerminatedWorkerError as exc:
-            if restart == max_restarts:
+        except BrokenProcessPool as exc:
+            if stopping.requested():
+                return  # the running trials are failed and queued again by the caller
+            if not isinstance(exc, TerminatedWorkerError) or restart == max_restarts:
                 raise
             n = recover_interrupted(study)
             log(f"a worker died ({exc.__class__.__name__}); {n} trial(s) marked failed, resuming")
