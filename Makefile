@@ -55,13 +55,14 @@ bench-mnist: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports  # the import direction: [tool.importlinter] in pyproject.toml
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf .pytest_cache .ruff_cache build *.egg-info docs/_build docs/tutorial/examples
+	rm -rf .pytest_cache .ruff_cache .import_linter_cache build *.egg-info docs/_build docs/tutorial/examples
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
 clean-runs:

@@ -49,6 +49,7 @@ from common import (  # noqa: E402
 )
 
 sys.path.insert(0, str(ROOT))
+from nnsweep.records import Attr  # noqa: E402
 from nnsweep.storage import make_storage  # noqa: E402
 from tests.studyfiles import to_toml  # noqa: E402
 
@@ -100,7 +101,7 @@ def prepare_replay(cwd, reference, make_store):
     storage = make_storage(str(cwd / "mlruns" / "optuna" / f"{NAME}.log"))
     study = optuna.create_study(study_name=NAME, storage=storage, direction="maximize")
     for t in reference:
-        study.enqueue_trial({**t.params, "max_epochs": max(1, t.user_attrs["n_epochs"])})
+        study.enqueue_trial({**t.params, "max_epochs": max(1, t.user_attrs[Attr.N_EPOCHS])})
     if make_store:  # what `make sweep` finds from its second run on: the store exists
         code = (
             "from mlflow import MlflowClient; "
@@ -125,7 +126,7 @@ def components(workdir, reference_dir):
     from nnsweep.config import load_study
     from nnsweep.datasets import load_dataset
     from nnsweep.records import Attr
-    from nnsweep.search import record_study
+    from nnsweep.sweep import record_study
 
     uri = f"sqlite:///{workdir}/mlruns/mlflow.db"
     spec = load_study(STUDY, overrides={"tracking.uri": uri})
@@ -143,7 +144,7 @@ def components(workdir, reference_dir):
     curves = (Attr.CURVE_VAL_MEAN, Attr.CURVE_LOSS_MEAN, Attr.CURVE_TIME)
     for ref in load_trials(reference_dir):
         trial = study.ask()
-        n = ref.user_attrs.get("n_epochs") or 0
+        n = ref.user_attrs.get(Attr.N_EPOCHS) or 0
         for part in (n // 3, 2 * n // 3):  # two live flushes, each followed by a pass
             for key in curves:
                 trial.set_user_attr(key, (ref.user_attrs.get(key) or [])[:part])
@@ -243,7 +244,7 @@ def latency(cwd, study_file, n_trials):
     for t in load_trials(cwd):
         if t.number in seen_run:
             starts.append(seen_run[t.number] - t.datetime_start.timestamp())
-        times = t.user_attrs.get("curve_time") or []
+        times = t.user_attrs.get(Attr.CURVE_TIME) or []
         for k, offset in enumerate(times, start=1):
             if (t.number, k) in seen_step and t.state.name != "RUNNING":
                 epochs.append(seen_step[(t.number, k)] - (t.datetime_start.timestamp() + offset))
@@ -272,7 +273,7 @@ def main(argv=None):
         ref_dir.mkdir()
         wall, cpu, other = run_cli(ref_dir, STUDY, tracking=False, n_trials=n_trials)
         reference = load_trials(ref_dir)
-        epochs = [max(1, t.user_attrs["n_epochs"]) for t in reference]
+        epochs = [max(1, t.user_attrs[Attr.N_EPOCHS]) for t in reference]
         states = {s: sum(t.state.name == s for t in reference) for s in ("COMPLETE", "PRUNED")}
         ref_line = (
             f"Reference run (`nnsweep run studies/digits.toml --no-tracking`, 2 workers): "
@@ -291,7 +292,7 @@ def main(argv=None):
                     wall, cpu, other = run_cli(cwd, study_file, tracking, len(reference))
                     done = load_trials(cwd)
                     assert len(done) == len(reference), (len(done), len(reference))
-                    assert sum(t.user_attrs["n_epochs"] for t in done) == sum(epochs)
+                    assert sum(t.user_attrs[Attr.N_EPOCHS] for t in done) == sum(epochs)
                     key = ("new" if new_store else "existing", tracking)
                     results.setdefault(key, []).append((wall, cpu))
                     rows.append(

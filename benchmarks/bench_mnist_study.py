@@ -29,7 +29,8 @@ from common import ROOT, environment, header, loadavg, table, write_result  # no
 
 sys.path.insert(0, str(ROOT))
 from nnsweep.config import load_study  # noqa: E402
-from nnsweep.search import make_storage  # noqa: E402
+from nnsweep.records import Attr  # noqa: E402
+from nnsweep.storage import make_storage  # noqa: E402
 
 STUDY = ROOT / "studies" / "mnist.toml"
 QUICK = ["--set", "data.subset=6000", "--set", "estimator.max_epochs=3", "--n-trials", "4"]
@@ -100,10 +101,10 @@ def main(argv=None):
             str(t.number),
             f"{t.value:.4f}",
             f"{t.user_attrs.get('cv_std', float('nan')):.4f}",
-            str(t.user_attrs.get("n_epochs", "")),
+            str(t.user_attrs.get(Attr.N_EPOCHS, "")),
             f"{(t.datetime_complete - t0).total_seconds() / 60:.1f}",
             *(
-                fmt(t.params.get(n, t.user_attrs.get("estimator_params", {}).get(n)))
+                fmt(t.params.get(n, t.user_attrs.get(Attr.ESTIMATOR_PARAMS, {}).get(n)))
                 for n in tuned
             ),
         ]

@@ -53,6 +53,7 @@ from common import (  # noqa: E402
     write_result,
 )
 
+from nnsweep.records import Attr  # noqa: E402
 from tests.servers import (  # noqa: E402
     blas_env,
     load_optuna_study,
@@ -155,7 +156,7 @@ def run_sweep_once(folder, name, storage, scheduler, n_trials, epochs, roots=())
         "per_min": 60 * n_trials / phase,
         "per_min_wall": 60 * n_trials / wall,
         "trial_s": statistics.mean(durations),
-        "workers": len({t.user_attrs["worker"] for t in trials}),
+        "workers": len({t.user_attrs[Attr.WORKER] for t in trials}),
         "load": os.getloadavg()[0],
         "busy_before": busy_before,
         "others": others,
@@ -211,49 +212,51 @@ class NoTraining:
         )
 
     def __call__(self, trial):
-        from nnsweep.search import _set_user_attrs, suggest_params
+        from nnsweep.records import StopReason, TrialRecord
+        from nnsweep.sweep import suggest_params
 
         params = suggest_params(trial, self.search_space)
-        trial.set_user_attr("estimator_params", {**self.fixed, **params})
+        trial.set_user_attr(Attr.ESTIMATOR_PARAMS, {**self.fixed, **params})
         curve = []
         for epoch in range(1, self.epochs + 1):
             value = 0.9 + 0.001 * epoch + 0.01 * params.get("learning_rate", 0.1)
             curve.append(value)
             trial.report(value, epoch)
             trial.should_prune()
-        record = {
-            "stop_reason": "completed",
-            "fold_scores": [curve[-1]] * self.n_folds,
-            "cv_mean": curve[-1],
-            "cv_std": 0.0,
-            "n_epochs": self.epochs,
-            "fit_time": 1.0,
-            "curve_val_mean": curve,
-            "curve_loss_mean": curve,
-            "curve_val_folds": [curve] * self.n_folds,
-        }
-        _set_user_attrs(trial, record)
+        record = TrialRecord(
+            estimator_params={**self.fixed, **params},
+            stop_reason=StopReason.COMPLETED,
+            fold_scores=[curve[-1]] * self.n_folds,
+            cv_mean=curve[-1],
+            cv_std=0.0,
+            n_epochs=self.epochs,
+            fit_time=1.0,
+            curve_val_mean=curve,
+            curve_loss_mean=curve,
+            curve_val_folds=[curve] * self.n_folds,
+        )
+        for key, value in record.to_attrs().items():
+            trial.set_user_attr(key, value)
         return curve[-1]
 
 
 def storage_loop(job, n_trials):
-    """search.run_worker's loop, copied to time its parts: (total s, s in the lock) per trial."""
+    """sweep.worker.run_worker's loop, copied to time its parts: (total s, s in lock) a trial."""
     import socket
     import warnings
 
     import optuna
     from optuna.exceptions import ExperimentalWarning
-    from optuna.storages._heartbeat import get_heartbeat_thread
 
-    from nnsweep.search import (
-        _run_trial,
+    from nnsweep.compat.optuna import heartbeat_thread, is_heartbeat_enabled
+    from nnsweep.sweep import (
         count_budget,
-        is_heartbeat_enabled,
         make_pruner,
         make_sampler,
         make_storage,
         recover_interrupted,
     )
+    from nnsweep.sweep.worker import _run_trial
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = make_storage(job.storage_url, job.heartbeat_interval)
@@ -267,13 +270,13 @@ def storage_loop(job, n_trials):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 if is_heartbeat_enabled(storage):
-                    recover_interrupted(study, ())
+                    recover_interrupted(study)
                 if count_budget(study) >= n_trials:
                     break
                 trial = study.ask()
         t1 = time.perf_counter()
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-        with get_heartbeat_thread(trial._trial_id, storage):
+        trial.set_user_attr(Attr.WORKER, f"{socket.gethostname()}:{os.getpid()}")
+        with heartbeat_thread(trial, storage):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ExperimentalWarning)
                 _run_trial(study, trial, job.objective)
@@ -287,7 +290,7 @@ def bench_storage(pg, n_trials, epochs, folder):
 
     from nnsweep.config import load_study
     from nnsweep.estimator import NeuralNetworkClassifier
-    from nnsweep.search import create_study, make_job
+    from nnsweep.sweep import create_study, make_job
 
     params = NeuralNetworkClassifier().get_params().keys()
     rows = {}
@@ -350,7 +353,7 @@ def bench_mlflow(server_url, n_trials, epochs, folder):
 
     from nnsweep.config import load_study
     from nnsweep.estimator import NeuralNetworkClassifier
-    from nnsweep.search import create_study
+    from nnsweep.sweep import create_study
     from nnsweep.tracking import StudyWriter
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -454,7 +457,7 @@ def mnist_job_size():
     from nnsweep.cli import load_data
     from nnsweep.config import load_study
     from nnsweep.estimator import NeuralNetworkClassifier
-    from nnsweep.search import make_job, split_data
+    from nnsweep.sweep import make_job, split_data
 
     spec = load_study(
         ROOT / "studies" / "mnist.toml",

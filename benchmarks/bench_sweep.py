@@ -43,7 +43,7 @@ from sklearn.neural_network import MLPClassifier  # noqa: E402
 sys.path.insert(0, str(ROOT))
 from nnsweep.config import load_study  # noqa: E402
 from nnsweep.datasets import load_dataset  # noqa: E402
-from nnsweep.search import run_sweep  # noqa: E402
+from nnsweep.sweep import run_sweep  # noqa: E402
 
 STUDY = ROOT / "studies" / "digits.toml"
 THRESHOLDS = (0.975, 0.979, 0.982)
@@ -131,7 +131,7 @@ def ours(tmp, budget, overrides=None, tag="ours", study=STUDY):
 
 
 def _storage(spec):
-    from nnsweep.search import make_storage
+    from nnsweep.storage import make_storage
 
     return make_storage(spec.storage.url)
 

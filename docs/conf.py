@@ -161,7 +161,7 @@ class CliReference(Directive):
         return node.children
 
 
-# -- the study-file reference, from nnsweep.config's dataclasses
+# -- the study-file reference, from nnsweep.config.schema's dataclasses
 # Example values for keys that studies/digits.toml (the annotated reference) does not set, or
 # sets to something too long for a table cell. Otherwise a key's default is its example; a key
 # with none of the three is a build error.
@@ -187,12 +187,21 @@ NOT_FILE_KEYS = {"path", "source_text", "overrides"}
 
 
 def _field_comments(cls):
-    """Field name -> the comment that follows it in the class body (the field's description)."""
-    out = {}
-    for line in inspect.getsource(cls).splitlines():
-        match = re.match(r"\s+(\w+):[^#]*#\s*(.*)$", line)
-        if match:
-            out[match.group(1)] = match.group(2)
+    """Field name -> its comment in the class body: on its line(s), else the lines above it."""
+    out, above, field, depth = {}, [], None, 0
+    for line in inspect.getsource(cls).splitlines()[1:]:
+        code, _, comment = line.partition("  #")
+        if depth == 0 and re.match(r"\s*#", line):
+            above.append(line.strip().lstrip("#").strip())
+            continue
+        start = re.match(r"\s+(\w+):", code) if depth == 0 else None
+        if start:
+            field, out[start.group(1)] = start.group(1), " ".join(above)
+        depth += code.count("[") + code.count("(") - code.count("]") - code.count(")")
+        if field and comment.strip() and depth == 0:
+            out[field] = comment.strip()  # a comment on the field's own line wins
+        if depth == 0:
+            above, field = [], None
     return out
 
 
@@ -222,6 +231,21 @@ def _default(field):
     return "**required**"
 
 
+def _meaning(comment, cls, name):
+    """The field's comment, then which variants use it and which variable fills it."""
+    from nnsweep.config import fields
+
+    parts = [comment + ("" if comment.endswith(".") else ".")] if comment else []
+    only = fields.variant_keys(cls).get(name)
+    if only:
+        used = " or ".join(f'``{cls.variant} = "{o}"``' for o in only)
+        parts.append(f"Only with {used}.")
+    var = fields.env_keys(cls).get(name)
+    if var:
+        parts.append(f"Unset: ``${var}``, if set.")
+    return " ".join(parts)
+
+
 _TABLE_HEAD = [
     ".. list-table::",
     "   :header-rows: 1",
@@ -238,8 +262,10 @@ _TABLE_HEAD = [
 class StudyKeys(Directive):
     """``.. study-keys::``: every key of a study file, as tables, from `nnsweep.config`.
 
-    Names, types and defaults come from the dataclasses, meanings from the comment on each
-    field, examples from `STUDY_KEY_EXAMPLES`, else ``studies/digits.toml``, else the default.
+    Names and defaults come from the schema's dataclasses, types in words from their
+    declarations (``nnsweep.config.fields.expected``: "an integer >= 1"), meanings from the
+    comment on (or above) each field with the variants using it and the variable filling it,
+    examples from `STUDY_KEY_EXAMPLES`, else ``studies/digits.toml``, else the default.
     A key with no example and no default is a build error.
     """
 
@@ -308,7 +334,10 @@ class StudyKeys(Directive):
 
     def _table(self, lines, title, anchor, cls, prefix, values, intro, skip=()):
         """Append one section's table of keys to ``lines``."""
+        from nnsweep.config import fields
+
         comments = _field_comments(cls)
+        hints = typing.get_type_hints(cls, include_extras=True)
         lines += ["", f".. _study-{anchor}:", "", title, "~" * len(title), "", intro, ""]
         lines += _TABLE_HEAD
         for field in dataclasses.fields(cls):
@@ -328,10 +357,10 @@ class StudyKeys(Directive):
                 )
             lines += [
                 f"   * - ``{field.name}``",
-                f"     - {_literal(str(field.type).removesuffix(' | None'))}",
+                f"     - {fields.expected(hints[field.name])}",
                 f"     - {_default(field)}",
                 f"     - {_literal(example)}",
-                f"     - {comments.get(field.name, '')}",
+                f"     - {_meaning(comments.get(field.name, ''), cls, field.name)}",
             ]
 
 

@@ -5,7 +5,7 @@ K-fold cross-validation in lockstep, and where pruning cut
 nnsweep scores a trial by K-fold cross-validation, and it trains the K fold models in
 lockstep: one epoch of each, then each is scored on its held-out fold, and the mean of the K
 scores is the trial's value at that epoch. The pruner compares trials on that mean at equal
-epochs. This script runs a real (small) sweep through :func:`nnsweep.search.run_sweep` from a
+epochs. This script runs a real (small) sweep through :func:`nnsweep.sweep.run_sweep` from a
 study file, with MLflow off, and draws what the Optuna study recorded.
 """
 
@@ -23,7 +23,8 @@ from optuna.trial import TrialState
 from nnsweep import NeuralNetworkClassifier
 from nnsweep.config import load_study
 from nnsweep.datasets import load_dataset
-from nnsweep.search import run_sweep
+from nnsweep.records import TrialRecord
+from nnsweep.sweep import run_sweep
 
 # sphinx_gallery_start_ignore
 QUICK = os.environ.get("NNSWEEP_DOCS_QUICK") == "1"  # the tests build a fast version
@@ -110,8 +111,9 @@ storage = JournalStorage(JournalFileBackend(str(folder / "kfold.log")))
 study = optuna.load_study(study_name="kfold", storage=storage)
 trials = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
 best = study.best_trial
+record = TrialRecord.of(best)  # the trial's user attributes, typed
 print(f"best trial #{best.number}: {best.params}")
-print(f"its fold scores: {np.round(best.user_attrs['fold_scores'], 4)}")
+print(f"its fold scores: {np.round(record.fold_scores, 4)}")
 
 # %%
 # The K folds of the best trial, epoch by epoch
@@ -120,7 +122,7 @@ print(f"its fold scores: {np.round(best.user_attrs['fold_scores'], 4)}")
 # did not see. Their mean (black) is what Optuna saw after every epoch.
 
 fig, ax_folds = plt.subplots(figsize=(8, 4))
-folds = best.user_attrs["curve_val_folds"]
+folds = record.curve_val_folds
 for k, curve in enumerate(folds):
     ax_folds.plot(np.arange(1, len(curve) + 1), curve, lw=1, alpha=0.8, label=f"fold {k + 1}")
 steps = sorted(best.intermediate_values)

@@ -22,7 +22,7 @@ from optuna.storages.journal import JournalFileBackend
 from nnsweep import NeuralNetworkClassifier
 from nnsweep.config import load_study
 from nnsweep.datasets import load_dataset
-from nnsweep.search import run_sweep
+from nnsweep.sweep import run_sweep
 
 # sphinx_gallery_start_ignore
 QUICK = os.environ.get("NNSWEEP_DOCS_QUICK") == "1"  # the tests build a fast version

@@ -1,7 +1,7 @@
 """nnsweep: hyperparameter sweeps for a neural network written in NumPy.
 
 The network and its scikit-learn estimator are importable from here; sweeps
-(`nnsweep.search`), tracking (`nnsweep.tracking`) and data (`nnsweep.datasets`)
+(`nnsweep.sweep`), tracking (`nnsweep.tracking`) and data (`nnsweep.datasets`)
 are imported from their modules so that ``import nnsweep`` stays light.
 """
 

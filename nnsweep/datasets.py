@@ -26,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import DATASETS  # the names a study file may give (declared once, in config)
+
 __all__ = ["DATASETS", "Dataset", "DatasetError", "load_dataset"]
 
-DATASETS = ("digits", "mnist", "fashion-mnist", "csv", "npz")
 _IDX_DATASETS = ("mnist", "fashion-mnist")
 _IDX_FILES = {  # split -> (images file, labels file)
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),

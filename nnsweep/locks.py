@@ -2,7 +2,8 @@
 
 * `SweepLock`: held by the process that runs a sweep, for the whole sweep, so
   that two local sweeps of one study never run at once. Holding it is what makes
-  it safe to fail trials left RUNNING by a dead worker (`search.recover_interrupted`).
+  it safe to fail trials left RUNNING by a dead worker
+  (`nnsweep.sweep.recovery.recover_interrupted`).
   An ``fcntl`` lock on a file beside the study: the kernel releases it when the
   holder dies, however it dies.
 * `StudyLock`: taken by a worker around "count the study's trials, then ask for a

@@ -8,6 +8,7 @@ name the attributes through this module, never by spelling the strings.
 * `Attr`: the names of the user attributes a trial carries.
 * `TrialRecord`: the attributes of one trial as a typed object (``TrialRecord.of(frozen)``).
 * `is_interrupted`: a trial that did not end by itself (retried, not counted in the budget).
+* `count_states`: how many trials are in each state.
 
 Standard library only: the sweep and tracking both import it, and it imports neither.
 """
@@ -15,11 +16,12 @@ Standard library only: the sweep and tracking both import it, and it imports nei
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Attr", "StopReason", "StudyAttr", "TrialRecord", "is_interrupted"]
+__all__ = ["Attr", "StopReason", "StudyAttr", "TrialRecord", "count_states", "is_interrupted"]
 
 
 class StopReason(StrEnum):
@@ -120,6 +122,11 @@ def is_interrupted(trial) -> bool:
     return reason == StopReason.INTERRUPTED.value or (
         trial.state.name == "FAIL" and reason is None
     )
+
+
+def count_states(trials) -> Counter:
+    """How many of ``trials`` are in each state, by state name (``"COMPLETE"``, ``"FAIL"``...)."""
+    return Counter(t.state.name for t in trials)
 
 
 def _json_safe(value):

@@ -1,7 +1,7 @@
 """Scores of the cross-validation's fold models: scikit-learn's numbers, without its checks.
 
-The lockstep CV (`nnsweep.search.CrossValidationObjective`) scores K models after every epoch:
-on digits that is 300 scorings in a 60-epoch trial, each on a few hundred rows. scikit-learn's
+The lockstep CV (`nnsweep.sweep.CrossValidationObjective`) scores K models after every epoch,
+each on one fold's few hundred rows: K times the epochs in every trial. scikit-learn's
 scorer validates the model's input and then the targets (``check_array``, ``type_of_target``,
 ``np.unique``) every time, which cost more than the network's forward pass itself. The fold
 models and data do not change kind between epochs, so `FoldScorer` checks only what can make
@@ -23,12 +23,13 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.metrics import get_scorer
 
+from .config import METRICS
 from .estimator import NeuralNetworkClassifier
 from .functions import log_softmax
 
 __all__ = ["FAST_METRICS", "FoldScorer"]
 
-FAST_METRICS = ("accuracy", "neg_log_loss", "f1_macro")
+FAST_METRICS = METRICS  # every metric a study file may name (config's list) has the fast path
 
 
 class FoldScorer:

@@ -137,3 +137,40 @@ class GracefulStop:
         for pid in self.children() if self.children else ():
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGTERM)
+
+
+def child_pids():
+    """Pids of this process's children (and theirs)."""
+    import psutil
+
+    try:
+        return {p.pid for p in psutil.Process().children(recursive=True)}
+    except psutil.Error:
+        return set()
+
+
+def stop_children(grace=3.0, keep=frozenset()):
+    """End every process this command started that is still alive: none outlives it.
+
+    The worker processes end by themselves (loky shuts them down at exit); this is the
+    guarantee when a hard stop or an error cut that short. ``keep``: children that were there
+    before the command started (`main` called from Python, e.g. by a test with servers).
+    """
+    import psutil
+
+    try:
+        children = [p for p in psutil.Process().children(recursive=True) if p.pid not in keep]
+    except psutil.Error:
+        return
+    mine = []
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            if "resource_tracker" in " ".join(child.cmdline()):
+                continue  # loky's: it ends when this process does, and cleans up after it
+            child.terminate()
+            mine.append(child)
+    children = mine
+    _, alive = psutil.wait_procs(children, timeout=grace)
+    for child in alive:
+        with contextlib.suppress(psutil.Error):
+            child.kill()

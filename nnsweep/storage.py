@@ -6,6 +6,7 @@ imports the other. Leaves out: anything about trials.
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import optuna
@@ -46,14 +47,36 @@ def make_storage(url, heartbeat_interval=None):
             "grace_period": 2 * heartbeat_interval,
         }
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, **options)
+        return _open_rdb(url, options)
     except Exception as exc:  # a bad URL, a server that does not answer, a wrong password
         reason = redact_text(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
         raise StorageError(
             f"cannot open the Optuna storage {redact_url(url)}: {type(exc).__name__}: {reason}"
         ) from None
+
+
+def _open_rdb(url, options, attempts=5):
+    """`RDBStorage`, tried again when another process was creating the same new database.
+
+    Optuna creates the tables and then inserts the schema's version row; processes that open
+    a new database at once (``nnsweep worker`` started several times) race on both, and the
+    losers get "UNIQUE constraint failed: alembic_version" or "table ... already exists".
+    The schema is there when they try again.
+    """
+    for attempt in range(1, attempts):
+        try:
+            return _rdb_storage(url, options)
+        except Exception as exc:
+            if "alembic_version" not in str(exc) and "already exists" not in str(exc):
+                raise
+            time.sleep(0.1 * attempt)
+    return _rdb_storage(url, options)
+
+
+def _rdb_storage(url, options):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        return optuna.storages.RDBStorage(url, **options)
 
 
 def load_study(spec):

@@ -574,6 +574,9 @@ def mlflow_runs(tracking_uri, experiment):
 def check_trials_match_runs(study, tracking_uri, experiment):
     """One parent run; exactly one child run per Optuna trial, with its number, run id and an
     end status matching the trial's state. Returns ``{trial number: run}``."""
+    from nnsweep.compat.optuna import trial_id
+    from nnsweep.records import StudyAttr
+
     parents, children = mlflow_runs(tracking_uri, experiment)
     assert len(parents) == 1, f"expected one parent run, got {len(parents)}"
     parent = parents[0]
@@ -587,8 +590,9 @@ def check_trials_match_runs(study, tracking_uri, experiment):
     for t in trials:
         run = by_number[t.number]
         assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
-        assert study.user_attrs.get(f"mlflow_run:{t.number}") == run.info.run_id, t.number
-        assert run.data.tags["optuna.trial_id"] == str(t._trial_id)
+        run_key = f"{StudyAttr.MLFLOW_RUN_PREFIX}{t.number}"
+        assert study.user_attrs.get(run_key) == run.info.run_id, t.number
+        assert run.data.tags["optuna.trial_id"] == str(trial_id(t))
         assert run.data.tags.get("nnsweep.synced") == t.state.name, t.number
         assert run.info.status == _RUN_STATUS[t.state.name], (
             f"trial {t.number} is {t.state.name}, its run {run.info.status}"

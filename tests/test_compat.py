@@ -103,3 +103,123 @@ def test_check_params_with_other_constraints():
     compat.check_params(constraints, {"k": 3, "s": "a"}, "f")
     with pytest.raises(ValueError, match=r"^an int in the range \[2, 4\]$"):
         compat.check_params(constraints, {"k": 5}, "f")
+
+
+# --------------------------------------------------------------------------- Optuna
+# Every private name nnsweep.compat.optuna uses: (module or class, name). A release that moves
+# one fails here, by name.
+OPTUNA_PRIVATE = [
+    ("optuna.storages._heartbeat", "get_heartbeat_thread"),
+]
+OPTUNA_PRIVATE_ATTRS = [
+    ("optuna.study.Study", "_storage"),
+    ("optuna.study.Study", "_study_id"),
+    ("optuna.trial.Trial", "_trial_id"),
+    ("optuna.trial.FrozenTrial", "_trial_id"),
+    ("optuna.storages.RDBStorage", "_get_stale_trial_ids"),
+]
+# A private Optuna or MLflow module, or a private attribute of a study, trial or storage.
+OPTUNA_PRIVATE_USE = re.compile(
+    r"(from\s+optuna(\.\w+)*\._\w+|import\s+optuna(\.\w+)*\._\w+"
+    r"|\._trial_id\b|\._study_id\b|\._storage\b|\._get_stale_trial_ids\b)"
+)
+MLFLOW_PRIVATE_USE = re.compile(r"(from|import)\s+mlflow(\.\w+)*\._\w+")
+
+
+@pytest.mark.parametrize(("module", "name"), OPTUNA_PRIVATE, ids=lambda x: x)
+def test_optuna_private_name_still_exists(module, name):
+    from nnsweep.compat import optuna as compat_optuna
+
+    assert hasattr(importlib.import_module(module), name), f"{module}.{name} is gone"
+    assert getattr(compat_optuna, name) is getattr(importlib.import_module(module), name)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning", "ignore::optuna.exceptions.ExperimentalWarning")
+def test_optuna_private_attributes_still_exist(tmp_path):
+    import optuna
+
+    from nnsweep.compat import optuna as compat_optuna
+
+    assert hasattr(optuna.storages.RDBStorage, "_get_stale_trial_ids")
+    storage = optuna.storages.RDBStorage(
+        f"sqlite:///{tmp_path / 'db.sqlite'}", heartbeat_interval=60
+    )
+    study = optuna.create_study(storage=storage)
+    trial = study.ask()
+    frozen = study.trials[0]
+    assert compat_optuna.trial_id(trial) == compat_optuna.trial_id(frozen)
+    assert compat_optuna.study_storage(study).get_trial(compat_optuna.trial_id(trial)).number == 0
+    assert compat_optuna.study_id(study) == storage.get_study_id_from_name(study.study_name)
+    assert compat_optuna.is_heartbeat_enabled(compat_optuna.study_storage(study))
+    assert compat_optuna.stale_trial_ids(study) == []  # fresh: its heartbeat is not stale
+    with compat_optuna.heartbeat_thread(trial, compat_optuna.study_storage(study)):
+        pass
+    assert not compat_optuna.is_heartbeat_enabled(optuna.storages.InMemoryStorage())
+    listed = {name for _, name in OPTUNA_PRIVATE_ATTRS}
+    source = Path(compat_optuna.__file__).read_text()
+    assert set(re.findall(r"\.(_\w+)", source)) <= listed | {"_heartbeat"}
+
+
+def test_optuna_grid_sampler_still_records_the_grid_point():
+    import optuna
+
+    from nnsweep.compat import optuna as compat_optuna
+
+    study = optuna.create_study(sampler=optuna.samplers.GridSampler({"x": [1, 2, 3]}, seed=0))
+    study.optimize(lambda t: t.suggest_categorical("x", [1, 2, 3]), n_trials=3)
+    assert sorted(compat_optuna.grid_point(t) for t in study.trials) == [0, 1, 2]
+
+
+def test_optuna_public_replacements_exist():
+    import optuna
+
+    # What Optuna offers in place of the private names, where it offers something
+    assert callable(optuna.storages.fail_stale_trials)
+    assert hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback")
+
+
+# --------------------------------------------------------------------------- MLflow
+def test_mlflow_private_name_still_exists():
+    from mlflow.tracking._tracking_service import utils
+
+    from nnsweep.compat import mlflow as compat_mlflow
+
+    assert hasattr(utils, "_tracking_uri"), "mlflow's _tracking_service.utils._tracking_uri"
+    assert compat_mlflow.explicit_tracking_uri() == utils._tracking_uri
+
+
+@pytest.mark.parametrize(
+    ("pattern", "owner"),
+    [
+        (OPTUNA_PRIVATE_USE, "nnsweep/compat/optuna.py"),
+        (MLFLOW_PRIVATE_USE, "nnsweep/compat/mlflow.py"),
+    ],
+    ids=["optuna", "mlflow"],
+)
+def test_no_other_module_uses_optuna_or_mlflow_private_names(pattern, owner):
+    places = [
+        p for folder in ("nnsweep", "tests", "examples") for p in (ROOT / folder).rglob("*.py")
+    ]
+    offenders = {
+        str(p.relative_to(ROOT))
+        for p in places
+        if pattern.search(p.read_text(encoding="utf-8", errors="replace"))
+    }
+    assert offenders - {owner, "tests/test_compat.py"} == set()
+
+
+# --------------------------------------------------------------------------- versions
+def test_installed_versions_are_within_the_declared_bounds():
+    import tomllib
+    from importlib.metadata import version
+
+    from packaging.requirements import Requirement
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    for dep in map(Requirement, deps):
+        assert dep.specifier.contains(version(dep.name), prereleases=True), (
+            dep,
+            version(dep.name),
+        )
+        if dep.name in ("numpy", "scikit-learn", "optuna", "mlflow", "joblib"):
+            assert any(s.operator == "<" for s in dep.specifier), f"{dep.name}: no upper bound"

@@ -611,3 +611,84 @@ def test_study_changed_error_names_file_study_changes_and_ways_out(tmp_path):
     momentum = '{type = "float", low = 0.5, high = 0.99, log = false}'
     assert f"    search_space.momentum: unset -> {momentum}\n" in message
     assert 'name = "..."' in message and "--accept-changes" in message
+
+
+# The schema is declared once, as pydantic dataclasses (issue 12).
+def test_unknown_key_message_in_full(tmp_path):
+    path = write(tmp_path, BASE + SS + "lowe = 0.1\nhigh = 1\n")
+    with pytest.raises(StudyFileError) as info:
+        load_study(path)
+    expected = (
+        '[search_space.learning_rate] lowe: unknown key; did you mean "low"? '
+        "(valid: type, low, high, log, step, off)"
+    )
+    assert str(info.value) == f"{path}: {expected}"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "fragment"),
+    [
+        (BASE + '[sampler]\nname = "grid"\n' + SS + "low = 0.1\nhigh = 0.5\nstep = 0.1\n",
+         "search_space.learning_rate", "got a float range"),
+        (BASE + '[search_space.activation]\ntype = "categorical"\n',
+         "search_space.activation.choices", "missing required key"),
+        (BASE + '[search_space.activation]\ntype = "categorical"\nchoices = [[1]]\n',
+         "search_space.activation.choices", "got [1] (a list) in the list"),
+        (BASE + "[estimator]\nn_hidden = inf\n", "estimator.n_hidden", "got inf (a float)"),
+        (BASE + '[workers]\nbackend = "dask"\nscheduler = ""\n', "workers.scheduler",
+         "a non-empty string"),
+        ('path = "x"\n' + BASE, "path", "unknown key"),
+        (BASE + SS + 'name = "momentum"\nlow = 0.1\nhigh = 1\n',
+         "search_space.learning_rate.name", "unknown key"),
+        (BASE + "[search_space]\nmomentum = 3\n", "search_space.momentum",
+         "expected a table [search_space.momentum], got 3 (an integer)"),
+        (BASE + "[search_space.n_hidden]\ntype = \"int\"\nlow = 1\nhigh = 9\nstep = 0\n",
+         "search_space.n_hidden.step", "expected an integer > 0, got 0"),
+    ],
+)  # fmt: skip
+def test_more_invalid_studies(tmp_path, text, key, fragment):
+    with pytest.raises(StudyFileError) as info:
+        load(tmp_path, text)
+    assert info.value.key == key and fragment in str(info.value)
+
+
+def test_empty_tracking_uri_means_the_environment_then_the_default(tmp_path, monkeypatch):
+    text = BASE + '[tracking]\nuri = ""\nexperiment = ""\n'
+    assert load(tmp_path, text).tracking.uri == "sqlite:///mlruns/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://env:5000")
+    spec = load(tmp_path, text)
+    assert spec.tracking.uri == "http://env:5000" and spec.tracking.experiment == "t"
+
+
+def test_environment_fills_only_the_variant_that_uses_the_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("NNSWEEP_DATA_DIR", "/data")
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://env:8786")
+    spec = load(tmp_path, BASE)  # digits, loky: neither takes them
+    assert spec.data.data_dir is None and spec.workers.scheduler is None
+
+
+def test_unpickling_reads_neither_the_filesystem_nor_the_environment(tmp_path, monkeypatch):
+    # A worker (maybe on another host, in another directory) validates the spec again.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d.csv").write_text("a,label\n1,0\n")
+    spec = load(tmp_path, 'name = "t"\n[data]\nname = "csv"\npath = "d.csv"\n')
+    blob = pickle.dumps(spec)
+    (tmp_path / "d.csv").unlink()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://elsewhere:5000")
+    again = pickle.loads(blob)
+    assert again == spec and again.tracking.uri == "sqlite:///mlruns/mlflow.db"
+
+
+def test_sections_built_directly_are_validated():
+    from pydantic import ValidationError
+
+    from nnsweep.config import CVSpec, DataSpec
+
+    with pytest.raises(ValidationError):
+        ParamSpec("learning_rate", "float", 0.5, 0.1)
+    with pytest.raises(ValidationError):
+        CVSpec(n_splits=1)
+    assert issubclass(ValidationError, ValueError)
+    spec = StudySpec(name="t", data=DataSpec("digits"))
+    assert spec.cv == CVSpec() and spec.budget.n_trials == 20
+    assert ParamSpec("x", "float", 1, 2).low == 1.0  # a float range's bounds are floats

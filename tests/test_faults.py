@@ -23,7 +23,9 @@ pytest.register_assert_rewrite("tests.servers")
 from optuna.trial import TrialState  # noqa: E402
 
 from nnsweep.cli import main  # noqa: E402
-from nnsweep.search import count_budget, is_interrupted  # noqa: E402
+from nnsweep.compat.optuna import study_storage, trial_id  # noqa: E402
+from nnsweep.records import Attr, StopReason, is_interrupted  # noqa: E402
+from nnsweep.sweep import count_budget  # noqa: E402
 from tests.servers import (  # noqa: E402
     PASSWORD,
     check_trials_match_runs,
@@ -97,11 +99,11 @@ def _kill_worker_mid_trial(proc, study, timeout=150):
         if trial is None:
             time.sleep(0.05)
             continue
-        pid = int(trial.user_attrs["worker"].rsplit(":", 1)[1])
+        pid = int(trial.user_attrs[Attr.WORKER].rsplit(":", 1)[1])
         children = {p.pid for p in psutil.Process(proc.pid).children(recursive=True)}
         assert pid in children, f"trial {trial.number} runs in {pid}, not a worker of the sweep"
         os.kill(pid, signal.SIGSTOP)
-        again = study._storage.get_trial(trial._trial_id)
+        again = study_storage(study).get_trial(trial_id(trial))
         if again.state == TrialState.RUNNING:
             os.kill(pid, signal.SIGKILL)
             return trial.number
@@ -143,13 +145,13 @@ def test_sigkill_of_a_worker_mid_trial(tmp_path, request, kind):
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     assert count_budget(study) == n_trials
     assert len([t for t in trials if not is_interrupted(t)]) == n_trials
-    retries = [t for t in trials if t.user_attrs.get("retry_of") == killed]
+    retries = [t for t in trials if t.user_attrs.get(Attr.RETRY_OF) == killed]
     assert len(retries) == 1, f"{len(retries)} retries of trial {killed}"
     assert retries[0].state == TrialState.COMPLETE and retries[0].params == dead.params
     runs = check_trials_match_runs(study, read_back, f"sigkill-{kind}")
     assert runs[killed].info.status == "FAILED"
     # and both say why: the worker died ("interrupted"), not that the trial failed by itself
-    assert dead.user_attrs.get("stop_reason") == "interrupted", dead.user_attrs
+    assert dead.user_attrs.get(Attr.STOP_REASON) == StopReason.INTERRUPTED, dead.user_attrs
     assert runs[killed].data.tags.get("nnsweep.stop_reason") == "interrupted"
 
 
@@ -205,7 +207,7 @@ def test_ctrl_c_then_restart_reaches_exactly_the_budget(tmp_path):
     assert count_budget(study) == n_trials
     assert len([t for t in trials if not is_interrupted(t)]) == n_trials
     for number in interrupted:  # retried once, unless stopped before it sampled anything
-        retries = [t for t in trials if t.user_attrs.get("retry_of") == number]
+        retries = [t for t in trials if t.user_attrs.get(Attr.RETRY_OF) == number]
         assert len(retries) == (1 if trials[number].params else 0), f"trial {number}"
         assert all(r.params == trials[number].params for r in retries)
     check_trials_match_runs(study, tracking, "ctrl-c")

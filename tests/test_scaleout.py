@@ -17,6 +17,7 @@ pytest.register_assert_rewrite("tests.servers")
 
 from optuna.trial import TrialState  # noqa: E402
 
+from nnsweep.records import Attr  # noqa: E402
 from nnsweep.redact import redact_url  # noqa: E402
 from tests.servers import (  # noqa: E402
     PASSWORD,
@@ -72,7 +73,7 @@ def test_sweep_on_dask_with_postgres_study_and_mlflow_server(
     study = load_optuna_study("dask-pg", pg_url)
     trials = study.get_trials()
     assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
-    pids = {int(t.user_attrs["worker"].rsplit(":", 1)[1]) for t in trials}
+    pids = {int(t.user_attrs[Attr.WORKER].rsplit(":", 1)[1]) for t in trials}
     workers = dask_worker_pids(address)
     assert pids <= workers, f"trials ran in {pids}, the Dask workers are {workers}"
     assert len(pids) == 2, "both Dask workers ran trials"
@@ -117,7 +118,7 @@ def test_workers_added_by_hand_share_the_postgres_study_and_its_exact_budget(
     study = load_optuna_study("by-hand", pg_url)
     trials = study.get_trials()
     assert len(trials) == n_trials and all(t.state == TrialState.COMPLETE for t in trials)
-    by_process = {t.user_attrs["worker"] for t in trials}
+    by_process = {t.user_attrs[Attr.WORKER] for t in trials}
     assert len(by_process) == 2, f"trials ran in {by_process}: the added worker ran none"
     check_trials_match_runs(study, mlflow_server.url, "by-hand")
     for out in (*run_out(), *worker_out()):
@@ -213,7 +214,7 @@ def test_tracking_server_down_is_a_clear_error_before_any_training(tmp_path, mon
 
 def test_scheduler_address_from_study_file_command_line_or_environment(tmp_path, monkeypatch):
     from nnsweep.cli import build_parser, load_spec
-    from nnsweep.search import _backend_options
+    from nnsweep.sweep.worker import _backend_options
 
     study_file = write_study(tmp_path, "where", storage="x.log")
 

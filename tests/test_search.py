@@ -12,7 +12,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from nnsweep import NeuralNetworkClassifier
 from nnsweep.config import load_study
 from nnsweep.datasets import load_dataset
-from nnsweep.search import (
+from nnsweep.records import Attr, StopReason, TrialRecord
+from nnsweep.sweep import (
     CrossValidationObjective,
     count_budget,
     make_storage,
@@ -39,18 +40,18 @@ def test_two_worker_sweep_runs_exactly_the_budget(make_study, digits, tmp_path):
     result = run_sweep(spec, digits, progress=False, output_dir=tmp_path / "out")
     trials = study_of(spec).get_trials()
     assert len(trials) == 6 and all(t.state == TrialState.COMPLETE for t in trials)
-    workers = {t.user_attrs["worker"] for t in trials}
+    workers = {t.user_attrs[Attr.WORKER] for t in trials}
     assert len(workers) == 2, "both worker processes ran trials"
     for t in trials:
-        attrs = t.user_attrs
-        assert len(attrs["fold_scores"]) == 3
-        assert attrs["cv_mean"] == pytest.approx(np.mean(attrs["fold_scores"]))
-        assert attrs["cv_mean"] == pytest.approx(t.value)
-        assert attrs["n_epochs"] == len(attrs["curve_val_mean"]) <= epochs  # loss plateau
-        assert attrs["stop_reason"] == "completed"
-        assert attrs["estimator_params"]["learning_rate"] == t.params["learning_rate"]
-        assert attrs["estimator_params"]["max_epochs"] == epochs
-        assert attrs["fit_time"] > 0
+        record = TrialRecord.of(t)
+        assert len(record.fold_scores) == 3
+        assert record.cv_mean == pytest.approx(np.mean(record.fold_scores))
+        assert record.cv_mean == pytest.approx(t.value)
+        assert record.n_epochs == len(record.curve_val_mean) <= epochs  # loss plateau
+        assert record.stop_reason is StopReason.COMPLETED
+        assert record.estimator_params["learning_rate"] == t.params["learning_rate"]
+        assert record.estimator_params["max_epochs"] == epochs
+        assert record.fit_time > 0
     assert result.n_complete == 6 and result.best_value == max(t.value for t in trials)
     assert 0.5 < result.test_score <= 1
     assert (tmp_path / "out" / "model.joblib").exists()
@@ -114,8 +115,9 @@ def test_interrupted_trials_are_failed_retried_and_do_not_count(make_study, digi
     run_sweep(bigger, digits, progress=False)
     trials = study_of(spec).get_trials()
     dead = trials[ghost.number]
-    assert dead.state == TrialState.FAIL and dead.user_attrs["stop_reason"] == "interrupted"
-    retry = [t for t in trials if t.user_attrs.get("retry_of") == ghost.number]
+    assert dead.state == TrialState.FAIL
+    assert dead.user_attrs[Attr.STOP_REASON] == StopReason.INTERRUPTED
+    retry = [t for t in trials if t.user_attrs.get(Attr.RETRY_OF) == ghost.number]
     assert len(retry) == 1 and retry[0].params == dead.params
     assert retry[0].state == TrialState.COMPLETE
     assert count_budget(study_of(spec)) == 4 and len(trials) == 5
@@ -140,9 +142,9 @@ def test_pruning_stops_a_hopeless_configuration(make_study, digits):
     trials = study_of(spec).get_trials()
     hopeless = trials[3]
     assert hopeless.state == TrialState.PRUNED
-    assert hopeless.user_attrs["stop_reason"] == "pruned"
-    assert hopeless.user_attrs["n_epochs"] < 12
-    assert len(hopeless.intermediate_values) == hopeless.user_attrs["n_epochs"]
+    assert hopeless.user_attrs[Attr.STOP_REASON] == StopReason.PRUNED
+    assert hopeless.user_attrs[Attr.N_EPOCHS] < 12
+    assert len(hopeless.intermediate_values) == hopeless.user_attrs[Attr.N_EPOCHS]
 
 
 @pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")  # predicting with huge weights
@@ -160,15 +162,15 @@ def test_diverged_trial_fails_with_reason(digits):
     study = optuna.create_study(direction="maximize")
     study.enqueue_trial({"learning_rate": 1e20})
     study.enqueue_trial({"learning_rate": 0.1})
-    from nnsweep.search import _run_trial
+    from nnsweep.sweep.worker import _run_trial
 
     for _ in range(2):
         frozen, interrupted = _run_trial(study, study.ask(), objective)
         assert not interrupted
     diverged, fine = study.get_trials()
     assert diverged.state == TrialState.FAIL
-    assert diverged.user_attrs["stop_reason"] == "diverged"
-    assert "diverged" in diverged.user_attrs["error"]
+    assert diverged.user_attrs[Attr.STOP_REASON] == StopReason.DIVERGED
+    assert "diverged" in diverged.user_attrs[Attr.ERROR]
     assert fine.state == TrialState.COMPLETE
 
 
@@ -189,7 +191,7 @@ def test_objective_matches_cross_val_score_of_the_same_model(digits):
     study.enqueue_trial({"learning_rate": 0.1})
     study.optimize(objective, n_trials=1)
     expected = cross_val_score(net.set_params(learning_rate=0.1), X, y, cv=cv)
-    np.testing.assert_allclose(study.trials[0].user_attrs["fold_scores"], expected)
+    np.testing.assert_allclose(study.trials[0].user_attrs[Attr.FOLD_SCORES], expected)
 
 
 def test_off_or_range_parameters(digits):

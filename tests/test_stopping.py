@@ -21,7 +21,8 @@ from optuna.trial import TrialState
 
 pytest.register_assert_rewrite("tests.servers")
 
-from nnsweep.search import count_budget, is_interrupted  # noqa: E402
+from nnsweep.records import Attr, StopReason, StudyAttr, is_interrupted  # noqa: E402
+from nnsweep.sweep import count_budget  # noqa: E402
 from tests.servers import (  # noqa: E402
     check_trials_match_runs,
     load_optuna_study,
@@ -121,10 +122,10 @@ def test_ctrl_c_during_trials_exits_130_and_resumes(tmp_path):
     assert "run the same command again to resume" in term.output
     interrupted = [t for t in trials if is_interrupted(t)]
     assert interrupted, "Ctrl-C mid-trial interrupted no trial"
-    assert all(t.user_attrs.get("stop_reason") == "interrupted" for t in interrupted)
+    assert all(t.user_attrs.get(Attr.STOP_REASON) == StopReason.INTERRUPTED for t in interrupted)
     study = _resumes_to_the_budget(tmp_path, study_file, storage, tracking, "during")
     for t in interrupted:  # retried with the same parameters
-        retries = [r for r in study.trials if r.user_attrs.get("retry_of") == t.number]
+        retries = [r for r in study.trials if r.user_attrs.get(Attr.RETRY_OF) == t.number]
         assert len(retries) == (1 if t.params else 0) and all(
             r.params == t.params for r in retries
         )
@@ -193,7 +194,7 @@ def test_ctrl_c_during_the_refit_then_the_rerun_refits(tmp_path):
     finally:
         term.close()
     study = _resumes_to_the_budget(tmp_path, study_file, storage, tracking, "refit")
-    assert study.user_attrs.get("nnsweep_result", {}).get("test_score") is not None
+    assert study.user_attrs.get(StudyAttr.RESULT, {}).get("test_score") is not None
     assert (tmp_path / "mlruns" / "studies" / "refit" / "model.joblib").is_file()
 
 

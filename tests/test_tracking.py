@@ -25,10 +25,11 @@ from optuna.trial import TrialState
 from sklearn.datasets import load_digits
 
 from nnsweep import NeuralNetworkClassifier
+from nnsweep.compat.optuna import trial_id
 from nnsweep.config import load_study
 from nnsweep.datasets import Dataset
 from nnsweep.records import Attr, StudyAttr, TrialRecord
-from nnsweep.search import record_study
+from nnsweep.sweep import record_study
 from nnsweep.tracking import StudyWriter, TrackingError, check_reachable
 from nnsweep.tracking.store import absolute_uri, artifact_location
 from nnsweep.tracking.sync import sync_study
@@ -199,7 +200,7 @@ def test_one_child_run_per_started_trial_under_one_parent(synced):
     for t in study.trials:
         run = runs[t.number]
         assert run.info.run_name == f"trial-{t.number:04d}"
-        assert run.data.tags["optuna.trial_id"] == str(t._trial_id)
+        assert run.data.tags["optuna.trial_id"] == str(trial_id(t))
         assert run.data.tags["nnsweep.study"] == "tiny"
         assert run.info.start_time == int(t.datetime_start.timestamp() * 1000)
         # the mapping a restarted writer (or a user) finds on the study
@@ -297,7 +298,8 @@ def test_a_deleted_store_is_rebuilt_from_the_study(tmp_path):
     after = content(client, runs_of(client, rebuilt))
     assert after == before
     for number, run in runs_of(client, rebuilt).items():
-        assert study.user_attrs[f"mlflow_run:{number}"] == run.info.run_id  # mapping updated
+        run_key = f"{StudyAttr.MLFLOW_RUN_PREFIX}{number}"
+        assert study.user_attrs[run_key] == run.info.run_id  # mapping updated
 
 
 def test_two_writers_at_once_keep_one_run_per_trial(tmp_path):
@@ -417,7 +419,7 @@ def test_uri_is_made_absolute_and_artifacts_live_beside_a_sqlite_store(tmp_path,
 def test_the_writer_side_imports_no_sweep():
     code = (
         "import sys, nnsweep.tracking.writer, nnsweep.tracking.follow; "
-        "print('nnsweep.search' in sys.modules)"
+        "print('nnsweep.sweep' in sys.modules or 'nnsweep.search' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

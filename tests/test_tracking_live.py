@@ -19,7 +19,8 @@ from optuna.trial import TrialState
 
 pytest.register_assert_rewrite("tests.servers")
 
-from nnsweep.search import count_budget  # noqa: E402
+from nnsweep.records import Attr, StudyAttr  # noqa: E402
+from nnsweep.sweep import count_budget  # noqa: E402
 from tests.servers import (  # noqa: E402
     check_trials_match_runs,
     kill_group,
@@ -83,7 +84,7 @@ def test_two_worker_sweep_logs_each_trial_once_and_workers_never_import_mlflow(t
 
     study = load_optuna_study("two", storage)
     assert all(t.state != TrialState.FAIL for t in study.trials), [
-        t.user_attrs.get("error") for t in study.trials
+        t.user_attrs.get(Attr.ERROR) for t in study.trials
     ]
     runs = check_trials_match_runs(study, tracking, "two")
     client = _client(tracking)
@@ -93,10 +94,10 @@ def test_two_worker_sweep_logs_each_trial_once_and_workers_never_import_mlflow(t
         assert {"cv_mean", "cv_std", "fold_0_score", "fit_time", "n_epochs"} <= set(
             run.data.metrics
         )
-        assert run.data.metrics["cv_mean"] == pytest.approx(t.user_attrs["cv_mean"])
+        assert run.data.metrics["cv_mean"] == pytest.approx(t.user_attrs[Attr.CV_MEAN])
         history = client.get_metric_history(run.info.run_id, "val_mean")
-        assert [m.step for m in history] == list(range(1, t.user_attrs["n_epochs"] + 1))
-        assert run.data.tags["nnsweep.stop_reason"] == t.user_attrs["stop_reason"]
+        assert [m.step for m in history] == list(range(1, t.user_attrs[Attr.N_EPOCHS] + 1))
+        assert run.data.tags["nnsweep.stop_reason"] == t.user_attrs[Attr.STOP_REASON]
         assert run.inputs.dataset_inputs, "no dataset input"
     parents, _ = mlflow_runs(tracking, "two")
     parent = parents[0]
@@ -132,7 +133,7 @@ def test_a_running_trial_is_live_in_mlflow(tmp_path):
                 return False
             if trial.state != TrialState.RUNNING:
                 raise AssertionError(f"trial ended ({trial.state.name}) before MLflow showed it")
-            run_id = study.user_attrs.get("mlflow_run:0")
+            run_id = study.user_attrs.get(f"{StudyAttr.MLFLOW_RUN_PREFIX}0")
             if not run_id:
                 return False
             client = _client(tracking)
@@ -150,7 +151,7 @@ def test_a_running_trial_is_live_in_mlflow(tmp_path):
     assert rc == 0, out[-2000:] + err[-3000:]
     study = load_optuna_study("live", storage)
     assert study.trials[0].state == TrialState.COMPLETE
-    assert seen["steps"] < study.trials[0].user_attrs["n_epochs"]  # seen before the end
+    assert seen["steps"] < study.trials[0].user_attrs[Attr.N_EPOCHS]  # seen before the end
     check_trials_match_runs(study, tracking, "live")
 
 

@@ -14,6 +14,7 @@ import mlflow
 import numpy as np
 import optuna
 
+from ..records import Attr
 from ..redact import redact_text
 from .payload import STUDY_TAG
 from .util import TrackingError, finite, retry, short
@@ -168,7 +169,7 @@ def _learning_curves(complete: list, direction):
     """A figure of ``curve_val_mean`` of the best 5 complete trials; None if none has one."""
     from matplotlib.figure import Figure
 
-    with_curve = [t for t in complete if t.user_attrs.get("curve_val_mean") and finite(t.value)]
+    with_curve = [t for t in complete if t.user_attrs.get(Attr.CURVE_VAL_MEAN) and finite(t.value)]
     if not with_curve:
         return None
     maximize = direction == optuna.study.StudyDirection.MAXIMIZE
@@ -176,7 +177,7 @@ def _learning_curves(complete: list, direction):
     fig = Figure(figsize=(7, 4.5), layout="tight")  # not pyplot's: nothing global to close
     ax = fig.subplots()
     for t in best:
-        curve = t.user_attrs["curve_val_mean"]
+        curve = t.user_attrs[Attr.CURVE_VAL_MEAN]
         label = f"trial {t.number}: {t.value:.4f}"
         ax.plot(range(1, len(curve) + 1), curve, marker=".", label=label)
     ax.set(xlabel="epoch", ylabel="validation score, mean over folds")
@@ -191,7 +192,7 @@ def _serialization(model, model_format: str) -> dict:
 
     cloudpickle, like pickle, runs code when the model is loaded: load models only from a
     tracking store you trust. skops loads only the types it is told to trust, at the price of
-    importing it (a second or two of CPU: benchmarks/results/logging.md).
+    importing it (its CPU time is in benchmarks/results/logging.md).
     """
     if model_format == "skops":
         try:
@@ -226,11 +227,11 @@ def _fluent_run(uri: str, run_id: str):
     ``mlflow.set_tracking_uri`` is global and also sets ``MLFLOW_TRACKING_URI`` for child
     processes: both are put back as they were.
     """
-    from mlflow.tracking._tracking_service import utils as tracking_utils
+    from ..compat.mlflow import explicit_tracking_uri
 
     if mlflow.active_run() is not None:
         raise TrackingError("an MLflow run is active in this process: end it before finish()")
-    previous = getattr(tracking_utils, "_tracking_uri", None)
+    previous = explicit_tracking_uri()
     env = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     try:

@@ -1,6 +1,6 @@
 """Where runs live: the tracking URI made absolute, the SQLite file, reachability, the client.
 
-`check_reachable` imports no MLflow (``import mlflow`` costs about a second of CPU), so that
+`check_reachable` imports no MLflow (``import mlflow`` is slow: benchmarks/results/logging.md), so
 ``nnsweep run`` refuses an unreachable store before any training without paying for it on
 its critical path; the writer process imports MLflow while the command loads its data.
 """

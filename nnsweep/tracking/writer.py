@@ -27,19 +27,20 @@ import uuid
 from dataclasses import dataclass
 
 import optuna
-from mlflow.entities import Metric, ViewType
+from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 
+from ..compat.optuna import trial_id
 from ..records import StudyAttr
 from ..redact import redact_text, redact_url
 from . import payload as pl
-from .artifacts import log_model, log_plots, log_study_text
-from .store import absolute_uri, artifact_location, creation_lock, make_client
-from .util import TrackingError, ms, param_value, quote, retry, short
+from .artifacts import log_plots, log_study_text
+from .runs import PAGE, active_experiment, gone, log_params_once, log_result, search_all
+from .store import absolute_uri, creation_lock, make_client
+from .util import TrackingError, ms, quote, retry, short
 
 _log = logging.getLogger(__name__)
 TrialState = optuna.trial.TrialState
-_PAGE = 1000  # runs per search page; also MLflow's limit of metrics per log_batch
 
 
 @dataclass
@@ -103,7 +104,7 @@ class StudyWriter:
 
         ``status`` is set on the parent run (None: left as it is).
         """
-        self.experiment_id = self._experiment()
+        self.experiment_id = active_experiment(self.client, self.experiment_name, self.uri)
         self._uid = study.user_attrs.get(StudyAttr.MLFLOW_UID) or ""
         if not self._uid:
             study.set_user_attr(StudyAttr.MLFLOW_UID, uuid.uuid4().hex)
@@ -128,25 +129,6 @@ class StudyWriter:
             self.parent_run_id,
             self.experiment_name,
         )
-
-    def _experiment(self) -> str:
-        client, name = self.client, self.experiment_name
-        exp = retry(client.get_experiment_by_name, name)
-        if exp is None:
-            try:
-                return retry(client.create_experiment, name, artifact_location(self.uri))
-            except MlflowException as exc:  # created meanwhile by another writer?
-                exp = client.get_experiment_by_name(name)
-                if exp is None:
-                    what = f"cannot create MLflow experiment {name!r}: {short(exc)}"
-                    raise TrackingError(what) from None
-        if exp.lifecycle_stage != "active":
-            raise TrackingError(
-                f"MLflow experiment {name!r} (id {exp.experiment_id}) is deleted; restore it "
-                f"(mlflow experiments restore --experiment-id {exp.experiment_id}) or set "
-                "tracking.experiment to another name"
-            )
-        return exp.experiment_id
 
     def _context_tags(self, info) -> dict[str, str]:
         spec, info = self.spec, info or {}
@@ -182,7 +164,7 @@ class StudyWriter:
                 self.client.create_run(self.experiment_id, tags=tags, run_name=self.spec.name)
                 found = self._oldest(which, delete_others=True)  # writers elsewhere: one wins
         run_id = found.info.run_id
-        self._log_params_once(run_id, pl.spec_params(self.spec, info))
+        log_params_once(self.client, run_id, pl.spec_params(self.spec, info))
         text = study.user_attrs.get(StudyAttr.STUDY_FILE) or redact_text(self.spec.source_text)
         log_study_text(self.client, self.spec, run_id, text)
         _, entities = pl.as_entities(tags=tags)
@@ -191,7 +173,7 @@ class StudyWriter:
 
     def _oldest(self, filter_string: str, delete_others: bool = False):
         """The run matching ``filter_string`` with the smallest (start time, id), or None."""
-        runs = self._search(filter_string)
+        runs = search_all(self.client, self.experiment_id, filter_string)
         if not runs:
             return None
         runs.sort(key=lambda r: (r.info.start_time or 0, r.info.run_id))
@@ -200,35 +182,19 @@ class StudyWriter:
                 self._delete(extra.info.run_id)
         return runs[0]
 
-    def _search(self, filter_string: str) -> list:
-        out, token = [], None
-        while True:
-            page = retry(
-                self.client.search_runs,
-                [self.experiment_id],
-                filter_string,
-                ViewType.ACTIVE_ONLY,
-                max_results=_PAGE,
-                page_token=token,
-            )
-            out.extend(page)
-            token = page.token
-            if not token:
-                return out
-
     def _delete(self, run_id: str) -> None:
         try:
             retry(self.client.delete_run, run_id)
             self.counts["deduplicated"] += 1
         except MlflowException as exc:  # deleted meanwhile by the other writer?
-            if not _gone(exc):
+            if not gone(exc):
                 _log.warning("MLflow: could not delete duplicate run %s: %s", run_id, short(exc))
 
     def _load_runs(self, study) -> None:
         """Learn the parent's trial runs (one search); delete duplicates; fix the mapping."""
         which = f"tags.`{pl.PARENT_TAG}` = '{self.parent_run_id}'"
         by_trial: dict[int, list] = {}
-        for run in self._search(which):
+        for run in search_all(self.client, self.experiment_id, which):
             number = run.data.tags.get(pl.TRIAL_TAG)
             if number is not None and number.isdigit():
                 by_trial.setdefault(int(number), []).append(run)
@@ -281,7 +247,7 @@ class StudyWriter:
             try:
                 touched += self._push(study, t, run)
             except MlflowException as exc:
-                if not _gone(exc):
+                if not gone(exc):
                     raise
                 self._runs.pop(t.number, None)  # deleted by another writer: look it up again
                 touched += self._push(study, t, None)
@@ -306,13 +272,13 @@ class StudyWriter:
                 retry(self.client.log_inputs, run.run_id, self._inputs)
             tags[pl.SYNCED_TAG] = t.state.name  # with the last batch: then only the status
         param_entities, tag_entities = pl.as_entities(new_params, tags)
-        pages = range(0, max(len(metrics), 1), _PAGE)
+        pages = range(0, max(len(metrics), 1), PAGE)
         for i in pages:
             last = i == pages[-1]
             retry(
                 self.client.log_batch,
                 run.run_id,
-                metrics=metrics[i : i + _PAGE],
+                metrics=metrics[i : i + PAGE],
                 params=param_entities if i == 0 else [],
                 tags=tag_entities if last else [],
             )
@@ -348,7 +314,7 @@ class StudyWriter:
             pl.PARENT_TAG: self.parent_run_id,
             pl.ROLE_TAG: "trial",
             pl.TRIAL_TAG: str(t.number),
-            pl.TRIAL_ID_TAG: str(t._trial_id),
+            pl.TRIAL_ID_TAG: str(trial_id(t)),
         }
         retry(
             self.client.create_run,
@@ -387,63 +353,9 @@ class StudyWriter:
         if plots:
             log_plots(self.client, study, run_id)
         if result:
-            self._log_result(run_id, result)
+            log_result(self.client, self.uri, self.spec, run_id, result)
         retry(self.client.set_terminated, run_id, status)
 
     def plots(self, study) -> None:
         """The study's plots on the parent run (made again: same paths, newest content)."""
         log_plots(self.client, study, self.parent_run_id)
-
-    def _log_result(self, run_id: str, result: dict) -> None:
-        best = dict(result.get("best_params") or {})
-        self._log_params_once(run_id, {f"best.{k}": v for k, v in best.items()})
-        payload = {
-            "best_trial_number": result.get("best_trial_number"),
-            "best_value": result.get("best_value"),
-            "params": best,
-        }
-        self.client.log_dict(run_id, payload, "best_params.json")
-        stamp = int(1000 * float(result.get("finished_at") or 0)) or None
-        metrics = []
-        for key in ("test_score", "n_complete", "n_pruned", "n_failed", "wall_time"):
-            value = result.get(key)
-            if isinstance(value, int | float) and stamp:
-                metrics.append(Metric(key, float(value), stamp, 0))
-        tags = {"nnsweep.best_trial": str(result.get("best_trial_number"))}
-        if result.get("test_metric"):
-            tags["nnsweep.test_metric"] = str(result["test_metric"])
-        _, tag_entities = pl.as_entities(tags=tags)
-        retry(self.client.log_batch, run_id, metrics=metrics, tags=tag_entities)
-        model_path = result.get("model_path")
-        have = retry(self.client.get_run, run_id).data.tags
-        if model_path and "nnsweep.model" not in have:
-            log_model(self.client, self.uri, self.spec, run_id, result)
-
-    def _log_params_once(self, run_id: str, params: dict) -> None:
-        """Log the params the run lacks; warn about (and keep) ones whose value changed."""
-        have = retry(self.client.get_run, run_id).data.params
-        new = {k: v for k, v in params.items() if k not in have}
-        changed = [
-            f"{k}: {have[k]} -> {param_value(v)}"
-            for k, v in params.items()
-            if k in have and have[k] != param_value(v)
-        ]
-        if changed:
-            _log.warning(
-                "MLflow run %s keeps its first values of these params (params cannot change): %s",
-                run_id,
-                "; ".join(changed),
-            )
-        entities, _ = pl.as_entities(new)
-        for i in range(0, len(entities), 100):  # MLflow's limit of params per batch
-            retry(self.client.log_batch, run_id, params=entities[i : i + 100])
-
-
-def _gone(exc: MlflowException) -> bool:
-    """Whether ``exc`` says the run does not exist or was deleted."""
-    text = str(exc).lower()
-    return (
-        exc.error_code == "RESOURCE_DOES_NOT_EXIST"
-        or "deleted" in text
-        or ("must be in the 'active' state" in text)
-    )

@@ -1,0 +1,188 @@
+"""The commands that run things: ``nnsweep run``, ``nnsweep worker``, ``nnsweep sync``.
+
+Each loads the study file (`load_spec`), calls the runner or the tracking package, and
+prints; the sweep's life cycle itself is `nnsweep.sweep.run_sweep`'s.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ..redact import redact_url
+from ..stopping import EXIT_CODES, child_pids, stop_children
+from ..storage import StorageError
+from .inputs import load_data, load_spec
+from .report import print_summary
+
+__all__ = ["cmd_run", "cmd_sync", "cmd_worker", "load_data", "load_spec", "start_tracking"]
+
+EXIT_INTERRUPTED = 130
+ALREADY: set[int] = set()  # children of this process before the command started
+
+
+def start_tracking(spec, sync_later=False):
+    """Check the tracking store and start the MLflow writer process, or None when off.
+
+    The check imports no MLflow; the writer process does, while this one loads the data. An
+    unreachable store is an error before anything starts, unless ``sync_later``: the sweep
+    then runs, and the writer catches up when the store answers (or ``nnsweep sync`` does).
+    """
+    if not spec.tracking.enabled:
+        return None
+    from ..tracking import TrackingError, check_reachable, start_writer
+    from ..tracking.store import absolute_uri
+
+    try:
+        check_reachable(absolute_uri(spec.tracking.uri))
+    except TrackingError as exc:
+        if not sync_later:
+            raise
+        print(f"nnsweep: warning: {exc}; going on (--sync-later)", file=sys.stderr)
+    return start_writer(spec)
+
+
+def cmd_run(args):
+    """``nnsweep run STUDY``: run or resume a sweep, refit the best model, print a summary.
+
+    Exit codes: 0 done; 1 no trial completed, or the disk filled up; 2 a bad study file, data
+    set, storage or tracking store (refused before anything starts); 130, 143, 129 stopped
+    by SIGINT (Ctrl-C), SIGTERM or SIGHUP (run it again to resume).
+    """
+    from ..sweep import run_sweep
+
+    spec = load_spec(args)
+    already = set(ALREADY) or child_pids()  # called from Python: others' processes
+    writer = start_tracking(spec, args.sync_later)
+    failed = True
+    try:
+        dataset = load_data(spec)
+        print(
+            f"study {spec.name}: data set {dataset.name} ({dataset.digest}), "
+            f"storage {redact_url(spec.storage.url)}, "
+            + (f"tracking {_tracking_shown(spec)}" if writer else "tracking off")
+        )
+        result = run_sweep(
+            spec,
+            dataset,
+            writer=writer,
+            progress=not args.no_progress,
+            accept_changes=args.accept_changes,
+        )
+        failed = False
+    finally:
+        if writer is not None:
+            writer.kill() if failed else writer.close(timeout=5)
+        stop_children(keep=already)
+    print_summary(spec, result)
+    if result.interrupted:
+        return EXIT_CODES.get(result.stop_signal, EXIT_INTERRUPTED)
+    if writer is not None:
+        _print_tracking(spec, result)
+    if result.n_complete == 0:
+        print(
+            f"nnsweep: error: no trial of study {spec.name} completed ({result.n_failed} "
+            f"failed, {result.n_pruned} pruned){_first_error(result)}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _first_error(result):
+    return f"; the first error: {result.first_error}" if result.first_error else ""
+
+
+def _tracking_shown(spec):
+    from ..tracking.store import absolute_uri
+
+    return redact_url(absolute_uri(spec.tracking.uri))
+
+
+def _print_tracking(spec, result):
+    """Where the runs are in the MLflow UI (its runs page, not the GenAI overview)."""
+    from ..tracking.store import absolute_uri, scheme_of
+
+    if result.tracking_code == 3:
+        return  # the writer said what is behind and how to catch up
+    experiment = result.mlflow_experiment_id
+    if not experiment:
+        return
+    uri = absolute_uri(spec.tracking.uri)
+    if scheme_of(uri) in ("http", "https"):
+        print(f"MLflow runs: {redact_url(uri).rstrip('/')}/#/experiments/{experiment}/runs")
+    else:
+        print(
+            f"MLflow runs: `make ui`, then http://127.0.0.1:5000/#/experiments/{experiment}/runs"
+        )
+
+
+def cmd_worker(args):
+    """``nnsweep worker STUDY``: add workers to a study from any machine reaching its storage.
+
+    Workers report to the study's storage only; the ``nnsweep run`` that owns the study (or
+    ``nnsweep sync STUDY --follow``) puts their trials in MLflow.
+    """
+    from ..sweep import add_workers
+
+    spec = load_spec(args)
+    if spec.tracking.enabled:
+        from ..tracking import check_reachable
+        from ..tracking.store import absolute_uri
+
+        check_reachable(absolute_uri(spec.tracking.uri))
+    dataset = load_data(spec)
+    print(f"worker(s) for study {spec.name} on {redact_url(spec.storage.url)}")
+    n = args.n_jobs if args.n_jobs else 1
+    add_workers(spec, dataset, n)
+    if spec.tracking.enabled:  # after the last trial: this process trains no more
+        _sync_trials(spec)
+    return 0
+
+
+def _sync_trials(spec):
+    """One pass of the MLflow writer over the study's trials (the parent run is left as it is).
+
+    The ``nnsweep run`` that owns the study may have ended before this worker's last trial;
+    this puts it in MLflow. A failure is a warning: ``nnsweep sync`` catches up later.
+    """
+    from ..storage import load_study
+    from ..tracking import StudyWriter
+    from ..tracking.sync import sync_study
+
+    try:
+        sync_study(StudyWriter(spec), load_study(spec), end_parent=False)
+    except Exception as exc:
+        print(
+            f"nnsweep: warning: MLflow not updated ({type(exc).__name__}: {exc}); run "
+            f"`nnsweep sync {spec.path}` later",
+            file=sys.stderr,
+        )
+
+
+def cmd_sync(args):
+    """``nnsweep sync STUDY``: project the study into MLflow now (``--follow``: keep at it)."""
+    from ..storage import load_study
+    from ..tracking import TrackingError, check_reachable
+    from ..tracking.store import absolute_uri
+
+    spec = load_spec(args)
+    if not spec.tracking.enabled:
+        raise TrackingError(f"{spec.path}: tracking.enabled is false: nothing to sync")
+    check_reachable(absolute_uri(spec.tracking.uri))
+    try:
+        study = load_study(spec)
+    except KeyError:
+        raise StorageError(
+            f"no study {spec.name!r} in {redact_url(spec.storage.url)}: run it first"
+        ) from None
+    from ..tracking import StudyWriter
+    from ..tracking.sync import sync_study
+
+    writer = StudyWriter(spec)
+    counts = sync_study(writer, study, follow=args.follow)
+    print(
+        f"study {spec.name} -> MLflow {_tracking_shown(spec)}: {len(study.trials)} trials; "
+        f"runs created {counts['created']}, finished {counts['finished']}, updated "
+        f"{counts['updated']}, duplicates removed {counts['deduplicated']}"
+    )
+    return 0

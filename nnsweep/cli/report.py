@@ -1,0 +1,88 @@
+"""What the commands print about a study: ``nnsweep show``, ``nnsweep list``, the summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..records import Attr, count_states
+from ..redact import redact_url
+from .inputs import load_spec
+
+__all__ = ["cmd_list", "cmd_show", "print_summary"]
+
+
+def print_summary(spec, result):
+    """Best parameters, CV mean +- std, test score, trial counts, wall time."""
+    print(
+        f"\nstudy {spec.name}: {result.n_complete} complete, {result.n_pruned} pruned, "
+        f"{result.n_failed} failed; {result.wall_time:.1f} s"
+    )
+    if result.best_value is None:
+        print("no trial completed yet")
+        return
+    std = f" +- {result.best_std:.4f}" if result.best_std is not None else ""
+    print(f"best trial #{result.best_trial_number}: CV {spec.metric} {result.best_value:.4f}{std}")
+    tuned = {p.name for p in spec.search_space}
+    for name, value in sorted(result.best_params.items()):
+        if name in tuned:
+            print(f"  {name:<24} {value}")
+    if result.test_score is not None:
+        print(f"test {spec.metric}: {result.test_score:.4f} (model saved in {result.output_dir})")
+
+
+def cmd_show(args):
+    """``nnsweep show STUDY``: the best trials as a table."""
+    from ..storage import load_study
+
+    spec = load_spec(args)
+    study = load_study(spec)
+    trials = [t for t in study.get_trials(deepcopy=False) if t.value is not None]
+    trials.sort(key=lambda t: t.value, reverse=True)
+    names = [p.name for p in spec.search_space]
+    header = ["trial", "state", spec.metric, "std", "epochs", *names]
+    rows = []
+    for t in trials[: args.top]:
+        params = t.user_attrs.get(Attr.ESTIMATOR_PARAMS, t.params)
+        std = t.user_attrs.get(Attr.CV_STD)
+        rows.append(
+            [
+                str(t.number),
+                t.state.name,
+                f"{t.value:.4f}",
+                "" if std is None else f"{std:.4f}",
+                str(t.user_attrs.get(Attr.N_EPOCHS, "")),
+                *(_fmt(params.get(n)) for n in names),
+            ]
+        )
+    _print_table(header, rows)
+    counts = count_states(study.get_trials(deepcopy=False))
+    print(", ".join(f"{v} {k.lower()}" for k, v in sorted(counts.items())))
+    return 0
+
+
+def cmd_list(args):
+    """``nnsweep list``: the studies in a storage."""
+    import optuna
+
+    from ..storage import make_storage
+
+    url = args.storage or "mlruns/optuna"
+    urls = sorted(str(p) for p in Path(url).glob("*.log")) if ("://" not in url) else [url]
+    for u in urls:
+        for s in optuna.get_all_study_summaries(make_storage(u)):
+            best = "" if s.best_trial is None else f"best {s.best_trial.value:.4f}"
+            print(f"{s.study_name:<24} {s.n_trials:>5} trials  {best}  ({redact_url(u)})")
+    return 0
+
+
+def _fmt(value):
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _print_table(header, rows):
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
+    ]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))

@@ -1,0 +1,182 @@
+"""The objective of a trial: K-fold cross-validation with the folds trained in lockstep.
+
+The K fold models are trained one epoch each in turn (`NeuralNetworkClassifier.iter_epochs`),
+and after every epoch the mean validation score over the folds is reported to Optuna, so the
+pruner compares trials on a cross-validated score at equal epochs. What a trial reports is a
+`nnsweep.records.TrialRecord`, written as the trial's user attributes. Leaves out: asking and
+telling Optuna (`nnsweep.sweep.worker`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import optuna
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+
+from ..estimator import TrainingDivergedError
+from ..journal import is_disk_error
+from ..records import Attr, StopReason, TrialRecord
+from ..scoring import FoldScorer
+from ..stopping import SweepStopped, should_stop
+from .factories import suggest_params
+
+__all__ = ["CrossValidationObjective"]
+
+
+class CrossValidationObjective:
+    """Score a trial by K-fold cross-validation, with the folds trained in lockstep.
+
+    After every epoch each fold's model is scored on its held-out fold with the
+    study's metric, and the mean over folds is reported to Optuna as the trial's
+    intermediate value for that epoch; the pruner may stop the trial there. A
+    fold whose training stops early (loss plateau) keeps its last score.
+
+    What it records on the trial: a `nnsweep.records.TrialRecord` as user attributes (fold
+    scores, their mean and std, epochs, fit time, why it stopped, the error, and the curves).
+
+    Parameters
+    ----------
+    estimator : NeuralNetworkClassifier or Pipeline ending in one
+        The model with its fixed parameters; it is cloned for every fold.
+    X, y : array-like
+        Training data only: the test split is never seen by the search.
+    search_space : sequence of config.ParamSpec
+    cv : cross-validation splitter
+    scoring : str, default="accuracy"
+        A scikit-learn scorer name (greater is better).
+    live_interval : float or None, default=1.0
+        While the trial trains, its curves (``curve_val_mean``, ``curve_loss_mean``,
+        ``curve_time``) are written to the trial at most every ``live_interval`` seconds,
+        for the MLflow writer to follow; None: only at the end.
+    """
+
+    def __init__(self, estimator, X, y, search_space, cv, scoring="accuracy", live_interval=1.0):
+        self.estimator = estimator
+        self.X = X
+        self.y = y
+        self.search_space = search_space
+        self.cv = cv
+        self.scoring = scoring
+        self.live_interval = live_interval
+
+    def _fold_data(self):
+        """Per fold: the (pre-processed) training and validation data, computed once."""
+        if getattr(self, "_folds", None) is None:
+            steps = self.estimator.steps[:-1] if isinstance(self.estimator, Pipeline) else []
+            folds = []
+            for train, val in self.cv.split(self.X, self.y):
+                X_tr, X_val = self.X[train], self.X[val]
+                if steps:
+                    pre = clone(Pipeline(steps)).fit(X_tr, self.y[train])
+                    X_tr, X_val = pre.transform(X_tr), pre.transform(X_val)
+                folds.append((X_tr, self.y[train], X_val, self.y[val]))
+            self._folds = folds
+        return self._folds
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_folds"] = None  # recomputed in each worker instead of pickled
+        return state
+
+    def __call__(self, trial):
+        """Run the trial; return the mean CV score (raises TrialPruned when pruned)."""
+        params = suggest_params(trial, self.search_space)
+        net = (
+            self.estimator.steps[-1][1] if isinstance(self.estimator, Pipeline) else self.estimator
+        )
+        fixed = {k: v for k, v in net.get_params().items() if k != "epoch_callback"}
+        trial.set_user_attr(Attr.ESTIMATOR_PARAMS, {**fixed, **params})
+        scorer = FoldScorer(self.scoring)  # sklearn's numbers, without re-checking the data
+        folds = self._fold_data()
+        models = [clone(net).set_params(**params) for _ in folds]
+        epochs = [
+            m.iter_epochs(X_tr, y_tr) for m, (X_tr, y_tr, _, _) in zip(models, folds, strict=True)
+        ]
+        scores = [math.nan] * len(folds)
+        record = TrialRecord(
+            estimator_params={**fixed, **params},
+            stop_reason=StopReason.COMPLETED,
+            curve_val_folds=[[] for _ in folds],
+        )
+        live = _LiveCurves(trial, record, self.live_interval)
+        start = time.perf_counter()
+        try:
+            active = list(range(len(folds)))
+            while active:
+                losses = []
+                for i in list(active):
+                    info = next(epochs[i], None)
+                    if info is None:  # this fold stopped early: keep its last score
+                        active.remove(i)
+                        continue
+                    _, _, X_val, y_val = folds[i]
+                    scores[i] = scorer(models[i], X_val, y_val)
+                    record.curve_val_folds[i].append(scores[i])
+                    losses.append(info.loss)
+                if not losses:
+                    break
+                epoch = len(record.curve_val_mean) + 1
+                mean = float(np.mean(scores))
+                record.curve_val_mean.append(mean)
+                record.curve_loss_mean.append(float(np.mean(losses)))
+                record.curve_time.append(time.perf_counter() - start)
+                trial.report(mean, epoch)
+                live.maybe_flush()
+                if should_stop():  # a safe point: between epochs, no journal write under way
+                    raise SweepStopped(f"stopped after epoch {epoch}")
+                if trial.should_prune():
+                    record.stop_reason = StopReason.PRUNED
+                    raise optuna.TrialPruned(f"pruned at epoch {epoch}: CV {mean:.4f}")
+        except TrainingDivergedError as exc:
+            record.stop_reason, record.error = StopReason.DIVERGED, str(exc)
+            raise
+        except (KeyboardInterrupt, SweepStopped) as exc:
+            record.stop_reason = StopReason.INTERRUPTED
+            record.error = f"{type(exc).__name__}: the sweep was stopped"
+            raise
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:
+            if is_disk_error(exc):
+                raise  # the disk, not the trial: the sweep stops, the trial is retried
+            record.stop_reason, record.error = StopReason.FAILED, f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            for gen in epochs:
+                gen.close()
+            record.fold_scores = scores
+            record.cv_mean = float(np.mean(scores))
+            record.cv_std = float(np.std(scores))
+            record.n_epochs = len(record.curve_val_mean)
+            record.fit_time = time.perf_counter() - start
+            for key, value in record.to_attrs().items():
+                trial.set_user_attr(key, value)
+        return record.cv_mean
+
+
+class _LiveCurves:
+    """Write a running trial's curves to its user attributes, at most every ``interval`` s.
+
+    The MLflow writer follows the storage and turns them into step metrics while the trial
+    trains; the validation mean is also in Optuna's intermediate values (``trial.report``).
+    """
+
+    def __init__(self, trial, record, interval):
+        self.trial, self.record, self.interval = trial, record, interval
+        self.last = time.perf_counter()
+
+    def maybe_flush(self):
+        if self.interval is None or time.perf_counter() - self.last < self.interval:
+            return
+        r = self.record
+        for key, value in (
+            (Attr.CURVE_VAL_MEAN, r.curve_val_mean),
+            (Attr.CURVE_LOSS_MEAN, r.curve_loss_mean),
+            (Attr.CURVE_TIME, r.curve_time),
+        ):
+            self.trial.set_user_attr(key, [v if math.isfinite(v) else None for v in value])
+        self.last = time.perf_counter()

@@ -1,0 +1,54 @@
+"""The import direction of docs/architecture.md holds: import-linter's contracts, and the
+contracts themselves are the ones the document describes."""
+
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def lint_imports():
+    found = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    if found is None:
+        pytest.fail("lint-imports is not installed: make install (import-linter is in [dev])")
+    return found
+
+
+def test_import_contracts_are_kept():
+    out = subprocess.run(
+        [lint_imports(), "--no-cache"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    assert "0 broken" in out.stdout
+
+
+def test_a_broken_contract_is_caught(tmp_path):
+    # The check can fail: the sweep imports numpy, so forbidding it must break the contract
+    config = tmp_path / "contracts.toml"
+    config.write_text(
+        '[tool.importlinter]\nroot_package = "nnsweep"\ninclude_external_packages = true\n'
+        '[[tool.importlinter.contracts]]\nname = "no numpy in the sweep"\ntype = "forbidden"\n'
+        'source_modules = ["nnsweep.sweep"]\nforbidden_modules = ["numpy"]\n'
+    )
+    out = subprocess.run(
+        [lint_imports(), "--no-cache", "--config", str(config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode != 0 and "BROKEN" in out.stdout
+
+
+def test_every_package_module_is_in_a_layer():
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    layers = next(c for c in tool["contracts"] if c["type"] == "layers")["layers"]
+    named = {name.strip() for layer in layers for name in layer.replace("|", ":").split(":")}
+    modules = {p.stem for p in (ROOT / "nnsweep").glob("*.py") if p.stem != "__init__"}
+    modules |= {p.name for p in (ROOT / "nnsweep").iterdir() if (p / "__init__.py").is_file()}
+    assert modules - named == set(), "add the new module to a layer of [tool.importlinter]"
