@@ -665,6 +665,9 @@ def main(argv=None):
     )
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     parser.add_argument(
+        "--no-sklearn", action="store_true", help="leave scikit-learn out (a shorter run)"
+    )
+    parser.add_argument(
         "--baseline",
         metavar="REF",
         help="also time nnsweep as of this git commit, as one more contender in the same rounds",
@@ -680,7 +683,11 @@ def main(argv=None):
     hiddens = args.hidden or ([256] if args.quick else [256, 800])
     threads = args.threads or [1, 2]
     has_torch = not args.no_torch and common._version("torch") is not None
-    kinds = tuple(k for k in CONTENDERS if has_torch or k != "torch")
+    kinds = tuple(
+        k
+        for k in CONTENDERS
+        if (has_torch or k != "torch") and not (args.no_sklearn and k == "sklearn")
+    )
     env = common.environment(with_torch=has_torch)
     baseline = None
     if args.baseline:

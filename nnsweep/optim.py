@@ -8,11 +8,11 @@ schedule is a pure function of the epoch (as nanoGPT's ``get_lr``), so it can be
 tested against its formula and plotted without training anything.
 
 A weight gradient may arrive as a matrix product left unevaluated, ``A.T @ B``
-(plus a penalty term), so that the step can fold the learning rate and the
-momentum into that product: one BLAS ``gemm`` into the velocity instead of a
-product and two more passes over it (`SGD` gives the formulas; `nnsweep._blas`
-makes the call on NumPy's own BLAS, with a NumPy fallback that gives the same
-numbers).
+(plus a penalty term), so that the step can fold the learning rate into the
+batch-sized factor ``B`` and add the product straight into the velocity with one
+BLAS ``gemm``, instead of writing it to a new array and subtracting that in
+another pass (`SGD` gives the formulas; `nnsweep._blas` makes the calls on
+NumPy's own BLAS, with a NumPy fallback that gives the same bits).
 
 Left out on purpose: adaptive methods (Adam and friends). The sweep tunes the
 classic knobs: learning rate, momentum, decay.
