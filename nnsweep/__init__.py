@@ -5,7 +5,13 @@ The network and its scikit-learn estimator are importable from here; sweeps
 are imported from their modules so that ``import nnsweep`` stays light.
 """
 
-from .estimator import EpochInfo, NeuralNetworkClassifier, TrainingDivergedError
-
 __all__ = ["EpochInfo", "NeuralNetworkClassifier", "TrainingDivergedError"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name):  # the estimator (NumPy, scikit-learn) on first use, not at import
+    if name in __all__:
+        from . import estimator
+
+        return getattr(estimator, name)
+    raise AttributeError(f"module 'nnsweep' has no attribute {name!r}")

@@ -13,11 +13,15 @@ def _stopped_while_importing(signum, _frame):
     sys.exit(_CODES[signum])
 
 
-_previous = {sig: signal.signal(sig, _stopped_while_importing) for sig in _CODES}
+def run():
+    """The ``nnsweep`` command: `nnsweep.cli.main`, with stops during its imports handled."""
+    previous = {sig: signal.signal(sig, _stopped_while_importing) for sig in _CODES}
+    from .cli import main
 
-from .cli import main  # noqa: E402
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+    return main()
 
-for _sig, _handler in _previous.items():
-    signal.signal(_sig, _handler)
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(run())

@@ -269,7 +269,7 @@ class StudyWriter:
             return 0
         if finished:
             if self._inputs:
-                retry(self.client.log_inputs, run.run_id, self._inputs)
+                self._log_inputs(run.run_id)
             tags[pl.SYNCED_TAG] = t.state.name  # with the last batch: then only the status
         param_entities, tag_entities = pl.as_entities(new_params, tags)
         pages = range(0, max(len(metrics), 1), PAGE)
@@ -291,6 +291,21 @@ class StudyWriter:
         else:
             self.counts["updated"] += 1
         return 1
+
+    def _log_inputs(self, run_id: str) -> None:
+        """The data set as the run's input; two writers adding it at once: once more.
+
+        MLflow's SQL store inserts a data set row per experiment, and two writers that log the
+        same new one together collide on its unique key ("UNIQUE constraint failed:
+        datasets..."); the second attempt finds the row and only links it.
+        """
+        for attempt in range(3):
+            try:
+                return retry(self.client.log_inputs, run_id, self._inputs)
+            except MlflowException as exc:
+                if attempt == 2 or "unique constraint" not in str(exc).lower():
+                    raise
+        return None
 
     def _trial_run(self, study, t) -> _Run:
         """The trial's run: found by its tags, or created (and deduplicated against a race)."""
