@@ -23,6 +23,7 @@ import contextlib
 import os
 import signal
 import sys
+import tempfile
 import threading
 
 __all__ = [
@@ -55,10 +56,23 @@ def stop_signal() -> int | None:
     return _state["signal"]
 
 
+def marker(pid: int) -> str:
+    """The file by which command ``pid`` says "stop" to its workers, signalled or not.
+
+    A worker process that the stop signal reached before it could set its handlers (it was
+    still starting) would otherwise never learn of the stop.
+    """
+    return os.path.join(tempfile.gettempdir(), f"nnsweep-stop-{pid}")
+
+
 def should_stop() -> bool:
-    """True when this process was asked to stop, or its parent (the command) died."""
+    """True when this process was asked to stop, or its parent (the command) asked or died."""
     parent = _state["parent"]
-    return _flag.is_set() or (parent is not None and os.getppid() != parent)
+    if _flag.is_set():
+        return True
+    if parent is None:
+        return False
+    return os.getppid() != parent or os.path.exists(marker(parent))
 
 
 def _set_flag(signum, _frame):
@@ -113,6 +127,8 @@ class GracefulStop:
     def __enter__(self):
         _flag.clear()
         _state["signal"] = None
+        with contextlib.suppress(OSError):  # left by an earlier process of this pid, killed
+            os.unlink(marker(os.getpid()))
         if threading.current_thread() is threading.main_thread():
             for sig in SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handle)
@@ -122,12 +138,16 @@ class GracefulStop:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous = {}
+        with contextlib.suppress(OSError):
+            os.unlink(marker(os.getpid()))
 
     def _handle(self, signum, _frame):
         if _flag.is_set():
             self.log(f"\n{signal.Signals(signum).name} again: stopping at once")
             raise KeyboardInterrupt
         _set_flag(signum, _frame)
+        with contextlib.suppress(OSError):
+            open(marker(os.getpid()), "w").close()  # noqa: SIM115 (for workers still starting)
         name = signal.Signals(signum).name
         self.log(
             f"\n{name}: stopping after the epochs in progress (the running trials are marked "
