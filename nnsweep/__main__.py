@@ -15,11 +15,12 @@ def _stopped_while_importing(signum, _frame):
 
 def run():
     """The ``nnsweep`` command: `nnsweep.cli.main`, with stops during its imports handled."""
-    previous = {sig: signal.signal(sig, _stopped_while_importing) for sig in _CODES}
+    # Kept until the sweep installs its own (nnsweep.stopping.GracefulStop), which puts this
+    # one back after: a stop while reading the study file or loading the data exits too.
+    for sig in _CODES:
+        signal.signal(sig, _stopped_while_importing)
     from .cli import main
 
-    for sig, handler in previous.items():
-        signal.signal(sig, handler)
     return main()
 
 
