@@ -37,6 +37,7 @@ __all__ = [
     "absolute_journal",
     "check_disk",
     "is_disk_error",
+    "probe_write",
     "remove_stale_link_lock",
     "repair_tail",
 ]
@@ -174,6 +175,14 @@ def _last_good_end(tail: bytes) -> int:
     return 0
 
 
+def probe_write(folder: Path) -> None:
+    """Create ``folder`` if needed and write (then remove) a file in it; raises OSError."""
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".nnsweep-write-test-{os.getpid()}"
+    probe.write_bytes(b"x")
+    probe.unlink()
+
+
 def check_disk(folder: str | os.PathLike, what: str) -> None:
     """Refuse, before any training, a folder that cannot be written or has no room.
 
@@ -184,10 +193,7 @@ def check_disk(folder: str | os.PathLike, what: str) -> None:
     """
     folder = Path(folder)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".nnsweep-write-test-{os.getpid()}"
-        probe.write_bytes(b"x")
-        probe.unlink()
+        probe_write(folder)
     except OSError as exc:
         raise DiskError(
             exc.errno,

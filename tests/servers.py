@@ -147,7 +147,16 @@ class Postgres:
         return name
 
     def stop(self):
-        """Stop the server (immediate shutdown) and delete its folder."""
+        """Stop the server (immediate shutdown) and delete its folder.
+
+        If ``pg_ctl stop`` fails or times out (a loaded machine), the postmaster is signalled
+        directly, and the folder is deleted only once it is gone: deleting it first left a
+        server running with no folder from which anything could find and stop it.
+        """
+        try:
+            pid = self.postmaster_pid()
+        except (OSError, ValueError, IndexError):
+            pid = None
         with contextlib.suppress(Exception):
             _as_postgres_user(
                 [
@@ -161,6 +170,15 @@ class Postgres:
                 ],
                 timeout=60,
             )
+        if pid is not None:
+            for sig, wait in ((signal.SIGQUIT, 10.0), (signal.SIGKILL, 10.0)):
+                if not _alive(pid):
+                    break
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, sig)
+                deadline = time.monotonic() + wait
+                while _alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.1)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -174,6 +192,37 @@ def _as_postgres_user(cmd, timeout=120):
             else ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(f"'{c}'" for c in cmd)]
         )
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_orphaned_postgres(bin_dir):
+    """Stop the servers of test processes that died before their teardown (a killed pytest).
+
+    ``pg_ctl`` starts PostgreSQL as a daemon, so a test run that is killed leaves its server
+    running; each server's folder names the process that started it (``owner``).
+    """
+    for owner in Path(tempfile.gettempdir()).glob("nnsweep-pg-*/owner"):
+        try:
+            pid = int(owner.read_text())
+        except (OSError, ValueError):
+            continue
+        if _alive(pid):
+            continue
+        data = owner.parent / "data"
+        if (data / "postmaster.pid").exists():
+            _as_postgres_user(
+                [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], timeout=60
+            )
+        shutil.rmtree(owner.parent, ignore_errors=True)
 
 
 def start_postgres(durable=False):
@@ -193,8 +242,10 @@ def start_postgres(durable=False):
                 "running as root, but there is no 'postgres' OS user to run PostgreSQL as "
                 "(PostgreSQL refuses to run as root); install the postgresql package"
             ) from None
+    reap_orphaned_postgres(bin_dir)
     # /tmp directly, not pytest's tmp_path: its parents are 0700 root, closed to postgres
     root = Path(tempfile.mkdtemp(prefix="nnsweep-pg-"))
+    (root / "owner").write_text(str(os.getpid()))  # who to outlive: see reap_orphaned_postgres
     if os.geteuid() == 0:
         os.chown(root, pw.pw_uid, pw.pw_gid)
     os.chmod(root, 0o700)

@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ..config import DEFAULT_TRACKING_URI
+from ..journal import probe_write
 from ..redact import redact_url
 from .util import TrackingError, env_true, short
 
@@ -142,10 +143,7 @@ def _probe_database(uri: str) -> None:
 def check_writable(folder: Path, what: str) -> None:
     """Create ``folder`` if needed and check that a file can be written in it."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".nnsweep-write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        probe_write(folder)
     except OSError as exc:
         raise TrackingError(
             f"{what}: folder {folder} is not writable ({exc.strerror or exc}); "
