@@ -19,6 +19,12 @@ def run():
     # one back after: a stop while reading the study file or loading the data exits too.
     for sig in _CODES:
         signal.signal(sig, _stopped_while_importing)
+    # Each line as it is printed, also into a pipe or a file (`| tee`, a log, the tests)
+    sys.stdout.reconfigure(line_buffering=True)
+    from .stopping import arm_deadline, enable_stack_dumps
+
+    enable_stack_dumps()
+    arm_deadline()  # once asked to stop, the command exits within seconds, whatever happens
     from .cli import main
 
     return main()

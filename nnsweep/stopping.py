@@ -9,10 +9,15 @@ here raises from a signal handler, except a second signal to the command (stop a
   (`requested`), passes it on to the worker processes (SIGTERM to each child), and prints
   what happens next; a second one raises `KeyboardInterrupt` (a hard stop: the study stays
   resumable, its running trials are recovered by the next run).
-* In a worker process, `worker_setup` makes the same three signals set the flag.
+* In a worker process, `worker_setup` makes the same three signals set the flag. Between
+  tasks (`worker_process_init`, `worker_teardown`) a worker process ignores SIGINT and
+  SIGHUP: a terminal's Ctrl-C then never raises inside loky's own queues, and the command
+  passes the stop on as SIGTERM, which ends an idle worker.
 * The CV objective checks `should_stop` after every epoch and the worker loop before asking
   for a trial; `SweepStopped` ends the trial there, marked interrupted, and the worker
   returns. A worker whose command died (its parent process changed) stops the same way.
+* The command, once asked to stop, has `STOP_DEADLINE` seconds (`arm_deadline`); past it,
+  whatever holds it up, it stops at once as after a second Ctrl-C, then exits for sure.
 
 Standard library only.
 """
@@ -25,21 +30,30 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 
 __all__ = [
     "EXIT_CODES",
+    "arm_deadline",
+    "enable_stack_dumps",
     "GracefulStop",
     "SweepStopped",
     "requested",
     "should_stop",
+    "worker_process_init",
     "worker_setup",
 ]
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 
+#: Seconds the command may take to stop after the first stop signal (`arm_deadline`).
+STOP_DEADLINE = 15.0
+#: What a stop that missed its deadline prints (first words), for the tests to look for.
+OVERDUE = "still not stopped"
+
 _flag = threading.Event()
-_state = {"parent": None, "signal": None}
+_state = {"parent": None, "signal": None, "deadline": None, "overdue": False}
 
 
 class SweepStopped(Exception):  # noqa: N818 (a stop, not an error)
@@ -75,10 +89,35 @@ def should_stop() -> bool:
     return os.getppid() != parent or os.path.exists(marker(parent))
 
 
+def enable_stack_dumps() -> None:
+    """With ``NNSWEEP_STACK_DUMPS`` set, SIGUSR1 prints every thread's stack to stderr.
+
+    For diagnosing a process that hangs: the test suite sets it in the processes it starts,
+    and sends SIGUSR1 to a sweep's process group before killing one that did not exit.
+    """
+    if os.environ.get("NNSWEEP_STACK_DUMPS"):
+        import faulthandler
+
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
+
+
 def _set_flag(signum, _frame):
     if _state["signal"] is None:
         _state["signal"] = signum
     _flag.set()
+
+
+def worker_process_init() -> None:
+    """A loky worker process's first step (its initializer): SIGINT and SIGHUP ignored.
+
+    Until a task (`worker_setup`) makes them set the flag, and again after it
+    (`worker_teardown`): a terminal's Ctrl-C reaches every process of the group, and in an
+    idle worker it would raise inside loky's queues. The command passes a stop on to its
+    workers as SIGTERM, which ends an idle one.
+    """
+    enable_stack_dumps()
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def worker_setup(in_process: bool = False) -> None:
@@ -89,6 +128,7 @@ def worker_setup(in_process: bool = False) -> None:
     """
     if in_process:
         return
+    enable_stack_dumps()
     _flag.clear()
     _state["signal"] = None
     _state["parent"] = os.getppid()
@@ -98,14 +138,53 @@ def worker_setup(in_process: bool = False) -> None:
 
 
 def worker_teardown(in_process: bool = False) -> None:
-    """After a worker's loop: the stop signals act as by default again.
+    """After a worker's loop: SIGTERM ends the (idle) process; SIGINT and SIGHUP are ignored.
 
-    So an idle worker process that is sent SIGTERM ends.
+    As before its first task (`worker_process_init`).
     """
     if in_process or threading.current_thread() is not threading.main_thread():
         return
     for sig in SIGNALS:
-        signal.signal(sig, signal.SIG_DFL if sig != signal.SIGINT else signal.default_int_handler)
+        signal.signal(sig, signal.SIG_DFL if sig == signal.SIGTERM else signal.SIG_IGN)
+
+
+def arm_deadline(seconds: float | None = STOP_DEADLINE) -> None:
+    """In the command: once asked to stop, exit within ``seconds``, whatever holds it up.
+
+    The first stop signal starts a watchdog thread. If the command is still running
+    ``seconds`` later, it says so (with every thread's stack when ``NNSWEEP_STACK_DUMPS`` is
+    set), stops at once as a second Ctrl-C does, and 5 s later ends the process and its
+    children outright. Nothing is lost either way: the study's journal and locks are built
+    to survive a kill (the next run recovers its running trials). Only for the command
+    (``python -m nnsweep``): a Python caller of `nnsweep.cli.main` is never exited.
+    """
+    _state["deadline"] = seconds
+
+
+def _start_watchdog(log):
+    seconds = _state["deadline"]
+    if not seconds:
+        return
+    main = threading.main_thread().ident
+    code = EXIT_CODES.get(_state["signal"], 130)
+
+    def watch():
+        time.sleep(seconds)
+        _state["overdue"] = True
+        log(f"\nnnsweep: {OVERDUE} {seconds:.0f} s after the stop signal: stopping at once")
+        if os.environ.get("NNSWEEP_STACK_DUMPS"):
+            import faulthandler
+
+            faulthandler.dump_traceback(all_threads=True)
+        with contextlib.suppress(Exception):
+            signal.pthread_kill(main, signal.SIGINT)  # as a second Ctrl-C: KeyboardInterrupt
+        time.sleep(5.0)
+        log("nnsweep: exiting now; run the same command again to resume the study")
+        with contextlib.suppress(Exception):
+            stop_children(grace=1.0)
+        os._exit(code)
+
+    threading.Thread(target=watch, name="nnsweep-stop-deadline", daemon=True).start()
 
 
 class GracefulStop:
@@ -143,9 +222,11 @@ class GracefulStop:
 
     def _handle(self, signum, _frame):
         if _flag.is_set():
-            self.log(f"\n{signal.Signals(signum).name} again: stopping at once")
+            if not _state["overdue"]:
+                self.log(f"\n{signal.Signals(signum).name} again: stopping at once")
             raise KeyboardInterrupt
         _set_flag(signum, _frame)
+        _start_watchdog(self.log)
         with contextlib.suppress(OSError):
             open(marker(os.getpid()), "w").close()  # noqa: SIM115 (for workers still starting)
         name = signal.Signals(signum).name

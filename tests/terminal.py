@@ -101,9 +101,14 @@ class Terminal:
         try:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            self.dump_stacks()
             self.kill()
             return None, timeout
-        return code, time.monotonic() - start
+        took = time.monotonic() - start
+        from tests.servers import note_overdue_stop
+
+        note_overdue_stop(self.output, "the command in the terminal")
+        return code, took
 
     def survivors(self, grace=2.0) -> list[str]:
         """Processes the command started that are still alive (after ``grace`` s)."""
@@ -121,13 +126,21 @@ class Terminal:
                 return alive
             time.sleep(0.1)
 
-    def kill(self):
-        """Kill the command and everything it started."""
+    def _signal_all(self, sig):
         for pid in [self.proc.pid, *self.descendants]:
             try:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, sig)
             except (ProcessLookupError, PermissionError):
                 pass
+
+    def dump_stacks(self):
+        """Each process of the sweep prints its threads' stacks into the output (a hang)."""
+        self._signal_all(signal.SIGUSR1)
+        time.sleep(2.0)
+
+    def kill(self):
+        """Kill the command and everything it started."""
+        self._signal_all(signal.SIGKILL)
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:

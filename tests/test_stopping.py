@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -319,3 +320,47 @@ def test_a_disk_that_fills_mid_sweep_stops_it_and_the_study_resumes(tmp_path):
         _resumes_to_the_budget(tmp_path, study_file, storage, tracking, "full")
     finally:
         _umount(folder)
+
+
+# ------------------------------------------------------------------- the stop's deadline
+DEADLINE_SCRIPT = """
+import os, signal, sys, time
+from nnsweep import stopping
+stopping.arm_deadline(1.0)
+with stopping.GracefulStop(log=lambda text: print(text, flush=True)):
+    os.kill(os.getpid(), signal.SIGTERM)  # the stop: a flag the code below never reads
+    try:
+        while True:
+            time.sleep(0.05)
+    except KeyboardInterrupt:
+        print("hard stop raised", flush=True)
+        if sys.argv[1] == "unwinds":
+            sys.exit(7)
+        while True:  # stuck beyond the hard stop too
+            time.sleep(0.05)
+"""
+
+
+@pytest.mark.parametrize("how", ["unwinds", "stuck"])
+def test_a_stop_that_misses_its_deadline_stops_at_once_then_exits(tmp_path, how):
+    """A stop the code never acts on: past the deadline a hard stop, then the exit itself."""
+    script = tmp_path / "deadline.py"
+    script.write_text(DEADLINE_SCRIPT)
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, str(script), how],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    took = time.monotonic() - started
+    assert "still not stopped 1 s after the stop signal: stopping at once" in proc.stdout
+    assert "hard stop raised" in proc.stdout
+    if how == "unwinds":
+        assert proc.returncode == 7, proc.stdout + proc.stderr
+    else:  # the exit code of the first stop signal, after 1 s + 5 s
+        assert proc.returncode == 143, proc.stdout + proc.stderr
+        assert "exiting now; run the same command again" in proc.stdout
+        assert 5.5 < took < 30, took
+    assert "Thread" in proc.stderr  # every thread's stack, for the bug report

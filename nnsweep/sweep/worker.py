@@ -197,7 +197,7 @@ def run_workers(job, n_workers, spec, study, log, max_restarts=3):
 
 def _backend_options(spec):
     if spec.workers.backend != "dask":
-        return {}
+        return {"initializer": stopping.worker_process_init}
     return {"scheduler_host": spec.workers.scheduler} if spec.workers.scheduler else {}
 
 

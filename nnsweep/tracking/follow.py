@@ -212,6 +212,9 @@ def main() -> int:
     """The writer process: see the module docstring. Exit 0 when MLflow holds the whole study."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
+    from ..stopping import enable_stack_dumps
+
+    enable_stack_dumps()
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating tables"
     # MLflow warns that cloudpickle runs code when loaded: tracking.model_format documents it
