@@ -90,40 +90,21 @@ class CrossValidationObjective:
         )
         fixed = {k: v for k, v in net.get_params().items() if k != "epoch_callback"}
         trial.set_user_attr(Attr.ESTIMATOR_PARAMS, {**fixed, **params})
-        scorer = FoldScorer(self.scoring)  # sklearn's numbers, without re-checking the data
-        folds = self._fold_data()
-        models = [clone(net).set_params(**params) for _ in folds]
-        epochs = [
-            m.iter_epochs(X_tr, y_tr) for m, (X_tr, y_tr, _, _) in zip(models, folds, strict=True)
-        ]
-        scores = [math.nan] * len(folds)
+        folds = _LockstepFolds(net, params, self._fold_data(), FoldScorer(self.scoring))
         record = TrialRecord(
             estimator_params={**fixed, **params},
             stop_reason=StopReason.COMPLETED,
-            curve_val_folds=[[] for _ in folds],
+            curve_val_folds=folds.curves,
         )
         live = _LiveCurves(trial, record, self.live_interval)
         start = time.perf_counter()
         try:
-            active = list(range(len(folds)))
-            while active:
-                losses = []
-                for i in list(active):
-                    info = next(epochs[i], None)
-                    if info is None:  # this fold stopped early: keep its last score
-                        active.remove(i)
-                        continue
-                    _, _, X_val, y_val = folds[i]
-                    scores[i] = scorer(models[i], X_val, y_val)
-                    record.curve_val_folds[i].append(scores[i])
-                    losses.append(info.loss)
-                if not losses:
-                    break
-                epoch = len(record.curve_val_mean) + 1
-                mean = float(np.mean(scores))
+            while (step := folds.epoch()) is not None:
+                mean, loss = step
                 record.curve_val_mean.append(mean)
-                record.curve_loss_mean.append(float(np.mean(losses)))
+                record.curve_loss_mean.append(loss)
                 record.curve_time.append(time.perf_counter() - start)
+                epoch = len(record.curve_val_mean)
                 trial.report(mean, epoch)
                 live.maybe_flush()
                 if should_stop():  # a safe point: between epochs, no journal write under way
@@ -131,31 +112,71 @@ class CrossValidationObjective:
                 if trial.should_prune():
                     record.stop_reason = StopReason.PRUNED
                     raise optuna.TrialPruned(f"pruned at epoch {epoch}: CV {mean:.4f}")
-        except TrainingDivergedError as exc:
-            record.stop_reason, record.error = StopReason.DIVERGED, str(exc)
-            raise
-        except (KeyboardInterrupt, SweepStopped) as exc:
-            record.stop_reason = StopReason.INTERRUPTED
-            record.error = f"{type(exc).__name__}: the sweep was stopped"
-            raise
-        except optuna.TrialPruned:
-            raise
-        except Exception as exc:
-            if is_disk_error(exc):
-                raise  # the disk, not the trial: the sweep stops, the trial is retried
-            record.stop_reason, record.error = StopReason.FAILED, f"{type(exc).__name__}: {exc}"
+        except BaseException as exc:
+            _note_why(record, exc)
             raise
         finally:
-            for gen in epochs:
-                gen.close()
-            record.fold_scores = scores
-            record.cv_mean = float(np.mean(scores))
-            record.cv_std = float(np.std(scores))
+            folds.close()
+            record.fold_scores = folds.scores
+            record.cv_mean = float(np.mean(folds.scores))
+            record.cv_std = float(np.std(folds.scores))
             record.n_epochs = len(record.curve_val_mean)
             record.fit_time = time.perf_counter() - start
             for key, value in record.to_attrs().items():
                 trial.set_user_attr(key, value)
         return record.cv_mean
+
+
+def _note_why(record, exc):
+    """Put on ``record`` why the trial ended with ``exc`` (a pruned trial already says so)."""
+    if isinstance(exc, TrainingDivergedError):
+        record.stop_reason, record.error = StopReason.DIVERGED, str(exc)
+    elif isinstance(exc, (KeyboardInterrupt, SweepStopped)):
+        record.stop_reason = StopReason.INTERRUPTED
+        record.error = f"{type(exc).__name__}: the sweep was stopped"
+    elif isinstance(exc, optuna.TrialPruned) or is_disk_error(exc):
+        pass  # a disk error is the disk's, not the trial's: the sweep stops, the trial is retried
+    elif isinstance(exc, Exception):
+        record.stop_reason, record.error = StopReason.FAILED, f"{type(exc).__name__}: {exc}"
+
+
+class _LockstepFolds:
+    """The K fold models of a trial, trained one epoch each in turn.
+
+    `epoch` trains every fold still training by one epoch and scores it on its held-out
+    fold; it returns ``(mean score over the folds, mean training loss)``, or None once every
+    fold has stopped. A fold whose training stopped early keeps its last score.
+    """
+
+    def __init__(self, net, params, folds, scorer):
+        self.folds, self.scorer = folds, scorer
+        self.models = [clone(net).set_params(**params) for _ in folds]
+        self.epochs = [
+            m.iter_epochs(X_tr, y_tr)
+            for m, (X_tr, y_tr, _, _) in zip(self.models, folds, strict=True)
+        ]
+        self.scores = [math.nan] * len(folds)
+        self.curves = [[] for _ in folds]  # per fold: its validation score after each epoch
+        self.active = list(range(len(folds)))
+
+    def epoch(self):
+        losses = []
+        for i in list(self.active):
+            info = next(self.epochs[i], None)
+            if info is None:  # this fold stopped early: keep its last score
+                self.active.remove(i)
+                continue
+            _, _, X_val, y_val = self.folds[i]
+            self.scores[i] = self.scorer(self.models[i], X_val, y_val)
+            self.curves[i].append(self.scores[i])
+            losses.append(info.loss)
+        if not losses:
+            return None
+        return float(np.mean(self.scores)), float(np.mean(losses))
+
+    def close(self):
+        for gen in self.epochs:
+            gen.close()
 
 
 class _LiveCurves:
