@@ -25,6 +25,7 @@ PARAMS = [
     "dropout_rate",
     "n_hidden",
 ]
+METRIC = "cv_mean"  # the trial's CV score, the axis the runs are coloured by
 RUN_COLUMNS = ["best_cv_mean", "cv_mean", "nnsweep.stop_reason"]  # extra columns in the run list
 HIDE_COLUMNS = ["Dataset", "Source"]  # default columns we don't need
 ARGS = [
@@ -49,30 +50,33 @@ def tidy(page):
     page.wait_for_timeout(800)
 
 
-def compare_plot(page, url, out):
-    """Screenshot the compare-runs page of the runs at ``url``: the parallel coordinates."""
-    page.goto(url)
-    page.get_by_text("Parallel Coordinates Plot").first.wait_for()
-    page.wait_for_timeout(3000)
-    tidy(page)
-    params_box = page.locator(SELECT).first  # "Parameters:" selector
-    # Remove the default parameter chips ("Clear All" would also drop cv_mean).
-    chip_x = params_box.locator(f"{SELECT}-selection-item-remove")
+def pick_only(page, box, names):
+    """Make ``names`` the only chips of the multi-select ``box``."""
+    chip_x = box.locator(f"{SELECT}-selection-item-remove")
     while chip_x.count():
         chip_x.first.click()
         page.wait_for_timeout(200)
-    # Open the dropdown once (multi-select stays open), then type-filter and
-    # click each parameter's (visible) option.
-    params_box.locator("input").click(force=True)
-    for name in PARAMS:
+    box.locator("input").click(force=True)
+    for name in names:
         page.keyboard.type(name)
         page.wait_for_timeout(300)
         page.locator(f"{SELECT}-item-option[title='{name}']:visible").first.click()
         page.wait_for_timeout(300)
     page.keyboard.press("Escape")
     page.mouse.click(5, 890)  # blur the select
-    chips = params_box.locator(f"{SELECT}-selection-item-content").all_inner_texts()
-    assert chips == PARAMS, chips
+    chips = box.locator(f"{SELECT}-selection-item-content").all_inner_texts()
+    assert chips == names, chips
+
+
+def compare_plot(page, url, out):
+    """Screenshot the compare-runs page of the runs at ``url``: the parallel coordinates."""
+    page.goto(url)
+    page.get_by_text("Parallel Coordinates Plot").first.wait_for()
+    page.wait_for_timeout(3000)
+    tidy(page)
+    # Opened once (a multi-select stays open), each name type-filtered and its option clicked
+    pick_only(page, page.locator(SELECT).first, PARAMS)  # "Parameters:" selector
+    pick_only(page, page.locator(SELECT).nth(1), [METRIC])  # "Metrics:" selector
     page.wait_for_timeout(2500)  # let plotly re-render
     # Crop from the page title down to just above "Run details".
     top = page.get_by_text("Comparing", exact=False).first.bounding_box()
