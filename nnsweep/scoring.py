@@ -25,7 +25,7 @@ from sklearn.metrics import get_scorer
 
 from .config import METRICS
 from .estimator import NeuralNetworkClassifier
-from .functions import log_softmax
+from .functions import softmax
 
 __all__ = ["FAST_METRICS", "FoldScorer"]
 
@@ -132,7 +132,7 @@ def _neg_log_loss(logits, idx, n_classes):
     """
     if np.bincount(idx, minlength=n_classes).min() == 0:
         return None
-    proba = np.exp(log_softmax(logits))  # what predict_proba returns
+    proba = softmax(logits)  # what predict_proba returns
     if not np.isfinite(proba).all():
         return None  # sklearn's scorer raises its own error on NaN probabilities
     if n_classes == 2:  # the scorer passes predict_proba[:, 1]; log_loss takes 1 - p1
