@@ -1,92 +1,35 @@
 """`NeuralNetworkClassifier`: the NumPy network as a scikit-learn classifier.
 
-This module is the glue between scikit-learn and the math: it validates
-parameters and inputs, encodes labels, owns the one random generator, and runs
-the epoch / mini-batch loop. The equations live in `network`, the update rule
-and learning-rate schedules in `optim`. The learning rate goes one way: every
-epoch the estimator computes it from its schedule (`optim.decayed_learning_rate`)
-and sets it on the optimiser, which alone multiplies gradients by it; the network
-returns gradients unscaled.
-
-Training is written once, as a generator (`iter_epochs`) that yields after
-every epoch with the model ready to predict; `fit` runs it to the end and
-`partial_fit` runs one epoch of it. A sweep can therefore train the K models of
-a cross-validation in lockstep and prune on their mean score, and anyone can
-watch or stop training through ``epoch_callback``.
+This module is the estimator's face: its parameters, their validation, and its
+public methods. Training is written once, as a generator (`iter_epochs`) that
+yields after every epoch with the model ready to predict; `fit` runs it to the
+end and `partial_fit` runs one epoch of it. A sweep can therefore train the K
+models of a cross-validation in lockstep and prune on their mean score, and
+anyone can watch or stop training through ``epoch_callback``. The generator is
+`fitting.epochs`; one epoch over mini-batches is `training.train_epoch`; the
+equations live in `network`, the update rule and learning-rate schedules in `optim`.
 
 Left out on purpose: more than one hidden layer, regression, and solvers other
 than SGD with momentum.
 """
 
-import math
-import sys
-from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import (
-    _check_partial_fit_first_call,
-    check_classification_targets,
-    unique_labels,
-)
+from sklearn.utils.multiclass import _check_partial_fit_first_call
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .functions import ACTIVATIONS, dropout_mask, log_softmax, softmax
-from .network import backward, forward, init_params, penalty
-from .optim import SCHEDULES, SGD, decayed_learning_rate, max_norm_
+from .fitting import epochs, reset_state
+from .functions import ACTIVATIONS, log_softmax, softmax
+from .network import forward
+from .optim import SCHEDULES
+from .training import EpochInfo, TrainingDivergedError
 
 __all__ = ["EpochInfo", "NeuralNetworkClassifier", "TrainingDivergedError"]
 
 _PREDICT_CHUNK = 8192  # rows per forward pass at prediction time: bounds memory
-
-
-class TrainingDivergedError(FloatingPointError):
-    """Training produced a non-finite loss; the model's weights are unusable.
-
-    Attributes
-    ----------
-    epoch : int
-        Epoch (counted from 1) in which the loss stopped being finite.
-    loss : float
-        The offending batch loss (``inf`` or ``nan``).
-    """
-
-    def __init__(self, epoch, loss):
-        self.epoch = epoch
-        self.loss = loss
-        super().__init__(
-            f"training diverged: loss became {loss} in epoch {epoch}; "
-            "lower learning_rate (or momentum), or raise l2_penalty"
-        )
-
-
-@dataclass(frozen=True)
-class EpochInfo:
-    """What `iter_epochs` yields and ``epoch_callback`` receives after each epoch.
-
-    Attributes
-    ----------
-    epoch : int
-        Epochs completed so far (1 after the first).
-    loss : float
-        Mean training loss over the epoch's mini-batches, penalties included.
-    validation_score : float or None
-        Accuracy on the held-out validation split (``early_stopping=True`` only).
-    learning_rate : float
-        The learning rate used in this epoch.
-    """
-
-    epoch: int
-    loss: float
-    validation_score: float | None
-    learning_rate: float
-
-    def __str__(self):
-        val = "" if self.validation_score is None else f", validation {self.validation_score:.4f}"
-        return f"epoch {self.epoch}: loss {self.loss:.5f}{val}, lr {self.learning_rate:.4g}"
 
 
 class NeuralNetworkClassifier(ClassifierMixin, BaseEstimator):
@@ -287,7 +230,7 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseEstimator):
         -------
         self : NeuralNetworkClassifier
         """
-        for _ in self._epochs(X, y, incremental=False):
+        for _ in epochs(self, X, y, incremental=False):
             pass
         return self
 
@@ -308,7 +251,7 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseEstimator):
         EpochInfo
         """
         self._validate_params()
-        yield from self._epochs(X, y, incremental=False)
+        yield from epochs(self, X, y, incremental=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None):
@@ -326,8 +269,8 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseEstimator):
         self : NeuralNetworkClassifier
         """
         if _check_partial_fit_first_call(self, classes):
-            self._reset_state()
-        for _ in self._epochs(X, y, incremental=True):
+            reset_state(self)
+        for _ in epochs(self, X, y, incremental=True):
             pass
         return self
 
@@ -348,178 +291,6 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
-
-    # ------------------------------------------------------------------ training
-    def _reset_state(self):
-        """Forget everything learned: the next epoch starts from fresh weights."""
-        for name in ("coefs_", "intercepts_", "_optimizer", "_rng"):
-            self.__dict__.pop(name, None)
-
-    def _epochs(self, X, y, incremental):
-        """Shared body of `fit`, `partial_fit` and `iter_epochs` (a generator)."""
-        first_call = not hasattr(self, "coefs_")
-        if not incremental and not self.warm_start:
-            first_call = True
-        X, y = validate_data(
-            self, X, y, accept_sparse="csr", dtype=np.dtype(self.dtype), reset=first_call
-        )
-        check_classification_targets(y)
-        if incremental:
-            y_idx = self._encode_seen_labels(y)
-        elif first_call:
-            self.classes_ = unique_labels(y)
-            y_idx = np.searchsorted(self.classes_, y)
-        else:
-            y_idx = self._encode_seen_labels(y, same_classes=True)
-        if first_call or not hasattr(self, "coefs_"):
-            self._initialize(X.shape[1])
-
-        X_val = y_val = None
-        if self.early_stopping and not incremental:
-            X, X_val, y_idx, y_val = self._validation_split(X, y_idx)
-        n_epochs = 1 if incremental else self.max_epochs
-        best_params = None
-        try:
-            for _ in range(n_epochs):
-                info = self._one_epoch(X, y_idx, X_val, y_val)
-                stop = self._no_improvement_count >= self.n_iter_no_change and not incremental
-                if X_val is not None and self._no_improvement_count == 0:
-                    best_params = [p.copy() for p in self.coefs_ + self.intercepts_]
-                if self.verbose:
-                    print(info, file=sys.stdout)
-                if self.epoch_callback is not None and self.epoch_callback(self, info):
-                    stop = True
-                yield info
-                if stop:
-                    break
-        finally:
-            if best_params is not None:  # early stopping: keep the best epoch's weights
-                n_layers = len(self.coefs_)
-                self.coefs_ = best_params[:n_layers]
-                self.intercepts_ = best_params[n_layers:]
-                self._optimizer = self._new_optimizer()
-
-    def _encode_seen_labels(self, y, same_classes=False):
-        """Map labels to indices in ``classes_``, refusing labels never declared."""
-        new = np.setdiff1d(unique_labels(y), self.classes_)
-        if same_classes and not np.array_equal(unique_labels(y), self.classes_):
-            raise ValueError(
-                f"warm_start=True needs the classes of the first fit, {self.classes_.tolist()}; "
-                f"got {unique_labels(y).tolist()}"
-            )
-        if new.size:
-            raise ValueError(
-                f"labels {new.tolist()} are not in classes_ {self.classes_.tolist()} "
-                "given to the first partial_fit"
-            )
-        return np.searchsorted(self.classes_, y)
-
-    def _initialize(self, n_features):
-        """Fresh weights, optimiser, curves and the one random generator."""
-        rs = self.random_state
-        if isinstance(rs, np.random.RandomState):
-            rs = rs.randint(np.iinfo(np.int32).max)
-        self._rng = np.random.default_rng(rs)
-        n_classes = len(self.classes_)
-        self.coefs_, self.intercepts_ = init_params(
-            n_features, self.n_hidden, n_classes, self.activation, self._rng, np.dtype(self.dtype)
-        )
-        self._optimizer = self._new_optimizer()
-        self.loss_curve_ = []
-        self.validation_scores_ = [] if self.early_stopping else None
-        self.best_validation_score_ = -np.inf if self.early_stopping else None
-        self.best_loss_ = None if self.early_stopping else np.inf
-        self._no_improvement_count = 0
-        self.n_iter_ = 0
-        self.t_ = 0
-
-    def _new_optimizer(self):
-        """SGD over the current weights, with zero velocities (its rate is set every epoch)."""
-        return SGD(
-            self.coefs_ + self.intercepts_, self.learning_rate, self.momentum, self.nesterov
-        )
-
-    def _validation_split(self, X, y_idx):
-        seed = int(self._rng.integers(np.iinfo(np.int32).max))
-        stratify = y_idx if np.bincount(y_idx).min(initial=0) >= 2 else None
-        try:
-            return train_test_split(
-                X, y_idx, test_size=self.validation_fraction, random_state=seed, stratify=stratify
-            )
-        except ValueError:  # too few samples per class for a stratified split
-            return train_test_split(
-                X, y_idx, test_size=self.validation_fraction, random_state=seed
-            )
-
-    def _one_epoch(self, X, y_idx, X_val, y_val):
-        """One pass over shuffled mini-batches; returns the epoch's `EpochInfo`."""
-        self._optimizer.learning_rate = lr = decayed_learning_rate(
-            self.learning_rate,
-            self.n_iter_,
-            self.learning_rate_schedule,
-            self.learning_rate_decay,
-            self.decay_steps,
-        )
-        n = X.shape[0]
-        batch_size = min(self.batch_size, n)
-        dtype = np.dtype(self.dtype)
-        dense = isinstance(X, np.ndarray)
-        if dense:  # one buffer for every batch of the epoch
-            batch_buffer = np.empty((batch_size, X.shape[1]), dtype=dtype)
-        params = self.coefs_ + self.intercepts_
-        l1, l2 = self.l1_penalty, self.l2_penalty
-        order = self._rng.permutation(n)
-        total = 0.0
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for start in range(0, n, batch_size):
-                idx = order[start : start + batch_size]
-                if dense:
-                    # (b, d); mode="clip" (idx is a permutation's slice, in range) lets take
-                    # write into out directly, where mode="raise" copies through a buffer
-                    Xb = np.take(X, idx, axis=0, out=batch_buffer[: idx.size], mode="clip")
-                    if self.input_dropout_rate:
-                        Xb *= dropout_mask(Xb.shape, self.input_dropout_rate, self._rng, dtype)
-                else:
-                    Xb = X[idx]  # CSR rows; input dropout acts on the stored entries only
-                    if self.input_dropout_rate:
-                        Xb.data *= dropout_mask(
-                            Xb.data.shape, self.input_dropout_rate, self._rng, dtype
-                        )
-                mask = None
-                if self.dropout_rate and self.n_hidden:
-                    mask = dropout_mask(
-                        (idx.size, self.n_hidden), self.dropout_rate, self._rng, dtype
-                    )
-                acts = forward(self.coefs_, self.intercepts_, Xb, self.activation, mask)
-                loss, coef_grads, intercept_grads = backward(
-                    self.coefs_, acts, y_idx[idx], self.activation, l1, l2, mask, evaluate=False
-                )  # dJ/dW as products A.T @ delta, which the optimiser folds into its step
-                if not math.isfinite(loss):
-                    raise TrainingDivergedError(self.n_iter_ + 1, loss)
-                self._optimizer.step(params, coef_grads + intercept_grads)
-                if self.max_norm is not None and self.n_hidden:
-                    max_norm_(self.coefs_[0], self.max_norm)
-                total += loss * idx.size
-            epoch_loss = total / n + penalty(self.coefs_, l1, l2)
-        if not math.isfinite(epoch_loss) or not all(np.isfinite(W).all() for W in self.coefs_):
-            raise TrainingDivergedError(self.n_iter_ + 1, epoch_loss)  # (last update overflowed)
-        self.n_iter_ += 1
-        self.t_ += n
-        self.loss_curve_.append(epoch_loss)
-
-        validation_score = None
-        if X_val is not None:
-            validation_score = float(
-                np.mean(np.argmax(self._logits(X_val, checked=True), 1) == y_val)
-            )
-            self.validation_scores_.append(validation_score)
-            improved = validation_score > self.best_validation_score_ + self.tol
-            self.best_validation_score_ = max(self.best_validation_score_, validation_score)
-        else:
-            improved = epoch_loss < self.best_loss_ - self.tol
-            self.best_loss_ = min(self.best_loss_, epoch_loss)
-        self._no_improvement_count = 0 if improved else self._no_improvement_count + 1
-        return EpochInfo(self.n_iter_, epoch_loss, validation_score, lr)
 
     # ------------------------------------------------------------------ prediction
     def _logits(self, X, checked=False):
