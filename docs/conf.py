@@ -161,7 +161,7 @@ class CliReference(Directive):
         return node.children
 
 
-# -- the study-file reference, from nnsweep.config.schema's dataclasses
+# -- the study-file reference, from the schema's dataclasses (nnsweep.config.trial, runtime...)
 # Example values for keys that studies/digits.toml (the annotated reference) does not set, or
 # sets to something too long for a table cell. Otherwise a key's default is its example; a key
 # with none of the three is a build error.

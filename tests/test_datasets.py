@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnsweep import datasets
-from nnsweep.datasets import DATASETS, Dataset, DatasetError, load_dataset
+from nnsweep.datasets import DATASETS, Dataset, DatasetError, idx, load_dataset
 
 IDX_NAMES = [
     "train-images-idx3-ubyte.gz",
@@ -179,7 +178,7 @@ def test_missing_data_dir_names_every_place_looked(tmp_path):
 
 def test_default_search_names_cwd_and_repo_dirs(tmp_path, monkeypatch):
     monkeypatch.delenv("NNSWEEP_DATA_DIR", raising=False)
-    monkeypatch.setattr(datasets, "_REPO_DATA", tmp_path / "repo" / "shared" / "data")
+    monkeypatch.setattr(idx, "_REPO_DATA", tmp_path / "repo" / "shared" / "data")
     work = tmp_path / "a" / "b"
     work.mkdir(parents=True)
     monkeypatch.chdir(work)

@@ -5,7 +5,7 @@ Markers a field's ``Annotated`` metadata may carry beside pydantic's constraints
 what a value should be from them (``Field(ge=1)`` on an integer: "an integer >= 1"), for error
 messages and the documentation's tables; `show` writes a value as TOML does.
 
-Leaves out: any particular field (`nnsweep.config.schema`).
+Leaves out: any particular field (`nnsweep.config.trial`, `runtime`, `schema`).
 """
 
 import dataclasses

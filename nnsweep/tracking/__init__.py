@@ -11,7 +11,7 @@ keeps MLflow up to date:
   ``nnsweep-<study>`` with alias ``best``) and the result;
 * at any time, from any machine that reaches both stores, ``nnsweep sync STUDY`` (``--follow``
   to keep following): a finished, running, interrupted or crashed study, or an MLflow store
-  deleted and rebuilt. It is idempotent (`writer.StudyWriter` says how).
+  deleted and rebuilt. It is idempotent (`mapping` says how).
 
 What MLflow holds: one experiment (``tracking.experiment``, default the study name) and one
 parent run per study (found again by the study's ``mlflow_study_uid``; a study re-created

@@ -1,4 +1,4 @@
-"""What a run holds: tag names, the params of a study, and the params, metrics and tags of a trial.
+"""What a run holds: tag names, a study's tags and params, and a trial's params, metrics and tags.
 
 Functions of the Optuna trial and the study's settings only (no client, no I/O), so the logged
 content is easy to test, and the same study always gives the same rows: a metric's timestamp
@@ -32,6 +32,20 @@ END_STATUS = {  # trial state -> (run status, default stop reason)
     TrialState.FAIL: ("FAILED", StopReason.FAILED),
 }
 _MAX_ERROR = 2000  # characters of a trial's error kept in its nnsweep.error tag
+
+
+def context_tags(spec, uid: str, dataset_info) -> dict[str, str]:
+    """Tags of each of the study's runs: the study's name and uid, sampler, pruner, data set."""
+    info = dataset_info or {}
+    return {
+        STUDY_TAG: spec.name,
+        UID_TAG: uid,
+        "optuna.study_name": spec.name,
+        "nnsweep.sampler": spec.sampler.name,
+        "nnsweep.pruner": spec.pruner.name,
+        "nnsweep.data": info.get("name", spec.data.name),
+        "nnsweep.data_digest": info.get("digest", ""),
+    }
 
 
 def spec_params(spec, dataset_info) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """MLflow calls of the writer that need no writer state: find, create, log once.
 
-`StudyWriter` (`nnsweep.tracking.writer`) keeps the state (which run is which trial's, what
-was pushed); these are the single operations it composes, each retried on a busy store.
+`StudyWriter` (`nnsweep.tracking.writer`) keeps the state (what was pushed; `RunMap` in
+`nnsweep.tracking.mapping`: which run is which trial's); these are the single operations they
+compose, each retried on a busy store.
 """
 
 from __future__ import annotations
