@@ -24,54 +24,20 @@ from common import ROOT, environment, header, table, write_result
 
 sys.path.insert(0, str(ROOT))
 from nnsweep.records import is_interrupted  # noqa: E402
-from tests.servers import (  # noqa: E402
-    load_optuna_study,
-    mlflow_runs,
-    nnsweep_cmd,
-    run_nnsweep,
-    subprocess_env,
-    write_study,
+from tests.processes import run_nnsweep, subprocess_env  # noqa: E402
+from tests.readback import mlflow_runs, trials_now  # noqa: E402
+from tests.stops import (  # noqa: E402
+    N_TRIALS,
+    journal_lock_held,
+    running_mid_trial,
+    start_in_terminal,
+    stop_study,
 )
-from tests.terminal import Terminal  # noqa: E402
-
-N_TRIALS = 6
-SLOW = dict(subset=1000, batch_size=4, max_epochs=20, hidden=(64, 128))
-
-
-def trials(storage, name):
-    try:
-        return load_optuna_study(name, storage).get_trials(deepcopy=False)
-    except Exception:
-        return []
-
-
-def wait(predicate, timeout, term):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and term.proc.poll() is None:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def running_mid_trial(storage, name):
-    return any(
-        t.state.name == "RUNNING" and len(t.intermediate_values) >= 1
-        for t in trials(storage, name)
-    )
-
-
-def lock_held(storage):
-    try:
-        inode = os.stat(storage + ".flock").st_ino
-    except FileNotFoundError:
-        return False
-    with open("/proc/locks") as f:
-        return any("FLOCK" in ln and ln.split()[5].endswith(f":{inode}") for ln in f)
+from tests.studyfiles import NO_REFIT  # noqa: E402
 
 
 def kill_a_worker(term, storage, name):
-    for t in trials(storage, name):
+    for t in trials_now(storage, name):
         if t.state.name == "RUNNING" and "worker" in t.user_attrs:
             pid = int(t.user_attrs["worker"].rsplit(":", 1)[1])
             if pid != term.proc.pid:
@@ -103,36 +69,25 @@ FAULTS = {
 def try_fault(folder, fault):
     when, how = FAULTS[fault]
     name = "f"
-    storage = str(folder / "mlruns" / "optuna" / f"{name}.log")
-    tracking = f"sqlite:///{folder}/mlruns/mlflow.db"
-    refit = when == "refit"
-    study_file = write_study(
-        folder,
-        name,
-        storage=storage,
-        tracking_uri=tracking,
-        n_trials=N_TRIALS,
-        n_jobs=2,
-        extra="" if refit else "\n[evaluation]\nrefit = false\n",
-        **SLOW,
+    study_file, storage, tracking = stop_study(
+        folder, name, extra="" if when == "refit" else NO_REFIT
     )
     env = subprocess_env(NNSWEEP_TEST_JOURNAL_HOLD="0.05") if when == "in-lock" else None
-    term = Terminal(nnsweep_cmd("run", study_file), cwd=folder, env=env or subprocess_env())
+    term = start_in_terminal(folder, study_file, env)
     try:
         if when == "start":
             time.sleep(1.0)
         elif when == "refit":
-            wait(
-                lambda: sum(t.state.is_finished() for t in trials(storage, name)) >= N_TRIALS,
+            term.wait_until(
+                lambda: sum(t.state.is_finished() for t in trials_now(storage, name)) >= N_TRIALS,
                 240,
-                term,
             )
             time.sleep(0.3)
         else:
-            wait(lambda: running_mid_trial(storage, name), 150, term)
+            term.wait_until(lambda: running_mid_trial(storage, name), 150)
             if when == "in-lock":
-                wait(lambda: lock_held(storage), 30, term)
-        finished_before = {t.number for t in trials(storage, name) if t.state.is_finished()}
+                term.wait_until(lambda: journal_lock_held(storage), 30)
+        finished_before = {t.number for t in trials_now(storage, name) if t.state.is_finished()}
         stopped = time.monotonic()
         how(term, storage, name)
         code, _ = term.wait(120)
@@ -141,7 +96,7 @@ def try_fault(folder, fault):
     finally:
         term.close()
     again = run_nnsweep("run", study_file, "--no-progress", cwd=folder, timeout=300)
-    after = trials(storage, name)
+    after = trials_now(storage, name)
     done = [t for t in after if not is_interrupted(t) and t.state.name != "WAITING"]
     resumed = again.returncode == 0 and len(done) == N_TRIALS
     states = {t.number: t.state for t in after}

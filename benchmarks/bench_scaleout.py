@@ -54,14 +54,11 @@ from common import (  # noqa: E402
 )
 
 from nnsweep.records import Attr  # noqa: E402
-from tests.servers import (  # noqa: E402
-    blas_env,
-    load_optuna_study,
-    local_cluster,
-    start_mlflow_server,
-    start_postgres,
-    subprocess_env,
-)
+from tests.dask_cluster import local_cluster  # noqa: E402
+from tests.mlflow_server import start_mlflow_server  # noqa: E402
+from tests.postgres import start_postgres  # noqa: E402
+from tests.processes import blas_env, subprocess_env  # noqa: E402
+from tests.readback import load_optuna_study  # noqa: E402
 from tests.studyfiles import write_study  # noqa: E402
 
 # The study every run here uses (tests/studyfiles.py writes it): the whole digits set, equal

@@ -7,6 +7,13 @@ import pytest
 
 from tests.studyfiles import write_study
 
+# Rewritten by pytest, as the test modules are, so that a failed check shows its values: the
+# checks of tests/readback.py, and the server modules that test modules load as plugins
+# (`pytest_plugins`) and may import as well (registered here, before any of them imports one).
+pytest.register_assert_rewrite(
+    "tests.readback", "tests.postgres", "tests.mlflow_server", "tests.dask_cluster"
+)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("NNSWEEP_DATA_DIR", REPO.parent / "shared" / "data"))
 

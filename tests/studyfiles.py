@@ -7,6 +7,13 @@ search space, 3-fold CV, a handful of trials. A test changes only what it is abo
 
 Changes merge table by table; a value of None removes the key. The file is written as TOML
 (`to_toml`), so the tests read it back through `load_study` exactly as users' files are.
+
+The tests that run sweeps on the command line, against real storage and tracking, write theirs
+with `write_cli_study`: keyword arguments for what they vary (the storage, the tracking URI,
+the trials' number and length), or with `write_local_study` when the study lives in a journal
+file and MLflow in a SQLite store under the same folder. `SLOW` makes trials of about a
+second, long enough to be caught in the middle; `NO_REFIT` leaves out the refit where it is
+not the subject.
 """
 
 import copy
@@ -34,6 +41,8 @@ TINY = {
     "storage": {},
     "tracking": {"enabled": False},
 }
+SLOW = dict(subset=1000, batch_size=4, max_epochs=20, hidden=(64, 128))  # ~1 s trials
+NO_REFIT = "\n[evaluation]\nrefit = false\n"
 
 
 def merge(base: dict, changes: dict) -> dict:
@@ -94,3 +103,61 @@ def write_study(folder, name="tiny", changes=None, *, base=TINY, storage=None, e
     path = folder / f"{name}.toml"
     path.write_text(to_toml(study) + extra, encoding="utf-8")
     return path
+
+
+def write_cli_study(
+    folder,
+    name,
+    *,
+    storage,
+    tracking_uri=None,
+    n_trials=4,
+    n_jobs=2,
+    subset=240,
+    max_epochs=4,
+    batch_size=32,
+    hidden=(16, 48),
+    n_splits=2,
+    heartbeat_interval=None,
+    tracking=None,
+    extra="",
+):
+    """Write a small digits study file into ``folder`` for a sweep on the command line (its
+    study in ``storage``: a journal file or a database URL; 2-fold CV, no early stop);
+    returns its path.
+
+    Tracking is on when ``tracking_uri`` is given (or ``tracking=True``: the URI then comes
+    from the command line or the environment). The defaults give trials of a fraction of a
+    second; more samples, epochs and hidden units and a smaller batch make them longer.
+    """
+    changes = {
+        "data": {"subset": subset},
+        "estimator": {
+            "max_epochs": max_epochs,
+            "batch_size": batch_size,
+            "n_iter_no_change": 1000,
+        },
+        "search_space": {
+            "learning_rate": {"high": 0.2},
+            "n_hidden": {"low": hidden[0], "high": hidden[1]},
+        },
+        "cv": {"n_splits": n_splits},
+        "budget": {"n_trials": n_trials},
+        "workers": {"n_jobs": n_jobs},
+        "storage": {"heartbeat_interval": heartbeat_interval},
+        "tracking": {
+            "enabled": bool(tracking_uri if tracking is None else tracking),
+            "uri": tracking_uri or "",
+        },
+    }
+    return write_study(folder, name, changes, storage=storage, extra=extra)
+
+
+def write_local_study(folder, name, *, under="optuna", **options):
+    """`write_cli_study` with the study in the journal file ``<folder>/<under>/<name>.log`` and
+    MLflow in the SQLite store ``<folder>/mlruns/mlflow.db``; returns ``(path, storage,
+    tracking URI)``."""
+    storage = str(Path(folder) / under / f"{name}.log")
+    tracking = f"sqlite:///{folder}/mlruns/mlflow.db"
+    path = write_cli_study(folder, name, storage=storage, tracking_uri=tracking, **options)
+    return path, storage, tracking

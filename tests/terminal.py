@@ -95,6 +95,16 @@ class Terminal:
         """Send ``sig`` to the command alone (as ``timeout``, systemd or Slurm do)."""
         os.kill(self.proc.pid, sig)
 
+    def wait_until(self, predicate, timeout, interval=0.05):
+        """Poll ``predicate()`` while the command runs: True once it holds, False when the
+        command ended first or ``timeout`` s passed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            if predicate():
+                return True
+            time.sleep(interval)
+        return False
+
     def wait(self, timeout):
         """The exit code and the seconds it took, or (None, timeout) after killing it all."""
         start = time.monotonic()
@@ -105,7 +115,7 @@ class Terminal:
             self.kill()
             return None, timeout
         took = time.monotonic() - start
-        from tests.servers import note_overdue_stop
+        from tests.processes import note_overdue_stop
 
         note_overdue_stop(self.output, "the command in the terminal")
         return code, took

@@ -17,32 +17,19 @@ import time
 
 import psutil
 import pytest
+from optuna.trial import TrialState
 
-pytest.register_assert_rewrite("tests.servers")
+from nnsweep.cli import main
+from nnsweep.compat.optuna import study_storage, trial_id
+from nnsweep.records import Attr, StopReason, is_interrupted
+from nnsweep.sweep import count_budget
+from tests.credentials import PASSWORD
+from tests.processes import kill_group, start_nnsweep, wait_exit, wait_for
+from tests.readback import check_trials_match_runs, load_optuna_study
+from tests.studyfiles import NO_REFIT, SLOW, write_cli_study, write_local_study
 
-from optuna.trial import TrialState  # noqa: E402
-
-from nnsweep.cli import main  # noqa: E402
-from nnsweep.compat.optuna import study_storage, trial_id  # noqa: E402
-from nnsweep.records import Attr, StopReason, is_interrupted  # noqa: E402
-from nnsweep.sweep import count_budget  # noqa: E402
-from tests.servers import (  # noqa: E402
-    PASSWORD,
-    check_trials_match_runs,
-    kill_group,
-    load_optuna_study,
-    start_nnsweep,
-    wait_exit,
-    wait_for,
-    write_study,
-)
-
-pytest_plugins = ["tests.servers"]
+pytest_plugins = ["tests.postgres", "tests.mlflow_server"]
 pytestmark = pytest.mark.slow
-
-# trials of about a second: long enough to be caught in the middle
-SLOW = dict(subset=1000, batch_size=4, max_epochs=20, hidden=(64, 128))
-NO_REFIT = "\n[evaluation]\nrefit = false\n"  # not the subject here: saves seconds
 
 
 def _storage_and_tracking(kind, tmp_path, request):
@@ -115,7 +102,7 @@ def _kill_worker_mid_trial(proc, study, timeout=150):
 def test_sigkill_of_a_worker_mid_trial(tmp_path, request, kind):
     storage, tracking, read_back = _storage_and_tracking(kind, tmp_path, request)
     n_trials = 3
-    study_file = write_study(
+    study_file = write_cli_study(
         tmp_path,
         f"sigkill-{kind}",
         storage=storage,
@@ -156,14 +143,10 @@ def test_sigkill_of_a_worker_mid_trial(tmp_path, request, kind):
 
 
 def test_ctrl_c_then_restart_reaches_exactly_the_budget(tmp_path):
-    storage = str(tmp_path / "optuna" / "ctrl-c.log")
-    tracking = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
     n_trials = 4
-    study_file = write_study(
+    study_file, storage, tracking = write_local_study(
         tmp_path,
         "ctrl-c",
-        storage=storage,
-        tracking_uri=tracking,
         n_trials=n_trials,
         extra=NO_REFIT,
         **SLOW,
@@ -228,7 +211,7 @@ def test_concurrent_processes_on_embedded_storage(tmp_path, storage_kind):
         storage = f"sqlite:///{tmp_path}/optuna/shared.db"
     tracking = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
     n_trials = 12  # short trials: the processes write the stores as often as possible
-    study_file = write_study(
+    study_file = write_cli_study(
         tmp_path,
         "shared",
         storage=storage,
@@ -269,7 +252,7 @@ def test_bad_data_is_a_clear_error_before_the_sweep(tmp_path, monkeypatch, capsy
     text, expected = BAD_CSV[case]
     (tmp_path / "data.csv").write_text(text)
     monkeypatch.chdir(tmp_path)
-    study_file = write_study(tmp_path, "bad-data", storage="optuna/bad-data.log", n_jobs=1)
+    study_file = write_cli_study(tmp_path, "bad-data", storage="optuna/bad-data.log", n_jobs=1)
     study_file.write_text(
         study_file.read_text().replace(
             'name = "digits"\nsubset = 240', 'name = "csv"\npath = "data.csv"'

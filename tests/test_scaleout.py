@@ -3,8 +3,8 @@ PostgreSQL (heartbeats on), MLflow logging to a tracking server backed by Postgr
 added by hand with ``nnsweep worker``; clear errors for a bad storage URL or a tracking server
 that is down; passwords masked everywhere.
 
-The servers come from tests/servers.py (session fixtures; never skipped: a server that cannot
-start fails the test with the reason).
+The servers come from tests/postgres.py, tests/dask_cluster.py and tests/mlflow_server.py
+(session fixtures; never skipped: a server that cannot start fails the test with the reason).
 """
 
 import re
@@ -12,30 +12,24 @@ import time
 from pathlib import Path
 
 import pytest
+from optuna.trial import TrialState
 
-pytest.register_assert_rewrite("tests.servers")
-
-from optuna.trial import TrialState  # noqa: E402
-
-from nnsweep.records import Attr  # noqa: E402
-from nnsweep.redact import redact_url  # noqa: E402
-from tests.servers import (  # noqa: E402
-    PASSWORD,
-    USER,
-    check_trials_match_runs,
-    dask_worker_pids,
+from nnsweep.records import Attr
+from nnsweep.redact import redact_url
+from tests.credentials import PASSWORD, USER
+from tests.dask_cluster import dask_worker_pids
+from tests.processes import (
     free_port,
     kill_group,
-    load_optuna_study,
     run_nnsweep,
-    secrets_in_mlflow,
     start_nnsweep,
     wait_exit,
     wait_for,
-    write_study,
 )
+from tests.readback import check_trials_match_runs, load_optuna_study, secrets_in_mlflow
+from tests.studyfiles import write_cli_study
 
-pytest_plugins = ["tests.servers"]
+pytest_plugins = ["tests.postgres", "tests.dask_cluster", "tests.mlflow_server"]
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,7 +44,7 @@ def test_sweep_on_dask_with_postgres_study_and_mlflow_server(
     """The issue's end-to-end run: CLI -> Dask workers -> PostgreSQL study -> MLflow server."""
     address = dask_cluster.scheduler_address
     tracking = mlflow_server.url_with_password()  # user info: nnsweep must mask it everywhere
-    study_file = write_study(
+    study_file = write_cli_study(
         tmp_path, "dask-pg", storage="unused.log", tracking=True, n_trials=4, **SLOW
     )
     proc = run_nnsweep(
@@ -100,8 +94,10 @@ def test_workers_added_by_hand_share_the_postgres_study_and_its_exact_budget(
     # ~15 s to start on a cold CI machine (imports, data, MLflow), still gets some of them
     n_trials = 8
     kwargs = dict(n_trials=n_trials, n_jobs=1, **dict(SLOW, max_epochs=45))
-    study_a = write_study(tmp_path / "a", "by-hand", storage="unused.log", tracking=True, **kwargs)
-    study_b = write_study(tmp_path / "b", "by-hand", storage="unused.log", tracking=True, **kwargs)
+    study_a, study_b = (
+        write_cli_study(tmp_path / m, "by-hand", storage="unused.log", tracking=True, **kwargs)
+        for m in "ab"
+    )
     common = ("--storage", pg_url, "--tracking-uri", mlflow_server.url)
     run, run_out = start_nnsweep("run", study_a, "--no-progress", *common, cwd=tmp_path / "a")
     worker = None
@@ -140,7 +136,7 @@ def test_a_plain_postgresql_url_works(tmp_path, postgres):
     """``postgresql://`` (no driver) is what users write; SQLAlchemy 2.1 maps it to psycopg 3,
     which is not installed: nnsweep must use the installed driver (or say which to install)."""
     url = postgres.url(postgres.create_database("plain"), driver="postgresql")
-    study_file = write_study(tmp_path, "plain-url", storage=url, n_trials=1, n_jobs=1)
+    study_file = write_cli_study(tmp_path, "plain-url", storage=url, n_trials=1, n_jobs=1)
     proc = run_nnsweep("run", study_file, "--no-progress", cwd=tmp_path)
     output = proc.stdout + proc.stderr
     assert PASSWORD not in output
@@ -183,7 +179,7 @@ def _main(args, capsys):
 def test_bad_storage_url_is_a_clear_error_naming_it(tmp_path, monkeypatch, capsys, postgres, case):
     url = _bad_urls(postgres)[case]
     monkeypatch.chdir(tmp_path)
-    study_file = write_study(tmp_path, "bad-storage", storage="unused.log", n_jobs=1)
+    study_file = write_cli_study(tmp_path, "bad-storage", storage="unused.log", n_jobs=1)
     started = time.monotonic()
     rc, out, err = _main(
         ["run", study_file, "--no-progress", "--no-tracking", "--storage", url], capsys
@@ -197,7 +193,7 @@ def test_bad_storage_url_is_a_clear_error_naming_it(tmp_path, monkeypatch, capsy
 def test_tracking_server_down_is_a_clear_error_before_any_training(tmp_path, monkeypatch, capsys):
     port = free_port()  # nothing listens there
     monkeypatch.chdir(tmp_path)
-    study_file = write_study(
+    study_file = write_cli_study(
         tmp_path,
         "tracking-down",
         storage=str(tmp_path / "optuna" / "tracking-down.log"),
@@ -216,7 +212,7 @@ def test_scheduler_address_from_study_file_command_line_or_environment(tmp_path,
     from nnsweep.cli import build_parser, load_spec
     from nnsweep.sweep.worker import _backend_options
 
-    study_file = write_study(tmp_path, "where", storage="x.log")
+    study_file = write_cli_study(tmp_path, "where", storage="x.log")
 
     def spec(*args):
         return load_spec(build_parser().parse_args(["run", str(study_file), *args]))
@@ -229,7 +225,7 @@ def test_scheduler_address_from_study_file_command_line_or_environment(tmp_path,
     env = spec("--set", "workers.backend=dask")
     assert env.workers.scheduler == "tcp://10.0.0.2:8786"
     with_file = (
-        write_study(tmp_path, "where", storage="x.log", extra="")
+        write_cli_study(tmp_path, "where", storage="x.log", extra="")
         .read_text()
         .replace("n_jobs = 2", 'n_jobs = 2\nbackend = "dask"\nscheduler = "tcp://h:1"')
     )

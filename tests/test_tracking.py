@@ -7,7 +7,6 @@ SIGKILL of the command) is in tests/test_tracking_live.py.
 
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from nnsweep.sweep import record_study
 from nnsweep.tracking import StudyWriter, TrackingError, check_reachable
 from nnsweep.tracking.store import absolute_uri, artifact_location
 from nnsweep.tracking.sync import sync_study
+from tests.processes import free_port
 from tests.studyfiles import write_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -169,13 +169,19 @@ def content(client, runs):
     return out
 
 
+def synced_writer(spec, study):
+    """A new writer connected to ``study`` and synced once, and a client of its store."""
+    writer = StudyWriter(spec)
+    writer.connect(study)
+    writer.sync(study)
+    return writer, MlflowClient(writer.uri)
+
+
 @pytest.fixture(scope="module")
 def synced(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tracking")
     spec, study, running = build_study(folder)
-    writer = StudyWriter(spec)
-    writer.connect(study)
-    writer.sync(study)
+    writer, client = synced_writer(spec, study)
     return SimpleNamespace(
         folder=folder,
         spec=spec,
@@ -183,7 +189,7 @@ def synced(tmp_path_factory):
         running=running,
         writer=writer,
         uri=writer.uri,
-        client=MlflowClient(writer.uri),
+        client=client,
     )
 
 
@@ -232,10 +238,7 @@ def test_trial_runs_hold_params_scores_curves_and_why_they_stopped(synced):
 
 def test_a_running_trial_has_its_live_epochs_and_ends_when_the_trial_ends(tmp_path):
     spec, study, running = build_study(tmp_path, "live")
-    writer = StudyWriter(spec)
-    writer.connect(study)
-    writer.sync(study)
-    client = MlflowClient(writer.uri)
+    writer, client = synced_writer(spec, study)
     run_id = runs_of(client, writer)[running.number].info.run_id
     assert [m.step for m in client.get_metric_history(run_id, "val_mean")] == [1, 2]
     assert client.get_run(run_id).info.status == "RUNNING"
@@ -285,16 +288,10 @@ def test_sync_again_and_restarted_writers_change_nothing(synced):
 
 def test_a_deleted_store_is_rebuilt_from_the_study(tmp_path):
     spec, study, _ = build_study(tmp_path, "rebuild")
-    first = StudyWriter(spec)
-    first.connect(study)
-    first.sync(study)
-    client = MlflowClient(first.uri)
+    first, client = synced_writer(spec, study)
     before = content(client, runs_of(client, first))
     shutil.rmtree(tmp_path / "mlruns")  # the whole MLflow store and its artifacts
-    rebuilt = StudyWriter(spec)
-    rebuilt.connect(study)
-    rebuilt.sync(study)
-    client = MlflowClient(rebuilt.uri)
+    rebuilt, client = synced_writer(spec, study)
     after = content(client, runs_of(client, rebuilt))
     assert after == before
     for number, run in runs_of(client, rebuilt).items():
@@ -433,12 +430,6 @@ def test_the_reachability_check_imports_no_mlflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_check_reachable_fails_fast_on_a_closed_port_without_the_password():

@@ -17,27 +17,22 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-pytest.register_assert_rewrite("tests.servers")
-
-from nnsweep.records import Attr, StudyAttr  # noqa: E402
-from nnsweep.sweep import count_budget  # noqa: E402
-from tests.servers import (  # noqa: E402
-    check_trials_match_runs,
+from nnsweep.records import Attr, StudyAttr
+from nnsweep.sweep import count_budget
+from tests.mlflow_server import start_mlflow_server
+from tests.processes import (
     kill_group,
-    load_optuna_study,
-    mlflow_runs,
     run_nnsweep,
-    start_mlflow_server,
     start_nnsweep,
     subprocess_env,
     wait_exit,
     wait_for,
-    write_study,
 )
+from tests.readback import check_trials_match_runs, load_optuna_study, mlflow_runs, trials_now
+from tests.studyfiles import NO_REFIT, write_cli_study, write_local_study
 
-pytest_plugins = ["tests.servers"]
+pytest_plugins = ["tests.postgres"]
 pytestmark = pytest.mark.slow
-NO_REFIT = "\n[evaluation]\nrefit = false\n"
 
 # Installed in every process of the sweep through PYTHONPATH: in a loky worker, importing
 # mlflow raises (so the trial fails and the test sees it), and the worker leaves a file
@@ -68,11 +63,7 @@ def test_two_worker_sweep_logs_each_trial_once_and_workers_never_import_mlflow(t
     hook = tmp_path / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    storage = str(tmp_path / "optuna" / "two.log")
-    tracking = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
-    study_file = write_study(
-        tmp_path, "two", storage=storage, tracking_uri=tracking, n_trials=6, n_jobs=2
-    )
+    study_file, storage, tracking = write_local_study(tmp_path, "two", n_trials=6, n_jobs=2)
     env = subprocess_env(NNSWEEP_HOOK_DIR=str(hook))
     env["PYTHONPATH"] = f"{hook}:{env['PYTHONPATH']}"
     done = run_nnsweep("run", study_file, "--no-progress", cwd=tmp_path, env=env)
@@ -106,13 +97,9 @@ def test_two_worker_sweep_logs_each_trial_once_and_workers_never_import_mlflow(t
 
 
 def test_a_running_trial_is_live_in_mlflow(tmp_path):
-    storage = str(tmp_path / "optuna" / "live.log")
-    tracking = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
-    study_file = write_study(
+    study_file, storage, tracking = write_local_study(
         tmp_path,
         "live",
-        storage=storage,
-        tracking_uri=tracking,
         n_trials=1,
         n_jobs=1,
         subset=1000,
@@ -161,7 +148,7 @@ def test_a_tracking_server_killed_mid_sweep_loses_nothing(tmp_path, postgres):
     port = server.port
     storage = str(tmp_path / "optuna" / "away.log")
     n_trials = 8
-    study_file = write_study(
+    study_file = write_cli_study(
         tmp_path,
         "away",
         storage=storage,
@@ -202,21 +189,13 @@ def test_a_tracking_server_killed_mid_sweep_loses_nothing(tmp_path, postgres):
 
 
 def _finished(storage, name):
-    try:
-        study = load_optuna_study(name, storage)
-    except Exception:
-        return 0
-    return sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
+    return sum(t.state.is_finished() for t in trials_now(storage, name))
 
 
 def test_sigkill_of_the_command_then_a_rerun_keeps_one_run_per_trial(tmp_path):
-    storage = str(tmp_path / "optuna" / "killed.log")
-    tracking = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
-    study_file = write_study(
+    study_file, storage, tracking = write_local_study(
         tmp_path,
         "killed",
-        storage=storage,
-        tracking_uri=tracking,
         n_trials=6,
         n_jobs=2,
         subset=600,
@@ -241,11 +220,7 @@ def test_sigkill_of_the_command_then_a_rerun_keeps_one_run_per_trial(tmp_path):
 
 
 def test_sync_puts_the_trials_of_workers_added_by_hand_in_mlflow(tmp_path):
-    storage = str(tmp_path / "optuna" / "byhand.log")
-    tracking = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
-    study_file = write_study(
-        tmp_path, "byhand", storage=storage, tracking_uri=tracking, n_trials=4, n_jobs=1
-    )
+    study_file, storage, tracking = write_local_study(tmp_path, "byhand", n_trials=4, n_jobs=1)
     done = run_nnsweep("worker", study_file, "--no-tracking", cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert not (tmp_path / "mlruns" / "mlflow.db").exists()  # trials in the study only
