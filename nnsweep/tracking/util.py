@@ -15,6 +15,7 @@ from ..redact import redact_text
 _log = logging.getLogger(__name__)
 
 FAILED = object()  # what best_effort returns when its step failed
+_UNIQUE_RETRIES = 3  # a collision is one other writer: it ends at once
 _LOCK_RETRIES = 12  # SQLite "database is locked": attempts, backing off to 2 s (~15 s in all)
 
 
@@ -23,24 +24,36 @@ class TrackingError(RuntimeError):
 
 
 def retry(fn, *args, **kwargs):
-    """Call ``fn``; retry while SQLite says "database is locked" (another writer held it)."""
+    """Call ``fn``; retry while another writer of the store is in the way.
+
+    Two cases, both of two writers (two ``nnsweep sync`` at once, or a sync beside a sweep):
+    SQLite says "database is locked" (the other one held it), or a unique key collides
+    ("UNIQUE constraint failed": both inserted the same new row, a run's params or the
+    experiment's data set, at the same moment). The transaction was rolled back; the next
+    attempt finds the other writer's row and only checks it or links it.
+    """
     delay = 0.05
+    collisions = 0
     for attempt in range(1, _LOCK_RETRIES + 1):
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
-            if attempt == _LOCK_RETRIES or not _is_locked(exc):
+            collided = _has(exc, "unique constraint failed") and collisions < _UNIQUE_RETRIES
+            if attempt == _LOCK_RETRIES or not (collided or _has(exc, "database is locked")):
                 raise
+            collisions += collided
             _log.debug("SQLite busy in %s (attempt %d): retrying", fn.__name__, attempt)
             time.sleep(delay * (0.5 + random.random()))
             delay = min(2 * delay, 2.0)
+    raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
-def _is_locked(exc: BaseException | None) -> bool:
-    for _ in range(5):  # the exception and its causes
+def _has(exc: BaseException | None, text: str) -> bool:
+    """Whether ``exc`` or one of its causes says ``text`` (lower case)."""
+    for _ in range(5):
         if exc is None:
             return False
-        if "database is locked" in str(exc).lower():
+        if text in str(exc).lower():
             return True
         exc = exc.__cause__ or exc.__context__
     return False

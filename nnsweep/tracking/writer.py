@@ -180,19 +180,8 @@ class StudyWriter:
         return 1
 
     def _log_inputs(self, run_id: str) -> None:
-        """The data set as the run's input; two writers adding it at once: once more.
-
-        MLflow's SQL store inserts a data set row per experiment, and two writers that log the
-        same new one together collide on its unique key ("UNIQUE constraint failed:
-        datasets..."); the second attempt finds the row and only links it.
-        """
-        for attempt in range(3):
-            try:
-                return retry(self.client.log_inputs, run_id, self._inputs)
-            except MlflowException as exc:
-                if attempt == 2 or "unique constraint" not in str(exc).lower():
-                    raise
-        return None
+        """The data set as the run's input (two writers adding it at once: `util.retry`)."""
+        retry(self.client.log_inputs, run_id, self._inputs)
 
     def _push_best(self, trials) -> None:
         """``best_cv_mean`` on the parent: a point at step = trial number at each new best."""
