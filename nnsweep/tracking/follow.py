@@ -27,7 +27,6 @@ a message, and on failure back off (1, 2, 4 ... 30 s), saying how many trials it
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import pickle
@@ -44,11 +43,6 @@ _log = logging.getLogger("nnsweep.tracking")
 POLL = 1.0  # seconds between passes while the sweep runs
 MAX_BACKOFF = 30.0  # seconds between attempts while the store is away
 END_DEADLINE = 30.0  # seconds the end of a sweep may wait for an unreachable store
-#: The writer's niceness: on a machine whose cores the workers keep busy, the writer's work
-#: (its imports, the store's set-up, the passes) waits for a free moment instead of taking
-#: a worker's turn. Its passes are short (milliseconds a trial), so it keeps up anyway
-#: (benchmarks/results/logging.md, "How live MLflow is").
-WRITER_NICE = 10
 
 
 def start_writer(spec) -> WriterHandle:
@@ -218,8 +212,6 @@ def main() -> int:
     """The writer process: see the module docstring. Exit 0 when MLflow holds the whole study."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
-    with contextlib.suppress(OSError):
-        os.nice(WRITER_NICE)
     from ..stopping import enable_stack_dumps
 
     enable_stack_dumps()
