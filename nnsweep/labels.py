@@ -22,11 +22,12 @@ def encode_labels(y, classes, same_classes=False):
 
     With ``same_classes`` (``warm_start=True``), ``y`` must have exactly ``classes``.
     """
-    new = np.setdiff1d(unique_labels(y), classes)
-    if same_classes and not np.array_equal(unique_labels(y), classes):
+    seen = unique_labels(y)
+    new = np.setdiff1d(seen, classes)
+    if same_classes and not np.array_equal(seen, classes):
         raise ValueError(
             f"warm_start=True needs the classes of the first fit, {classes.tolist()}; "
-            f"got {unique_labels(y).tolist()}"
+            f"got {seen.tolist()}"
         )
     if new.size:
         raise ValueError(

@@ -23,6 +23,8 @@ import time
 
 import psutil
 
+from tests.processes import note_overdue_stop
+
 
 class Terminal:
     """``Terminal(cmd, cwd, env)``: the command running in a pseudo-terminal of its own."""
@@ -115,8 +117,6 @@ class Terminal:
             self.kill()
             return None, timeout
         took = time.monotonic() - start
-        from tests.processes import note_overdue_stop
-
         note_overdue_stop(self.output, "the command in the terminal")
         return code, took
 

@@ -44,6 +44,11 @@ class TrialRun:
     final: bool = False  # the trial's final content is in MLflow
 
 
+def _age(run):
+    """Sort key: the oldest run first, ties broken by id (every writer picks the same one)."""
+    return (run.info.start_time or 0, run.info.run_id)
+
+
 class RunMap:
     """The runs of one study in its experiment: its parent run, and trial number -> run.
 
@@ -85,10 +90,7 @@ class RunMap:
                 by_trial.setdefault(int(number), []).append(run)
         self.trials = {}
         for number, runs in by_trial.items():
-            runs.sort(key=lambda r: (r.info.start_time or 0, r.info.run_id))
-            for extra in runs[1:]:
-                self._delete(extra.info.run_id)
-            kept = runs[0]
+            kept = self._keep_oldest(runs)
             synced = kept.data.tags.get(pl.SYNCED_TAG) is not None
             ended = kept.info.status != "RUNNING"  # the status is set after the synced tag
             self.trials[number] = TrialRun(kept.info.run_id, final=synced and ended)
@@ -133,10 +135,15 @@ class RunMap:
         runs = search_all(self.client, self.experiment_id, filter_string)
         if not runs:
             return None
-        runs.sort(key=lambda r: (r.info.start_time or 0, r.info.run_id))
         if delete_others:
-            for extra in runs[1:]:
-                self._delete(extra.info.run_id)
+            return self._keep_oldest(runs)
+        return min(runs, key=_age)
+
+    def _keep_oldest(self, runs):
+        """The oldest of ``runs`` (one trial's, or the parent's); the others are deleted."""
+        runs = sorted(runs, key=_age)
+        for extra in runs[1:]:
+            self._delete(extra.info.run_id)
         return runs[0]
 
     def _delete(self, run_id: str) -> None:

@@ -32,20 +32,18 @@ def retry(fn, *args, **kwargs):
     experiment's data set, at the same moment). The transaction was rolled back; the next
     attempt finds the other writer's row and only checks it or links it.
     """
-    delay = 0.05
-    collisions = 0
-    for attempt in range(1, _LOCK_RETRIES + 1):
+    delay, attempt, collisions = 0.05, 1, 0
+    while True:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
             collided = _has(exc, "unique constraint failed") and collisions < _UNIQUE_RETRIES
             if attempt == _LOCK_RETRIES or not (collided or _has(exc, "database is locked")):
                 raise
-            collisions += collided
             _log.debug("SQLite busy in %s (attempt %d): retrying", fn.__name__, attempt)
+            attempt, collisions = attempt + 1, collisions + collided
             time.sleep(delay * (0.5 + random.random()))
             delay = min(2 * delay, 2.0)
-    raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
 def _has(exc: BaseException | None, text: str) -> bool:
