@@ -176,6 +176,8 @@ def _start_watchdog(log):
             import faulthandler
 
             faulthandler.dump_traceback(all_threads=True)
+            _signal_children(signal.SIGUSR1)  # the workers and the writer print theirs too
+            time.sleep(1.0)
         with contextlib.suppress(Exception):
             signal.pthread_kill(main, signal.SIGINT)  # as a second Ctrl-C: KeyboardInterrupt
         time.sleep(5.0)
@@ -248,6 +250,17 @@ def child_pids():
         return {p.pid for p in psutil.Process().children(recursive=True)}
     except psutil.Error:
         return set()
+
+
+def _signal_children(sig):
+    """Send ``sig`` to this process's children, except loky's resource tracker."""
+    import psutil
+
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if "resource_tracker" not in " ".join(child.cmdline()):
+                    child.send_signal(sig)
 
 
 def stop_children(grace=3.0, keep=frozenset()):
