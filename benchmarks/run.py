@@ -12,7 +12,7 @@ alphabetical order:
   ``MLPClassifier``, PyTorch and the bound set by the matrix products alone.
 * ``accuracy``: digits cross-validation, MNIST and Fashion-MNIST test accuracy of
   fixed configurations.
-* ``mnist_study``: the shipped MNIST study end to end (about 65 minutes); run only
+* ``mnist_study``: the shipped MNIST study end to end, twice (about an hour); run only
   when named, ``--only mnist_study`` (``make bench-mnist``).
 
 A separate process per benchmark keeps BLAS thread limits and imported libraries
@@ -27,7 +27,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 FIRST = ("speed", "accuracy")
-ON_REQUEST = ("mnist_study",)  # long (the whole MNIST study, ~65 min): only with --only
+ON_REQUEST = ("mnist_study",)  # long (two whole MNIST studies, ~1 h): only with --only
 
 
 def discover():
