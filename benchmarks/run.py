@@ -14,6 +14,8 @@ alphabetical order:
   fixed configurations.
 * ``mnist_study``: the shipped MNIST study end to end, twice (about an hour); run only
   when named, ``--only mnist_study`` (``make bench-mnist``).
+* ``mnist_seeds``: the spread of the test error over estimator seeds, for fixed
+  parameters (about 10 minutes); run only when named.
 
 A separate process per benchmark keeps BLAS thread limits and imported libraries
 (torch, OpenMP runtimes) from leaking from one into the next.
@@ -27,7 +29,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 FIRST = ("speed", "accuracy")
-ON_REQUEST = ("mnist_study",)  # long (two whole MNIST studies, ~1 h): only with --only
+ON_REQUEST = ("mnist_study", "mnist_seeds")  # long (~1 h and ~10 min): only with --only
 
 
 def discover():

@@ -1,0 +1,138 @@
+"""`make sweep` before and after: the digits study, run at this commit and at a baseline commit.
+
+Each round runs ``nnsweep run studies/digits.toml --no-progress`` (what `make sweep` runs:
+TPE over 5-fold CV, pruning on the fold mean, 2 workers, MLflow on) once with this checkout
+and once with the baseline commit (a detached ``git worktree``, each with its own study
+file), in a new folder each time, the order alternating between rounds. It reports, per run
+and as medians: the wall time of the command, the sweep's own time, the best CV score, the
+test accuracy of the refit model (the held-out 25 %) and the trial counts.
+
+With 2 workers TPE's choices depend on which trials finish first, so two runs of the same
+code differ; the rounds show that spread beside the difference between the commits.
+
+Usage: ``python benchmarks/bench_digits_sweep.py [--baseline COMMIT] [--rounds N]``; about
+2 minutes a round. Default baseline be4fc9d (where issue 14 started).
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, environment, header, loadavg, table, write_result
+
+BASELINE = "be4fc9d"
+
+
+def run_once(code_root, workdir):
+    """One `make sweep` of the digits study with the code at ``code_root``; its facts."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "nnsweep",
+        "run",
+        str(code_root / "studies" / "digits.toml"),
+        "--no-progress",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(code_root)}
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} in {workdir} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
+    summary = json.loads((workdir / "mlruns" / "studies" / "digits" / "summary.json").read_text())
+    return {
+        "wall": wall,
+        "sweep": summary["wall_time"],
+        "cv": summary["best_value"],
+        "test": summary["test_score"],
+        "complete": summary["n_complete"],
+        "pruned": summary["n_pruned"],
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", default=BASELINE, help="commit to compare against")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each (default 3)")
+    parser.add_argument("--quick", action="store_true", help="one round (smoke run)")
+    args = parser.parse_args(argv)
+    rounds = 1 if args.quick else args.rounds
+    scratch = Path(tempfile.mkdtemp(prefix="nnsweep-digits-ab-"))
+    base_root = scratch / "baseline"
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base_root), args.baseline],
+        check=True,
+        capture_output=True,
+    )
+    env = environment(with_torch=False)
+    env.append(("baseline", f"nnsweep at commit {args.baseline}"))
+    load_before = loadavg()
+    runs = {"this commit": [], f"baseline {args.baseline}": []}
+    contenders = list(zip(runs, (ROOT, base_root), strict=True))
+    try:
+        for r in range(rounds):
+            for name, code_root in contenders if r % 2 == 0 else contenders[::-1]:
+                workdir = scratch / f"{name.split()[0]}-{r}"
+                workdir.mkdir()
+                print(f"round {r + 1}: {name}", file=sys.stderr, flush=True)
+                runs[name].append(run_once(code_root, workdir))
+    finally:
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_root)],
+            capture_output=True,
+        )
+    load_after = loadavg()
+
+    def cells(r):
+        return [
+            f"{r['wall']:.1f}",
+            f"{r['sweep']:.1f}",
+            f"{r['cv']:.4f}",
+            f"{r['test']:.4f}",
+            f"{r['complete']} / {r['pruned']}",
+        ]
+
+    rows = [[name, str(i + 1), *cells(r)] for name, rs in runs.items() for i, r in enumerate(rs)]
+    medians = [
+        [
+            name,
+            f"{statistics.median(r['wall'] for r in rs):.1f}",
+            f"{statistics.median(r['sweep'] for r in rs):.1f}",
+            f"{statistics.median(r['cv'] for r in rs):.4f}",
+            f"{min(r['cv'] for r in rs):.4f}-{max(r['cv'] for r in rs):.4f}",
+            f"{statistics.median(r['test'] for r in rs):.4f}",
+        ]
+        for name, rs in runs.items()
+    ]
+    text = header(
+        "`make sweep` (the digits study) at this commit and at a baseline",
+        env,
+        [
+            f"Command: `nnsweep run studies/digits.toml --no-progress` (each commit's own study "
+            f"file), a new folder per run, {rounds} round(s), the order alternating. Load "
+            f"average before: {load_before}; after: {load_after}."
+        ]
+        + (["QUICK smoke run: one round."] if args.quick else []),
+    )
+    text += (
+        "\n## Medians\n\n"
+        + table(
+            ["code", "wall s", "sweep s", "best CV", "best CV range", "test accuracy"], medians
+        )
+        + "\n## Every run\n\n"
+        + table(
+            ["code", "run", "wall s", "sweep s", "best CV", "test accuracy", "complete / pruned"],
+            rows,
+        )
+    )
+    write_result("digits_sweep", text, quick=args.quick)
+
+
+if __name__ == "__main__":
+    main()
