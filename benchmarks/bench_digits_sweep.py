@@ -5,7 +5,9 @@ TPE over 5-fold CV, pruning on the fold mean, 2 workers, MLflow on) once with th
 and once with the baseline commit (a detached ``git worktree``, each with its own study
 file), in a new folder each time, the order alternating between rounds. It reports, per run
 and as medians: the wall time of the command, the sweep's own time, the best CV score, the
-test accuracy of the refit model (the held-out 25 %) and the trial counts.
+test accuracy of the refit model (the held-out 25 %), the trial counts, the epochs trained
+and the time per epoch inside the trials (pruning makes runs train different numbers of
+epochs, so the sweep's time alone mixes the code's speed with the work done).
 
 With 2 workers TPE's choices depend on which trials finish first, so two runs of the same
 code differ; the rounds show that spread beside the difference between the commits.
@@ -46,7 +48,10 @@ def run_once(code_root, workdir):
     if proc.returncode != 0:
         sys.exit(f"{' '.join(cmd)} in {workdir} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
     summary = json.loads((workdir / "mlruns" / "studies" / "digits" / "summary.json").read_text())
+    epochs, trial_seconds = trained(workdir)
     return {
+        "epochs": epochs,
+        "ms_per_epoch": 1000 * trial_seconds / epochs,
         "wall": wall,
         "sweep": summary["wall_time"],
         "cv": summary["best_value"],
@@ -56,10 +61,33 @@ def run_once(code_root, workdir):
     }
 
 
+def trained(workdir):
+    """(epochs trained, seconds inside trials) of the study a run left in ``workdir``.
+
+    With pruning, runs of the same code train different numbers of epochs; the time per
+    epoch (trial time / epochs, both workers' trials summed) compares the code itself.
+    """
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    (path,) = (workdir / "mlruns" / "optuna").glob("*.log")
+    storage = JournalStorage(JournalFileBackend(str(path)))
+    trials = optuna.load_study(study_name="digits", storage=storage).get_trials(deepcopy=False)
+    epochs = sum(len(t.intermediate_values) for t in trials)
+    seconds = sum(
+        (t.datetime_complete - t.datetime_start).total_seconds()
+        for t in trials
+        if t.datetime_complete and t.datetime_start
+    )
+    return epochs, seconds
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default=BASELINE, help="commit to compare against")
-    parser.add_argument("--rounds", type=int, default=3, help="runs of each (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="runs of each (default 5)")
     parser.add_argument("--quick", action="store_true", help="one round (smoke run)")
     args = parser.parse_args(argv)
     rounds = 1 if args.quick else args.rounds
@@ -96,6 +124,8 @@ def main(argv=None):
             f"{r['cv']:.4f}",
             f"{r['test']:.4f}",
             f"{r['complete']} / {r['pruned']}",
+            str(r["epochs"]),
+            f"{r['ms_per_epoch']:.1f}",
         ]
 
     rows = [[name, str(i + 1), *cells(r)] for name, rs in runs.items() for i, r in enumerate(rs)]
@@ -107,6 +137,8 @@ def main(argv=None):
             f"{statistics.median(r['cv'] for r in rs):.4f}",
             f"{min(r['cv'] for r in rs):.4f}-{max(r['cv'] for r in rs):.4f}",
             f"{statistics.median(r['test'] for r in rs):.4f}",
+            f"{statistics.median(r['epochs'] for r in rs):.0f}",
+            f"{statistics.median(r['ms_per_epoch'] for r in rs):.1f}",
         ]
         for name, rs in runs.items()
     ]
@@ -123,11 +155,31 @@ def main(argv=None):
     text += (
         "\n## Medians\n\n"
         + table(
-            ["code", "wall s", "sweep s", "best CV", "best CV range", "test accuracy"], medians
+            [
+                "code",
+                "wall s",
+                "sweep s",
+                "best CV",
+                "best CV range",
+                "test accuracy",
+                "epochs trained",
+                "ms per epoch",
+            ],
+            medians,
         )
         + "\n## Every run\n\n"
         + table(
-            ["code", "run", "wall s", "sweep s", "best CV", "test accuracy", "complete / pruned"],
+            [
+                "code",
+                "run",
+                "wall s",
+                "sweep s",
+                "best CV",
+                "test accuracy",
+                "complete / pruned",
+                "epochs",
+                "ms per epoch",
+            ],
             rows,
         )
     )
