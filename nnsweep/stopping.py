@@ -6,13 +6,14 @@ land inside a journal write, between taking the journal's lock and releasing it.
 here raises from a signal handler, except a second signal to the command (stop at once):
 
 * In the command, `GracefulStop` turns the first SIGINT, SIGTERM or SIGHUP into a request
-  (`requested`), passes it on to the worker processes (SIGTERM to each child), and prints
-  what happens next; a second one raises `KeyboardInterrupt` (a hard stop: the study stays
+  (`requested`), passes it on to the worker processes by a marker file (`marker`, read
+  with the flag by `should_stop`; no signal, see `GracefulStop`), and prints what happens
+  next; a second one raises `KeyboardInterrupt` (a hard stop: the study stays
   resumable, its running trials are recovered by the next run).
 * In a worker process, `worker_setup` makes the same three signals set the flag. Between
   tasks (`worker_process_init`, `worker_teardown`) a worker process ignores SIGINT and
-  SIGHUP: a terminal's Ctrl-C then never raises inside loky's own queues, and the command
-  passes the stop on as SIGTERM, which ends an idle worker.
+  SIGHUP: a terminal's Ctrl-C then never raises inside loky's own queues. SIGTERM ends an
+  idle worker (the command's `stop_children` at its end).
 * The CV objective checks `should_stop` after every epoch and the worker loop before asking
   for a trial; `SweepStopped` ends the trial there, marked interrupted, and the worker
   returns. A worker whose command died (its parent process changed) stops the same way.
@@ -112,8 +113,9 @@ def worker_process_init() -> None:
 
     Until a task (`worker_setup`) makes them set the flag, and again after it
     (`worker_teardown`): a terminal's Ctrl-C reaches every process of the group, and in an
-    idle worker it would raise inside loky's queues. The command passes a stop on to its
-    workers as SIGTERM, which ends an idle one.
+    idle worker it would raise inside loky's queues. A stop reaches a worker in a task by
+    the command's marker file as well (`should_stop`); SIGTERM (at the command's end,
+    `stop_children`) ends an idle one.
     """
     enable_stack_dumps()
     for sig in (signal.SIGINT, signal.SIGHUP):
@@ -196,13 +198,19 @@ class GracefulStop:
     ----------
     log : callable
         Prints what happens (to standard error by default).
-    children : callable, optional
-        ``children()`` gives the pids to pass the request on to (the local worker processes).
+
+    Notes
+    -----
+    The request reaches the local worker processes by the marker file (`marker`), which
+    every worker reads at its safe points (`should_stop`), and by the terminal itself, whose
+    Ctrl-C and hang-up reach the whole process group. The workers are not signalled: a
+    worker that has just ended its loop is sending its result to the command, and a SIGTERM
+    then (an idle worker dies of it) would cut that message in half and leave the command
+    waiting for the rest.
     """
 
-    def __init__(self, log=None, children=None):
+    def __init__(self, log=None):
         self.log = log or (lambda text: print(text, file=sys.stderr, flush=True))
-        self.children = children
         self._previous = {}
 
     def __enter__(self):
@@ -230,16 +238,13 @@ class GracefulStop:
         _set_flag(signum, _frame)
         _start_watchdog(self.log)
         with contextlib.suppress(OSError):
-            open(marker(os.getpid()), "w").close()  # noqa: SIM115 (for workers still starting)
+            open(marker(os.getpid()), "w").close()  # noqa: SIM115 (how the workers learn of it)
         name = signal.Signals(signum).name
         self.log(
             f"\n{name}: stopping after the epochs in progress (the running trials are marked "
             "interrupted and retried when the study resumes); press Ctrl-C again to stop "
             "at once"
         )
-        for pid in self.children() if self.children else ():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGTERM)
 
 
 def child_pids():

@@ -26,7 +26,7 @@ from .factories import create_study
 from .progress import ProgressBar
 from .recovery import recover_interrupted
 from .refit import SweepResult, refit, summarise_trials
-from .worker import local_worker_pids, make_job, resolve_n_jobs, run_workers
+from .worker import make_job, resolve_n_jobs, run_workers
 
 __all__ = ["add_workers", "check_unchanged", "record_study", "run_sweep", "split_data"]
 
@@ -78,7 +78,7 @@ def run_sweep(
     X, y, X_test, y_test = split_data(spec, dataset)
     result = SweepResult(spec.name, test_metric=spec.metric)
     check_storage(spec)  # a read-only or full disk: refused before anything starts
-    with stopping.GracefulStop(children=local_worker_pids):
+    with stopping.GracefulStop():
         with SweepLock.for_study(spec):
             for message in repair_journal(spec):
                 log(message)

@@ -199,21 +199,3 @@ def _backend_options(spec):
     if spec.workers.backend != "dask":
         return {"initializer": stopping.worker_process_init}
     return {"scheduler_host": spec.workers.scheduler} if spec.workers.scheduler else {}
-
-
-def local_worker_pids():
-    """Pids of this process's loky worker processes (to pass a stop request on to)."""
-    import psutil
-
-    try:
-        children = psutil.Process().children(recursive=True)
-    except psutil.Error:
-        return []
-    pids = []
-    for child in children:
-        try:
-            if "popen_loky" in " ".join(child.cmdline()):
-                pids.append(child.pid)
-        except psutil.Error:
-            continue
-    return pids
