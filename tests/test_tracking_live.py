@@ -178,6 +178,7 @@ def test_a_tracking_server_killed_mid_sweep_loses_nothing(tmp_path, postgres):
     server = start_mlflow_server(backend, port=port)
     try:
         if "caught up" not in err:  # the server came back after the sweep's end: as documented
+            # said by the writer (it gave up) or by the command (it ended a writer still trying)
             assert "run `nnsweep sync" in err, err[-3000:]
             synced = run_nnsweep("sync", study_file, "--tracking-uri", server.url, cwd=tmp_path)
             assert synced.returncode == 0, synced.stdout[-2000:] + synced.stderr[-3000:]

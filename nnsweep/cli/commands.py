@@ -104,6 +104,14 @@ def _print_tracking(spec, result):
 
     if result.tracking_code == 3:
         return  # the writer said what is behind and how to catch up
+    if result.tracking_code != 0:  # None: it was still trying at its time limit, and ended
+        print(
+            f"MLflow: the writer did not finish ({_writer_end(result.tracking_code)}); every "
+            f"trial is in the Optuna study: run `nnsweep sync {spec.path or 'STUDY_FILE'}` "
+            "when the tracking store is reachable",
+            file=sys.stderr,
+        )
+        return
     experiment = result.mlflow_experiment_id
     if not experiment:
         return
@@ -114,6 +122,10 @@ def _print_tracking(spec, result):
         print(
             f"MLflow runs: `make ui`, then http://127.0.0.1:5000/#/experiments/{experiment}/runs"
         )
+
+
+def _writer_end(code):
+    return "stopped at its time limit" if code is None else f"exit code {code}"
 
 
 def cmd_worker(args):
