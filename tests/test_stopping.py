@@ -186,7 +186,10 @@ def test_sigterm_and_sighup_stop_like_ctrl_c(tmp_path, how, sig, code):
 
 
 def test_a_study_busy_in_another_sweep_names_its_process(tmp_path):
-    study_file, storage, _ = stop_study(tmp_path, "busy")
+    # A budget the first sweep cannot finish while the second one starts, even on a loaded
+    # machine: with the default 6 trials of ~1 s it had finished before the second command's
+    # imports were done (a busy loop beside the suite), and the second one ran, exit 0.
+    study_file, storage, _ = stop_study(tmp_path, "busy", n_trials=60)
     term = start_in_terminal(tmp_path, study_file)
     try:
         _wait(lambda: running_mid_trial(storage, "busy"), 150, "a running trial", term)
