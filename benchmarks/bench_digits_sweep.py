@@ -18,35 +18,30 @@ Usage: ``python benchmarks/bench_digits_sweep.py [--baseline COMMIT] [--rounds N
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import ROOT, environment, header, loadavg, table, write_result
+import optuna
+from common import ROOT, environment, header, loadavg, run_nnsweep_study, table, write_result
+
+sys.path.insert(0, str(ROOT))
+from nnsweep.storage import make_storage  # noqa: E402
 
 BASELINE = "be4fc9d"
 
 
 def run_once(code_root, workdir):
     """One `make sweep` of the digits study with the code at ``code_root``; its facts."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "nnsweep",
-        "run",
-        str(code_root / "studies" / "digits.toml"),
-        "--no-progress",
-    ]
-    env = {**os.environ, "PYTHONPATH": str(code_root)}
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - start
+    study_file = code_root / "studies" / "digits.toml"
+    wall, proc = run_nnsweep_study(study_file, workdir, code_root=code_root)
     if proc.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} in {workdir} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
+        sys.exit(
+            f"nnsweep run {study_file} in {workdir} exited {proc.returncode}:\n"
+            f"{proc.stderr[-2000:]}"
+        )
     summary = json.loads((workdir / "mlruns" / "studies" / "digits" / "summary.json").read_text())
     epochs, trial_seconds = trained(workdir)
     return {
@@ -67,13 +62,9 @@ def trained(workdir):
     With pruning, runs of the same code train different numbers of epochs; the time per
     epoch (trial time / epochs, both workers' trials summed) compares the code itself.
     """
-    import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     (path,) = (workdir / "mlruns" / "optuna").glob("*.log")
-    storage = JournalStorage(JournalFileBackend(str(path)))
+    storage = make_storage(str(path))
     trials = optuna.load_study(study_name="digits", storage=storage).get_trials(deepcopy=False)
     epochs = sum(len(t.intermediate_values) for t in trials)
     seconds = sum(

@@ -24,18 +24,11 @@ from common import ROOT, environment, header, loadavg, table, write_result  # no
 from joblib import Parallel, delayed  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
+from nnsweep.config import load_study  # noqa: E402
 
-# The fixed part of studies/mnist.toml's [estimator].
-FIXED = dict(
-    n_hidden=1024,
-    activation="relu",
-    max_epochs=40,
-    batch_size=128,
-    momentum=0.9,
-    nesterov=True,
-    learning_rate_schedule="exponential",
-    dtype="float32",
-)
+# The fixed part of studies/mnist.toml's [estimator], without its random_state (varied here).
+FIXED = {k: v for k, v in load_study(ROOT / "studies" / "mnist.toml").estimator}
+FIXED.pop("random_state", None)
 # The best trials' parameters, copied from the results files named.
 CONFIGS = {
     "45-min study (2026-11-26), trial 35": dict(

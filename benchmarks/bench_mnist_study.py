@@ -19,17 +19,23 @@ import argparse
 import datetime
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import optuna  # noqa: E402
-from common import ROOT, environment, header, loadavg, table, write_result  # noqa: E402
+from common import (  # noqa: E402
+    ROOT,
+    environment,
+    header,
+    loadavg,
+    run_nnsweep_study,
+    table,
+    write_result,
+)
 
 sys.path.insert(0, str(ROOT))
 from nnsweep.config import load_study  # noqa: E402
@@ -51,13 +57,9 @@ GOAL_ERROR, GOAL_MINUTES = 0.012, 30.0  # issue 14: <= 1.2 % test error in <= 30
 
 def run(workdir, extra):
     """The study as `make sweep STUDY=mnist` runs it; (wall s, stdout)."""
-    cmd = [sys.executable, "-m", "nnsweep", "run", str(STUDY), "--no-progress", *extra]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    print(f"running in {workdir}: {' '.join(cmd)}", file=sys.stderr, flush=True)
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - start
-    print(proc.stdout, file=sys.stderr)
+    print(f"running in {workdir}: nnsweep run {STUDY} {' '.join(extra)}", file=sys.stderr)
+    wall, proc = run_nnsweep_study(STUDY, workdir, extra)
+    print(proc.stdout + proc.stderr[-3000:], file=sys.stderr)
     if proc.returncode != 0:
         sys.exit(f"nnsweep run exited with {proc.returncode}")
     return wall, proc.stdout

@@ -244,3 +244,16 @@ class Stopwatch:
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self._t0
         return False
+
+
+def run_nnsweep_study(study_file, workdir, extra=(), code_root=None):
+    """``nnsweep run STUDY --no-progress [extra]`` in ``workdir``: (wall s, CompletedProcess).
+
+    ``code_root``: the nnsweep checkout to run (default: this one), put first on PYTHONPATH,
+    so that another commit (a git worktree) runs with this interpreter.
+    """
+    cmd = [sys.executable, "-m", "nnsweep", "run", str(study_file), "--no-progress", *extra]
+    env = {**os.environ, "PYTHONPATH": str(code_root or ROOT)}
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
+    return time.perf_counter() - start, proc

@@ -203,10 +203,10 @@ class GracefulStop:
     -----
     The request reaches the local worker processes by the marker file (`marker`), which
     every worker reads at its safe points (`should_stop`), and by the terminal itself, whose
-    Ctrl-C and hang-up reach the whole process group. The workers are not signalled: a
-    worker that has just ended its loop is sending its result to the command, and a SIGTERM
+    Ctrl-C and hang-up reach the whole process group. The first request signals no worker:
+    a worker that has just ended its loop is sending its result to the command, and a SIGTERM
     then (an idle worker dies of it) would cut that message in half and leave the command
-    waiting for the rest.
+    waiting for the rest. Only a hard stop (the deadline, `stop_children`) ends them.
     """
 
     def __init__(self, log=None):
@@ -257,15 +257,32 @@ def child_pids():
         return set()
 
 
+def _own_children(keep=frozenset()):
+    """Children of this process (and theirs), but not ``keep`` nor loky's resource tracker.
+
+    The tracker ends when this process does and cleans up after it: it is never signalled.
+    """
+    import psutil
+
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return []
+    own = []
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            if child.pid not in keep and "resource_tracker" not in " ".join(child.cmdline()):
+                own.append(child)
+    return own
+
+
 def _signal_children(sig):
     """Send ``sig`` to this process's children, except loky's resource tracker."""
     import psutil
 
-    with contextlib.suppress(psutil.Error):
-        for child in psutil.Process().children(recursive=True):
-            with contextlib.suppress(psutil.Error):
-                if "resource_tracker" not in " ".join(child.cmdline()):
-                    child.send_signal(sig)
+    for child in _own_children():
+        with contextlib.suppress(psutil.Error):
+            child.send_signal(sig)
 
 
 def stop_children(grace=3.0, keep=frozenset()):
@@ -277,18 +294,11 @@ def stop_children(grace=3.0, keep=frozenset()):
     """
     import psutil
 
-    try:
-        children = [p for p in psutil.Process().children(recursive=True) if p.pid not in keep]
-    except psutil.Error:
-        return
-    mine = []
-    for child in children:
+    children = []
+    for child in _own_children(keep):
         with contextlib.suppress(psutil.Error):
-            if "resource_tracker" in " ".join(child.cmdline()):
-                continue  # loky's: it ends when this process does, and cleans up after it
             child.terminate()
-            mine.append(child)
-    children = mine
+            children.append(child)
     _, alive = psutil.wait_procs(children, timeout=grace)
     for child in alive:
         with contextlib.suppress(psutil.Error):

@@ -517,28 +517,27 @@ def test_a_new_sqlite_store_is_whole_or_absent(tmp_path, monkeypatch):
     assert [e.name for e in client.search_experiments()] == ["Default"]
 
 
-@pytest.mark.parametrize("code", [None, 1])
-def test_a_writer_that_did_not_finish_is_told_with_the_sync_command(code, capsys):
-    """The writer says itself when it gives up (exit 3); when the command had to end it (still
-    retrying at its time limit) or it failed, the command says how to catch up."""
+def _print_tracking_of(code, experiment="1"):
+    """What the command prints about MLflow after a sweep whose writer ended with ``code``."""
     from types import SimpleNamespace
 
     from nnsweep.cli.commands import _print_tracking
 
     spec = SimpleNamespace(path="studies/x.toml", tracking=SimpleNamespace(uri="sqlite:///m.db"))
-    result = SimpleNamespace(tracking_code=code, mlflow_experiment_id="1")
-    _print_tracking(spec, result)
+    _print_tracking(spec, SimpleNamespace(tracking_code=code, mlflow_experiment_id=experiment))
+
+
+@pytest.mark.parametrize("code", [None, 1])
+def test_a_writer_that_did_not_finish_is_told_with_the_sync_command(code, capsys):
+    """The writer says itself when it gives up (exit 3); when the command had to end it (still
+    retrying at its time limit) or it failed, the command says how to catch up."""
+    _print_tracking_of(code)
     err = capsys.readouterr().err
     assert "run `nnsweep sync studies/x.toml`" in err
     assert ("time limit" in err) == (code is None)
 
 
 def test_a_writer_that_finished_prints_where_the_runs_are(capsys):
-    from types import SimpleNamespace
-
-    from nnsweep.cli.commands import _print_tracking
-
-    spec = SimpleNamespace(path="studies/x.toml", tracking=SimpleNamespace(uri="sqlite:///m.db"))
-    _print_tracking(spec, SimpleNamespace(tracking_code=0, mlflow_experiment_id="7"))
+    _print_tracking_of(0, experiment="7")
     out, err = capsys.readouterr()
     assert "#/experiments/7/runs" in out and "nnsweep sync" not in err
