@@ -28,7 +28,7 @@ import optuna
 from common import ROOT, environment, header, loadavg, run_nnsweep_study, table, write_result
 
 sys.path.insert(0, str(ROOT))
-from nnsweep.storage import make_storage  # noqa: E402
+from nnsweep.study.storage import make_storage  # noqa: E402
 
 BASELINE = "be4fc9d"
 

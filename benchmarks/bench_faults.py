@@ -23,7 +23,7 @@ from pathlib import Path
 from common import ROOT, environment, header, table, write_result
 
 sys.path.insert(0, str(ROOT))
-from nnsweep.records import is_interrupted  # noqa: E402
+from nnsweep.study.records import is_interrupted  # noqa: E402
 from tests.processes import run_nnsweep, subprocess_env  # noqa: E402
 from tests.readback import mlflow_runs, trials_now  # noqa: E402
 from tests.stops import (  # noqa: E402

@@ -49,8 +49,8 @@ from common import (  # noqa: E402
 )
 
 sys.path.insert(0, str(ROOT))
-from nnsweep.records import Attr  # noqa: E402
-from nnsweep.storage import make_storage  # noqa: E402
+from nnsweep.study.records import Attr  # noqa: E402
+from nnsweep.study.storage import make_storage  # noqa: E402
 from tests.studyfiles import to_toml  # noqa: E402
 
 STUDY = ROOT / "studies" / "digits.toml"
@@ -125,7 +125,7 @@ def components(workdir, reference_dir):
     out = {"import_writer": time.process_time() - c0}
     from nnsweep.config import load_study
     from nnsweep.datasets import load_dataset
-    from nnsweep.records import Attr
+    from nnsweep.study.records import Attr
     from nnsweep.sweep import record_study
 
     uri = f"sqlite:///{workdir}/mlruns/mlflow.db"

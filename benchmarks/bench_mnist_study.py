@@ -39,8 +39,8 @@ from common import (  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from nnsweep.config import load_study  # noqa: E402
-from nnsweep.records import Attr  # noqa: E402
-from nnsweep.storage import make_storage  # noqa: E402
+from nnsweep.study.records import Attr  # noqa: E402
+from nnsweep.study.storage import make_storage  # noqa: E402
 
 STUDY = ROOT / "studies" / "mnist.toml"
 QUICK = ["--set", "data.subset=6000", "--set", "estimator.max_epochs=3", "--n-trials", "4"]

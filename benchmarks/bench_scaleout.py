@@ -53,7 +53,7 @@ from common import (  # noqa: E402
     write_result,
 )
 
-from nnsweep.records import Attr  # noqa: E402
+from nnsweep.study.records import Attr  # noqa: E402
 from tests.dask_cluster import local_cluster  # noqa: E402
 from tests.mlflow_server import start_mlflow_server  # noqa: E402
 from tests.postgres import start_postgres  # noqa: E402
@@ -209,7 +209,7 @@ class NoTraining:
         )
 
     def __call__(self, trial):
-        from nnsweep.records import StopReason, TrialRecord
+        from nnsweep.study.records import StopReason, TrialRecord
         from nnsweep.sweep import suggest_params
 
         params = suggest_params(trial, self.search_space)

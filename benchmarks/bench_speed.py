@@ -29,7 +29,7 @@ change is measured against the code before it in the same interleaved rounds.
 
 Two small measurements that the code's docstrings refer to come last: what a
 gemm into the velocity costs when it runs on NumPy's own BLAS or on SciPy's copy
-of OpenBLAS (``nnsweep._blas``), and the relu derivative's two spellings.
+of OpenBLAS (``nnsweep.nn._blas``), and the relu derivative's two spellings.
 
 Run ``python benchmarks/bench_speed.py [--quick] [--baseline REF]``; results go to
 ``benchmarks/results/speed.md``.
@@ -212,14 +212,14 @@ def _pairs(threads, reps=200, rounds=7):
 
     The forward product ``X_b @ W1`` always by NumPy; then ``v <- v - X_b.T @ dZ1`` by
     NumPy (a new product, then a subtraction), by a gemm on NumPy's own BLAS
-    (`nnsweep._blas`), or by ``scipy.linalg.blas.sgemm``, which runs on SciPy's own
+    (`nnsweep.nn._blas`), or by ``scipy.linalg.blas.sgemm``, which runs on SciPy's own
     copy of OpenBLAS and its own thread pool. Also the relu derivative at (128, 800):
     ``delta *= (A > 0)`` against ``delta[A <= 0] = 0``. Medians over ``rounds``.
     """
     import numpy as np
     from scipy.linalg import blas as sp_blas
 
-    from nnsweep import _blas
+    from nnsweep.nn import _blas
 
     rng = np.random.default_rng(0)
     n, d, h = BATCH, 784, 800
@@ -236,7 +236,7 @@ def _pairs(threads, reps=200, rounds=7):
     def own_blas_pair():
         np.matmul(X, W, out=Z)
         if not _blas.gemm(-1.0, X, dZ, 1.0, v):
-            raise RuntimeError("nnsweep._blas is not available here")
+            raise RuntimeError("nnsweep.nn._blas is not available here")
 
     def scipy_pair():
         np.matmul(X, W, out=Z)
@@ -626,7 +626,7 @@ def report(results, rounds, quick, env, baseline=None, pairs=()):
             "\n## A gemm into the velocity: NumPy's BLAS or SciPy's\n\n"
             "Milliseconds per pair: the forward product `X_b @ W1` by NumPy, then "
             "`v <- v - X_b.T @ dZ1` (h=800, batch 128) by NumPy (a new product and a "
-            "subtraction), by a gemm on NumPy's own OpenBLAS (`nnsweep._blas`, what "
+            "subtraction), by a gemm on NumPy's own OpenBLAS (`nnsweep.nn._blas`, what "
             "`optim.SGD` uses), or by `scipy.linalg.blas.sgemm`, which runs on SciPy's own "
             "copy of OpenBLAS with its own thread pool. Last two columns: the relu "
             "derivative at (128, 800), `delta *= (A > 0)` (what `functions` does) against "

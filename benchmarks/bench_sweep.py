@@ -131,7 +131,7 @@ def ours(tmp, budget, overrides=None, tag="ours", study=STUDY):
 
 
 def _storage(spec):
-    from nnsweep.storage import make_storage
+    from nnsweep.study.storage import make_storage
 
     return make_storage(spec.storage.url)
 

@@ -16,7 +16,7 @@ from sklearn.model_selection import train_test_split
 
 from nnsweep import NeuralNetworkClassifier
 from nnsweep.datasets import DatasetError, load_dataset
-from nnsweep.network import init_params
+from nnsweep.nn.network import init_params
 
 # sphinx_gallery_start_ignore
 QUICK = os.environ.get("NNSWEEP_DOCS_QUICK") == "1"  # the tests build a fast version
@@ -66,7 +66,7 @@ fig.tight_layout()
 # What training wrote into the 64 hidden units
 # --------------------------------------------
 # Each column of :math:`W_1` is a 64-pixel image. Right after initialisation it is noise
-# (He initialisation, drawn by :func:`~nnsweep.network.init_params` from
+# (He initialisation, drawn by :func:`~nnsweep.nn.network.init_params` from
 # ``default_rng(random_state)``, which we draw again here), and on 8x8 images much of that
 # noise is still there after training. What the data added is the *change*
 # :math:`W_1 - W_1^{(0)}`: strokes and blobs, pieces that several digits share. A unit whose

@@ -2,7 +2,7 @@ r"""
 Backpropagation, checked against finite differences
 ===================================================
 
-:func:`nnsweep.network.backward` computes the gradient of the objective with respect to every
+:func:`nnsweep.nn.network.backward` computes the gradient of the objective with respect to every
 weight and bias in one pass. Here we check it, number by number, against central
 differences of the objective itself,
 
@@ -17,8 +17,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from nnsweep.datasets import load_dataset
-from nnsweep.functions import cross_entropy, dropout_mask, log_softmax
-from nnsweep.network import backward, forward, init_params, penalty
+from nnsweep.nn.functions import cross_entropy, dropout_mask, log_softmax
+from nnsweep.nn.network import backward, forward, init_params, penalty
 
 rng = np.random.default_rng(0)
 digits = load_dataset("digits")

@@ -2,7 +2,7 @@ r"""
 Learning-rate schedules
 =======================
 
-:func:`nnsweep.optim.decayed_learning_rate` is a pure function of the epoch, so a schedule
+:func:`nnsweep.nn.optim.decayed_learning_rate` is a pure function of the epoch, so a schedule
 can be drawn without training anything. Then one network is trained under each.
 """
 
@@ -15,7 +15,7 @@ from sklearn.model_selection import train_test_split
 
 from nnsweep import NeuralNetworkClassifier
 from nnsweep.datasets import load_dataset
-from nnsweep.optim import SCHEDULES, decayed_learning_rate
+from nnsweep.nn.optim import SCHEDULES, decayed_learning_rate
 
 # sphinx_gallery_start_ignore
 QUICK = os.environ.get("NNSWEEP_DOCS_QUICK") == "1"  # the tests build a fast version

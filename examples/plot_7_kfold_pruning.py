@@ -23,7 +23,7 @@ from optuna.trial import TrialState
 from nnsweep import NeuralNetworkClassifier
 from nnsweep.config import load_study
 from nnsweep.datasets import load_dataset
-from nnsweep.records import TrialRecord
+from nnsweep.study.records import TrialRecord
 from nnsweep.sweep import run_sweep
 
 # sphinx_gallery_start_ignore

@@ -6,28 +6,40 @@ yields after every epoch with the model ready to predict; `fit` runs it to the
 end and `partial_fit` runs one epoch of it. A sweep can therefore train the K
 models of a cross-validation in lockstep and prune on their mean score, and
 anyone can watch or stop training through ``epoch_callback``. The generator is
-`fitting.epochs`; one epoch over mini-batches is `training.train_epoch`; the
-equations live in `network`, the update rule and learning-rate schedules in `optim`.
+`_fitting.epochs`; one epoch over mini-batches is `nn.training.train_epoch`; the
+equations live in `nn.network`, the update rule and learning-rate schedules in `nn.optim`.
 
 Left out on purpose: more than one hidden layer, regression, and solvers other
 than SGD with momentum.
 """
 
+from collections.abc import Mapping
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import _check_partial_fit_first_call
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .fitting import epochs, reset_state
-from .functions import ACTIVATIONS, log_softmax, softmax
-from .network import forward
-from .optim import SCHEDULES
-from .training import EpochInfo, TrainingDivergedError
+from ._fitting import epochs, reset_state
+from .compat.sklearn import (
+    Interval,
+    StrOptions,
+    _check_partial_fit_first_call,
+    _fit_context,
+    check_params,
+)
+from .nn.functions import ACTIVATIONS, log_softmax, softmax
+from .nn.network import forward
+from .nn.optim import SCHEDULES
+from .nn.training import EpochInfo, TrainingDivergedError
 
-__all__ = ["EpochInfo", "NeuralNetworkClassifier", "TrainingDivergedError"]
+__all__ = [
+    "EpochInfo",
+    "NeuralNetworkClassifier",
+    "TrainingDivergedError",
+    "check_estimator_params",
+]
 
 _PREDICT_CHUNK = 8192  # rows per forward pass at prediction time: bounds memory
 
@@ -307,3 +319,33 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseEstimator):
             for i in range(0, X.shape[0], _PREDICT_CHUNK)
         ]
         return np.concatenate(chunks) if len(chunks) != 1 else chunks[0]
+
+
+def check_estimator_params(params: Mapping[str, Any]) -> None:
+    """Check values for `NeuralNetworkClassifier` against its ``_parameter_constraints``.
+
+    The validator the command line passes to `nnsweep.config.load_study`
+    (``estimator_check``): the study file's fixed parameters and search-space bounds are
+    checked as the estimator's ``fit`` would check them, before any trial starts.
+
+    Parameters
+    ----------
+    params : mapping
+        ``{parameter name: value}``; unknown names are not checked here (the caller checks
+        names against ``get_params()``).
+
+    Raises
+    ------
+    InvalidParameterError
+        As `check_params`: the message says what the first bad value should be.
+
+    Examples
+    --------
+    >>> check_estimator_params({"dropout_rate": 0.5})
+    >>> check_estimator_params({"dropout_rate": 1.5})
+    Traceback (most recent call last):
+    ...
+    nnsweep.compat.sklearn.InvalidParameterError: a float in the range [0.0, 1.0)
+    """
+    cls = NeuralNetworkClassifier
+    check_params(cls._parameter_constraints, params, cls.__name__)

@@ -60,7 +60,7 @@ def check_trials_match_runs(study, tracking_uri, experiment):
     """One parent run; exactly one child run per Optuna trial, with its number, run id and an
     end status matching the trial's state. Returns ``{trial number: run}``."""
     from nnsweep.compat.optuna import trial_id
-    from nnsweep.records import StudyAttr
+    from nnsweep.study.records import StudyAttr
 
     parents, children = mlflow_runs(tracking_uri, experiment)
     assert len(parents) == 1, f"expected one parent run, got {len(parents)}"

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from nnsweep.compat.sklearn import check_estimator_params
 from nnsweep.config import (
     ParamSpec,
     StudyChangedError,
@@ -16,6 +15,7 @@ from nnsweep.config import (
     parse_overrides,
     study_fingerprint,
 )
+from nnsweep.estimator import check_estimator_params
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = sorted((ROOT / "studies").glob("*.toml"))

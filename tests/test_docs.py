@@ -78,8 +78,8 @@ def test_reference_pages_hold_the_api_the_study_keys_and_the_cli(site):
     api = {p.stem: p.read_text() for p in (site / "api").glob("*.html")}
     assert 'id="nnsweep.NeuralNetworkClassifier"' in api["estimator"]
     for name in ("forward", "backward", "init_params", "penalty"):
-        assert f'id="nnsweep.network.{name}"' in api["network"]
-    assert 'id="nnsweep.optim.decayed_learning_rate"' in api["optim"]
+        assert f'id="nnsweep.nn.network.{name}"' in api["network"]
+    assert 'id="nnsweep.nn.optim.decayed_learning_rate"' in api["optim"]
     assert 'id="nnsweep.datasets.load_dataset"' in api["datasets"]
     for key in ("n_splits", "n_trials", "n_warmup_steps", "heartbeat_interval", "off"):
         assert (

@@ -12,9 +12,9 @@ from sklearn.datasets import load_digits, make_moons
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils._param_validation import InvalidParameterError
 
 from nnsweep import EpochInfo, NeuralNetworkClassifier, TrainingDivergedError
+from nnsweep.compat.sklearn import InvalidParameterError
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +145,7 @@ def test_blas_path_and_numpy_fallback_train_identical_weights(digits200, monkeyp
     # optim folds the products into its update with BLAS calls when it can; the NumPy
     # fallback must give the same bits (with no BLAS path, both fits take the fallback).
     # 512 hidden units: W1 has 64 x 512 = _blas.MIN_SIZE weights, enough for the BLAS path.
-    from nnsweep import _blas
+    from nnsweep.nn import _blas
 
     X, y = digits200
     params = {"n_hidden": 512, "max_epochs": 5, **params}

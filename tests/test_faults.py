@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 
 from nnsweep.cli import main
 from nnsweep.compat.optuna import study_storage, trial_id
-from nnsweep.records import Attr, StopReason, is_interrupted
+from nnsweep.study.records import Attr, StopReason, is_interrupted
 from nnsweep.sweep import count_budget
 from tests.credentials import PASSWORD
 from tests.processes import kill_group, start_nnsweep, wait_exit, wait_for

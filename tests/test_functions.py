@@ -1,4 +1,4 @@
-"""Tests for nnsweep.functions: activations, derivatives, softmax, cross-entropy, dropout."""
+"""Tests for nnsweep.nn.functions: activations, derivatives, softmax, cross-entropy, dropout."""
 
 import numpy as np
 import pytest
@@ -10,7 +10,7 @@ from scipy.special import expit
 from scipy.special import softmax as scipy_softmax
 from sklearn.metrics import log_loss
 
-from nnsweep.functions import (
+from nnsweep.nn.functions import (
     ACTIVATIONS,
     DERIVATIVES,
     cross_entropy,

@@ -1,4 +1,4 @@
-"""Tests for nnsweep.network: initialisation, forward pass, penalty and backpropagation."""
+"""Tests for nnsweep.nn.network: initialisation, forward pass, penalty and backpropagation."""
 
 import numpy as np
 import pytest
@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-from nnsweep.functions import cross_entropy, log_softmax
-from nnsweep.network import WeightGradient, backward, forward, init_params, penalty
+from nnsweep.nn.functions import cross_entropy, log_softmax
+from nnsweep.nn.network import WeightGradient, backward, forward, init_params, penalty
 
 ACTIVATION_NAMES = ["relu", "tanh", "sigmoid"]
 PENALTIES = {"none": (0.0, 0.0), "l2": (0.0, 0.1), "l1": (0.05, 0.0), "l1+l2": (0.05, 0.1)}

@@ -1,4 +1,4 @@
-"""Tests for nnsweep.optim: SGD with momentum, learning-rate schedules, max-norm."""
+"""Tests for nnsweep.nn.optim: SGD with momentum, learning-rate schedules, max-norm."""
 
 import math
 import pickle
@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 from numpy.testing import assert_allclose, assert_array_equal
 
-from nnsweep import _blas
-from nnsweep.optim import SCHEDULES, SGD, decayed_learning_rate, max_norm_
+from nnsweep.nn import _blas
+from nnsweep.nn.optim import SCHEDULES, SGD, decayed_learning_rate, max_norm_
 
 FAST = settings(max_examples=60, deadline=None)
 finite = st.floats(-100.0, 100.0, allow_nan=False, allow_infinity=False)
@@ -389,7 +389,7 @@ def test_pickled_optimiser_has_no_scratch_and_steps_on():
     assert_array_equal(W_back, W)
 
 
-# --- nnsweep._blas ------------------------------------------------------------------------
+# --- nnsweep.nn._blas ------------------------------------------------------------------------
 
 
 @pytest.mark.skipif(not _blas.AVAILABLE, reason="NumPy is not on a BLAS this path knows")

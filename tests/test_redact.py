@@ -1,6 +1,6 @@
 import pytest
 
-from nnsweep.redact import redact_text, redact_url
+from nnsweep.study.redact import redact_text, redact_url
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from nnsweep.records import Attr
-from nnsweep.redact import redact_url
+from nnsweep.study.records import Attr
+from nnsweep.study.redact import redact_url
 from tests.credentials import PASSWORD, USER
 from tests.dask_cluster import dask_worker_pids
 from tests.processes import (

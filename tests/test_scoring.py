@@ -13,7 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from nnsweep import NeuralNetworkClassifier
-from nnsweep.scoring import FAST_METRICS, FoldScorer
+from nnsweep.sweep.scoring import FAST_METRICS, FoldScorer
 
 
 @pytest.fixture(scope="module")

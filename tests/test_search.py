@@ -12,7 +12,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from nnsweep import NeuralNetworkClassifier
 from nnsweep.config import load_study
 from nnsweep.datasets import load_dataset
-from nnsweep.records import Attr, StopReason, TrialRecord
+from nnsweep.study.records import Attr, StopReason, TrialRecord
 from nnsweep.sweep import (
     CrossValidationObjective,
     count_budget,

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from nnsweep.records import Attr, StopReason, StudyAttr, is_interrupted
+from nnsweep.study.records import Attr, StopReason, StudyAttr, is_interrupted
 from nnsweep.sweep import count_budget
 from tests.processes import run_nnsweep, subprocess_env
 from tests.readback import check_trials_match_runs, load_optuna_study, trials_now

@@ -27,7 +27,7 @@ from nnsweep import NeuralNetworkClassifier
 from nnsweep.compat.optuna import trial_id
 from nnsweep.config import load_study
 from nnsweep.datasets import Dataset
-from nnsweep.records import Attr, StudyAttr, TrialRecord
+from nnsweep.study.records import Attr, StudyAttr, TrialRecord
 from nnsweep.sweep import record_study
 from nnsweep.tracking import StudyWriter, TrackingError, check_reachable
 from nnsweep.tracking.store import absolute_uri, artifact_location
@@ -416,7 +416,7 @@ def test_uri_is_made_absolute_and_artifacts_live_beside_a_sqlite_store(tmp_path,
 def test_the_writer_side_imports_no_sweep():
     code = (
         "import sys, nnsweep.tracking.writer, nnsweep.tracking.follow; "
-        "print('nnsweep.sweep' in sys.modules or 'nnsweep.search' in sys.modules)"
+        "print('nnsweep.sweep' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -17,7 +17,7 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from nnsweep.records import Attr, StudyAttr
+from nnsweep.study.records import Attr, StudyAttr
 from nnsweep.sweep import count_budget
 from tests.mlflow_server import start_mlflow_server
 from tests.processes import (

@@ -19,10 +19,10 @@ import time
 from .. import __version__
 from ..config import StudyFileError
 from ..datasets import DatasetError
-from ..journal import DiskError
-from ..locks import StudyBusyError
 from ..stopping import EXIT_CODES, child_pids, stop_children, stop_signal
-from ..storage import StorageError
+from ..study.journal import DiskError
+from ..study.locks import StudyBusyError
+from ..study.storage import StorageError
 from . import commands
 from .commands import EXIT_INTERRUPTED, cmd_run, cmd_sync, cmd_worker, start_tracking
 from .inputs import load_data, load_spec

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import sys
 
-from ..redact import redact_url
 from ..stopping import EXIT_CODES, child_pids, stop_children
-from ..storage import StorageError
+from ..study.redact import redact_url
+from ..study.storage import StorageError
 from .inputs import load_data, load_spec
 from .report import print_summary
 
@@ -157,7 +157,7 @@ def _sync_trials(spec):
     The ``nnsweep run`` that owns the study may have ended before this worker's last trial;
     this puts it in MLflow. A failure is a warning: ``nnsweep sync`` catches up later.
     """
-    from ..storage import load_study
+    from ..study.storage import load_study
     from ..tracking import StudyWriter
     from ..tracking.sync import sync_study
 
@@ -173,7 +173,7 @@ def _sync_trials(spec):
 
 def cmd_sync(args):
     """``nnsweep sync STUDY``: project the study into MLflow now (``--follow``: keep at it)."""
-    from ..storage import load_study
+    from ..study.storage import load_study
     from ..tracking import TrackingError, check_reachable
     from ..tracking.store import absolute_uri
 

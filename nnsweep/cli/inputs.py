@@ -33,7 +33,7 @@ def _overrides(args):
 
 def load_spec(args):
     """Validate the study file with the command line's overrides applied."""
-    from ..compat.sklearn import check_estimator_params
+    from ..estimator import check_estimator_params
 
     params = NeuralNetworkClassifier().get_params().keys()
     return load_study(

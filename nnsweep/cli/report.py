@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..records import Attr, count_states
-from ..redact import redact_url
+from ..study.records import Attr, count_states
+from ..study.redact import redact_url
 from .inputs import load_spec
 
 __all__ = ["cmd_list", "cmd_show", "print_summary"]
@@ -32,7 +32,7 @@ def print_summary(spec, result):
 
 def cmd_show(args):
     """``nnsweep show STUDY``: the best trials as a table."""
-    from ..storage import load_study
+    from ..study.storage import load_study
 
     spec = load_spec(args)
     study = load_study(spec)
@@ -64,7 +64,7 @@ def cmd_list(args):
     """``nnsweep list``: the studies in a storage."""
     import optuna
 
-    from ..storage import make_storage
+    from ..study.storage import make_storage
 
     url = args.storage or "mlruns/optuna"
     urls = sorted(str(p) for p in Path(url).glob("*.log")) if ("://" not in url) else [url]

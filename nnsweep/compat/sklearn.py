@@ -2,9 +2,12 @@
 
 Parameter validation lives in ``sklearn.utils._param_validation``: the constraint classes an
 estimator's ``_parameter_constraints`` are made of (`Interval`, `StrOptions`), the function
-that checks values against them and the error it raises. `check_estimator_params` uses them
-to check values for `NeuralNetworkClassifier` before anything is built, so that a study
-file's bad value is refused when the file is loaded rather than by every trial.
+that checks values against them and the error it raises. `check_params` uses them to check
+values before anything is built, so that a study file's bad value is refused when the file is
+loaded rather than by every trial. ``sklearn.base._fit_context`` (an estimator's ``fit``
+validates its parameters once, skipping nested validation) and
+``sklearn.utils.multiclass._check_partial_fit_first_call`` (``classes`` on the first
+``partial_fit``) are what scikit-learn's own estimators use.
 
 Leaves out: any private name of another library, and any public scikit-learn name (import
 those from scikit-learn directly).
@@ -16,19 +19,22 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from sklearn.base import _fit_context
 from sklearn.utils._param_validation import (
     Interval,
     InvalidParameterError,
     StrOptions,
     validate_parameter_constraints,
 )
+from sklearn.utils.multiclass import _check_partial_fit_first_call
 
 __all__ = [
     "Interval",
     "InvalidParameterError",
     "StrOptions",
-    "check_estimator_params",
     "check_params",
+    "_check_partial_fit_first_call",
+    "_fit_context",
     "validate_parameter_constraints",
 ]
 
@@ -65,36 +71,3 @@ def check_params(constraints: Mapping[str, Any], params: Mapping[str, Any], call
             found = _MESSAGE.fullmatch(str(exc))
             expected = found.group("expected") if found else str(exc)
             raise InvalidParameterError(expected) from exc
-
-
-def check_estimator_params(params: Mapping[str, Any]) -> None:
-    """Check values for `NeuralNetworkClassifier` against its ``_parameter_constraints``.
-
-    The validator the command line passes to `nnsweep.config.load_study`
-    (``estimator_check``): the study file's fixed parameters and search-space bounds are
-    checked as the estimator's ``fit`` would check them, before any trial starts.
-
-    Parameters
-    ----------
-    params : mapping
-        ``{parameter name: value}``; unknown names are not checked here (the caller checks
-        names against ``get_params()``).
-
-    Raises
-    ------
-    InvalidParameterError
-        As `check_params`: the message says what the first bad value should be.
-
-    Examples
-    --------
-    >>> check_estimator_params({"dropout_rate": 0.5})
-    >>> check_estimator_params({"dropout_rate": 1.5})
-    Traceback (most recent call last):
-    ...
-    sklearn.utils._param_validation.InvalidParameterError: a float in the range [0.0, 1.0)
-    """
-    # Imported here: the estimator may import its constraint classes from this module.
-    from ..estimator import NeuralNetworkClassifier
-
-    cls = NeuralNetworkClassifier
-    check_params(cls._parameter_constraints, params, cls.__name__)

@@ -12,7 +12,7 @@ Leaves out: running anything. No Optuna, MLflow, scikit-learn or estimator impor
 loading (only ``data.path`` is checked to exist). The estimator's parameters come from the
 caller: its parameter names, so that *keys* are checked here, and a validator of its own, so
 that the *values* of ``[estimator]`` and the search space's bounds and choices are checked
-with the estimator's constraints (``nnsweep.compat.sklearn.check_estimator_params``).
+with the estimator's constraints (``nnsweep.estimator.check_estimator_params``).
 """
 
 from .errors import StudyFileError

@@ -199,7 +199,7 @@ def load_study(
         choice, it raises ``ValueError`` or ``TypeError`` for a value the estimator would
         refuse, with a message saying what the value should be, worded to follow
         "expected" ("a float in the range [0.0, 1.0)"). The command line passes
-        ``nnsweep.compat.sklearn.check_estimator_params``. Without it, values are not
+        ``nnsweep.estimator.check_estimator_params``. Without it, values are not
         checked against the estimator (only as the schema says).
 
     Returns

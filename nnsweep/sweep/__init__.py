@@ -12,11 +12,11 @@ One module per job, in the order a sweep uses them:
 * `progress`: the progress bar.
 
 The sweep never imports mlflow: tracking is a handle to the writer process, and what a
-trial reports is `nnsweep.records.TrialRecord`. It names no hyperparameter either: the
+trial reports is `nnsweep.study.records.TrialRecord`. It names no hyperparameter either: the
 study file's search space does.
 """
 
-from ..storage import make_storage
+from ..study.storage import make_storage
 from .factories import (
     build_estimator,
     create_study,

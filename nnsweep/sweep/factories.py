@@ -2,7 +2,7 @@
 
 Each factory turns one table of the study file (`nnsweep.config.StudySpec`) into the object
 it describes; `create_study` puts them together on the study's storage. Leaves out: running
-anything (`nnsweep.sweep.worker`), and the storage itself (`nnsweep.storage`).
+anything (`nnsweep.sweep.worker`), and the storage itself (`nnsweep.study.storage`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from ..compat.optuna import grid_point
 from ..estimator import NeuralNetworkClassifier
-from ..storage import make_storage
+from ..study.storage import make_storage
 
 __all__ = [
     "GridSampler",

@@ -3,7 +3,7 @@
 The K fold models are trained one epoch each in turn (`NeuralNetworkClassifier.iter_epochs`),
 and after every epoch the mean validation score over the folds is reported to Optuna, so the
 pruner compares trials on a cross-validated score at equal epochs. What a trial reports is a
-`nnsweep.records.TrialRecord`, written as the trial's user attributes. Leaves out: asking and
+`nnsweep.study.records.TrialRecord`, written as the trial's user attributes. Leaves out: asking and
 telling Optuna (`nnsweep.sweep.worker`).
 """
 
@@ -18,11 +18,11 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from ..estimator import TrainingDivergedError
-from ..journal import is_disk_error
-from ..records import Attr, StopReason, TrialRecord
-from ..scoring import FoldScorer
 from ..stopping import SweepStopped, should_stop
+from ..study.journal import is_disk_error
+from ..study.records import Attr, StopReason, TrialRecord
 from .factories import suggest_params
+from .scoring import FoldScorer
 
 __all__ = ["CrossValidationObjective"]
 
@@ -35,7 +35,7 @@ class CrossValidationObjective:
     intermediate value for that epoch; the pruner may stop the trial there. A
     fold whose training stops early (loss plateau) keeps its last score.
 
-    What it records on the trial: a `nnsweep.records.TrialRecord` as user attributes (fold
+    What it records on the trial: a `nnsweep.study.records.TrialRecord` as user attributes (fold
     scores, their mean and std, epochs, fit time, why it stopped, the error, and the curves).
 
     Parameters

@@ -1,6 +1,6 @@
 """Trials a dead worker or a stopped sweep left RUNNING: fail them, queue their retries.
 
-A trial that did not end by itself (`nnsweep.records.is_interrupted`) does not count against
+A trial that did not end by itself (`nnsweep.study.records.is_interrupted`) does not count against
 the budget; its parameters are queued again, once. Leaves out: when to call it (the runner,
 before the workers start, and each worker when heartbeats are on).
 """
@@ -14,7 +14,7 @@ import optuna
 from optuna.trial import TrialState
 
 from ..compat.optuna import is_heartbeat_enabled, stale_trial_ids, study_storage, trial_id
-from ..records import Attr, StopReason, is_interrupted
+from ..study.records import Attr, StopReason, is_interrupted
 
 __all__ = ["recover_interrupted", "retry_interrupted"]
 

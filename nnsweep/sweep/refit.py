@@ -18,7 +18,7 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from .. import stopping
-from ..records import Attr, count_states
+from ..study.records import Attr, count_states
 from .factories import build_estimator
 
 __all__ = ["SweepResult", "refit", "summarise_trials"]

@@ -18,10 +18,10 @@ from sklearn.model_selection import train_test_split
 
 from .. import stopping
 from ..config import StudyChangedError, changed_keys, study_fingerprint
-from ..locks import SweepLock
-from ..records import StudyAttr
-from ..redact import redact_text
-from ..storage import check_storage, repair_journal
+from ..study.locks import SweepLock
+from ..study.records import StudyAttr
+from ..study.redact import redact_text
+from ..study.storage import check_storage, repair_journal
 from .factories import create_study
 from .progress import ProgressBar
 from .recovery import recover_interrupted

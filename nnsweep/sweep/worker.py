@@ -21,11 +21,11 @@ from threadpoolctl import threadpool_limits
 
 from .. import stopping
 from ..compat.optuna import heartbeat_thread, is_heartbeat_enabled
-from ..journal import DiskError, is_disk_error
-from ..locks import StudyLock, budget_lock_for
-from ..records import Attr, StopReason, is_interrupted
 from ..stopping import SweepStopped, should_stop
-from ..storage import make_storage
+from ..study.journal import DiskError, is_disk_error
+from ..study.locks import StudyLock, budget_lock_for
+from ..study.records import Attr, StopReason, is_interrupted
+from ..study.storage import make_storage
 from .factories import build_estimator, grid_done, make_cv, make_pruner, make_sampler
 from .objective import CrossValidationObjective
 from .recovery import recover_interrupted
@@ -95,7 +95,7 @@ def run_worker(job, worker_index, in_process=False):
 
     Returns the number of trials this worker finished. A stop request (`nnsweep.stopping`)
     ends the running trial at its next epoch, marked interrupted; a full or read-only disk
-    raises `nnsweep.journal.DiskError`.
+    raises `nnsweep.study.journal.DiskError`.
     """
     stopping.worker_setup(in_process)
     try:

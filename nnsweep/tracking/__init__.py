@@ -34,7 +34,7 @@ says how many trials it is behind, and catches up when the store returns; what i
 push by the end is pushed by ``nnsweep sync``. Every URI printed or logged is redacted.
 
 This package is the only part of nnsweep that imports MLflow, and it imports nothing of the
-sweep: both share only `nnsweep.records` and `nnsweep.storage`.
+sweep: both share only `nnsweep.study.records` and `nnsweep.study.storage`.
 """
 
 from .store import check_reachable

@@ -14,8 +14,8 @@ import mlflow
 import numpy as np
 import optuna
 
-from ..records import Attr
-from ..redact import redact_text
+from ..study.records import Attr
+from ..study.redact import redact_text
 from .payload import STUDY_TAG
 from .util import TrackingError, finite, retry, short
 

@@ -231,7 +231,7 @@ def main() -> int:
     message = messages.get()
     if message[0] != "start":
         return 0
-    from ..storage import load_study
+    from ..study.storage import load_study
 
     study = load_study(spec)
     ended = follow(writer, study, messages)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from mlflow.exceptions import MlflowException
 
 from ..compat.optuna import trial_id
-from ..records import StudyAttr
+from ..study.records import StudyAttr
 from . import payload as pl
 from .runs import gone, search_all
 from .store import creation_lock

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import uuid
 
-from ..records import StudyAttr
-from ..redact import redact_text, redact_url
+from ..study.records import StudyAttr
+from ..study.redact import redact_text, redact_url
 from . import payload as pl
 from .artifacts import log_study_text
 from .runs import log_params_once
@@ -47,7 +47,7 @@ def open_parent(runs, study, info) -> tuple[str, bool]:
         pl.ROLE_TAG: "study",
         "optuna.direction": study.direction.name,
         "nnsweep.tracking_uri": redact_url(runs.uri),
-        "nnsweep.storage": redact_url(spec.storage.url),
+        "nnsweep.study.storage": redact_url(spec.storage.url),
     }
     if spec.description:
         tags["mlflow.note.content"] = spec.description

@@ -16,8 +16,8 @@ import optuna
 from mlflow.entities import Dataset as MlflowDataset
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 
-from ..records import Attr, StopReason
-from ..redact import redact_text, redact_url
+from ..study.records import Attr, StopReason
+from ..study.redact import redact_text, redact_url
 from .util import finite, ms, param_value
 
 TrialState = optuna.trial.TrialState

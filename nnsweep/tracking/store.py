@@ -20,8 +20,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ..config import DEFAULT_TRACKING_URI
-from ..journal import probe_write
-from ..redact import redact_url
+from ..study.journal import probe_write
+from ..study.redact import redact_url
 from .util import TrackingError, env_true, short
 
 _PROBE_TIMEOUT = 5.0  # seconds for check_reachable's request, unless MLFLOW_HTTP_REQUEST_TIMEOUT

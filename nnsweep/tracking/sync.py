@@ -13,7 +13,7 @@ import queue
 
 import optuna
 
-from ..records import StudyAttr
+from ..study.records import StudyAttr
 from .follow import follow as follow_study
 
 TrialState = optuna.trial.TrialState

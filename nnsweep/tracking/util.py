@@ -10,7 +10,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from ..redact import redact_text
+from ..study.redact import redact_text
 
 _log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ import optuna
 from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 
-from ..records import StudyAttr
-from ..redact import redact_url
+from ..study.records import StudyAttr
+from ..study.redact import redact_url
 from . import payload as pl
 from .artifacts import log_plots
 from .mapping import RunMap, TrialRun

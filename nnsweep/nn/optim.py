@@ -11,7 +11,7 @@ A weight gradient may arrive as a matrix product left unevaluated, ``A.T @ B``
 (plus a penalty term), so that the step can fold the learning rate into the
 batch-sized factor ``B`` and add the product straight into the velocity with one
 BLAS ``gemm``, instead of writing it to a new array and subtracting that in
-another pass (`SGD` gives the formulas; `nnsweep._blas` makes the calls on
+another pass (`SGD` gives the formulas; `nnsweep.nn._blas` makes the calls on
 NumPy's own BLAS, with a NumPy fallback that gives the same bits).
 
 Left out on purpose: adaptive methods (Adam and friends). The sweep tunes the
@@ -90,7 +90,7 @@ class SGD:
 
     and plain SGD is one gemm into ``W`` itself, ``W <- W - A.T @ B'``. NumPy cannot
     add a product into an existing array: these calls go to the BLAS that NumPy uses
-    (`nnsweep._blas`, threaded like ``np.matmul``) when it can, and are computed with
+    (`nnsweep.nn._blas`, threaded like ``np.matmul``) when it can, and are computed with
     NumPy otherwise (``v *= mu; v -= A.T @ B'; W += v``), the same operations in the
     same order and, on NumPy's OpenBLAS, the same bits.
     Nesterov needs ``lr * g`` on its own for the update of ``W``, so there the product
@@ -226,7 +226,7 @@ class SGD:
 def _add_product(C, A, B, sign):
     """``C <- C + sign * A.T @ B`` in place, ``sign`` being 1 or -1.
 
-    One gemm on NumPy's BLAS when `nnsweep._blas` can make the call, else NumPy;
+    One gemm on NumPy's BLAS when `nnsweep.nn._blas` can make the call, else NumPy;
     the same bits either way.
     """
     if not _blas.gemm(sign, A, B, 1.0, C):

@@ -23,9 +23,9 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.metrics import get_scorer
 
-from .config import METRICS
-from .estimator import NeuralNetworkClassifier
-from .functions import softmax
+from ..config import METRICS
+from ..estimator import NeuralNetworkClassifier
+from ..nn.functions import softmax
 
 __all__ = ["FAST_METRICS", "FoldScorer"]
 

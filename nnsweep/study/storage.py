@@ -88,7 +88,7 @@ def load_study(spec):
 def check_storage(spec) -> None:
     """Before any training: a journal's folder must be writable and have room.
 
-    Raises `nnsweep.journal.DiskError` naming the folder. A database server is checked when
+    Raises `nnsweep.study.journal.DiskError` naming the folder. A database server is checked when
     the study is opened.
     """
     if "://" not in spec.storage.url:

@@ -17,10 +17,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
-from .labels import encode_labels, learn_classes
-from .network import init_params
-from .optim import SGD, decayed_learning_rate
-from .training import BatchSettings, EpochInfo, train_epoch
+from ._labels import encode_labels, learn_classes
+from .nn.network import init_params
+from .nn.optim import SGD, decayed_learning_rate
+from .nn.training import BatchSettings, EpochInfo, train_epoch
 
 __all__ = ["epochs", "reset_state"]
 
