@@ -44,7 +44,7 @@ def running_mid_trial(storage, name):
 def journal_lock_held(storage):
     """Whether some process holds the journal's flock right now (read from /proc/locks)."""
     try:
-        inode = os.stat(storage + ".flock").st_ino
+        inode = os.stat(storage + ".locks/journal").st_ino
     except FileNotFoundError:
         return False
     with open("/proc/locks") as f:

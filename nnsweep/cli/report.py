@@ -65,9 +65,10 @@ def cmd_list(args):
     import optuna
 
     from ..study.storage import make_storage
+    from ..study.url import StorageURL
 
     url = args.storage or "mlruns/optuna"
-    urls = sorted(str(p) for p in Path(url).glob("*.log")) if ("://" not in url) else [url]
+    urls = sorted(str(p) for p in Path(url).glob("*.log")) if StorageURL(url).is_journal else [url]
     for u in urls:
         for s in optuna.get_all_study_summaries(make_storage(u)):
             best = "" if s.best_trial is None else f"best {s.best_trial.value:.4f}"

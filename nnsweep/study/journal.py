@@ -5,8 +5,9 @@ symbolic link created next to the journal: a process killed while holding it lea
 behind, and with a relative path the link's target resolves from the link's folder, so
 Optuna's stale-lock check stats nothing and retries forever. Here instead:
 
-* `FlockLock`: the journal's lock is an ``fcntl.flock`` on ``<journal>.flock``; the kernel
-  releases it when its holder dies, however it dies, so no lock can outlive its process;
+* `JournalLock`: the journal's lock is a `FileLock` (an ``fcntl.flock``) on
+  ``<journal>.locks/journal``; the kernel releases it when its holder dies, however it dies,
+  so no lock can outlive its process;
 * every path is made absolute (`absolute_journal`);
 * `remove_stale_link_lock`: a symbolic-link lock left by an older nnsweep or by Optuna's own
   default is removed, with a warning, when its holder is known to be gone (a sweep holds the
@@ -24,16 +25,18 @@ lock that long: the tests use it to send Ctrl-C while a journal write holds its 
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import os
 import shutil
 import time
 from pathlib import Path
 
+from .flock import FileLock
+from .url import StorageURL
+
 __all__ = [
     "DiskError",
-    "FlockLock",
+    "JournalLock",
     "absolute_journal",
     "check_disk",
     "is_disk_error",
@@ -67,38 +70,23 @@ def absolute_journal(path: str | os.PathLike) -> Path:
     return Path(os.path.abspath(Path(path).expanduser()))
 
 
-class FlockLock:
-    """A journal lock for Optuna's ``JournalFileBackend``: ``flock`` on ``<journal>.flock``.
+class JournalLock(FileLock):
+    """The journal's lock for Optuna's ``JournalFileBackend``: ``<journal>.locks/journal``.
 
-    Picklable (only the path travels); each process opens the file itself.
+    A `FileLock` whose `acquire` answers True (Optuna's lock protocol).
+    ``NNSWEEP_TEST_JOURNAL_HOLD`` (seconds) makes it hold the lock that long after taking it.
     """
 
     def __init__(self, journal: str | os.PathLike):
-        self.path = str(absolute_journal(journal)) + ".flock"
-        self._fd = None
+        super().__init__(StorageURL(str(journal)).lock_dir / "journal")
 
-    def __getstate__(self):
-        return {"path": self.path, "_fd": None}
-
-    def acquire(self) -> bool:
+    def acquire(self, blocking: bool = True) -> bool:
         """Wait for the lock; True when held."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fd = fd
+        held = super().acquire(blocking)
         hold = os.environ.get("NNSWEEP_TEST_JOURNAL_HOLD")
-        if hold:
+        if held and hold:
             time.sleep(float(hold))
-        return True
-
-    def release(self) -> None:
-        """Release the lock (closing the file releases it)."""
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
+        return held
 
 
 def remove_stale_link_lock(journal: str | os.PathLike, holder_gone: bool) -> str | None:

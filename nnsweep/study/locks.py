@@ -1,104 +1,111 @@
-"""Locks that keep a study's budget exact and its recovery safe, on existing engines.
+"""The locks of a study, so that its budget stays exact and its recovery safe.
 
-* `SweepLock`: held by the process that runs a sweep, for the whole sweep, so
-  that two local sweeps of one study never run at once. Holding it is what makes
-  it safe to fail trials left RUNNING by a dead worker
+All of a study's file locks are `nnsweep.study.flock.FileLock` files in one folder,
+`StorageURL.lock_dir` (``<journal or SQLite file>.locks/``, wherever the command runs):
+
+* `SweepLock` (``<name>.sweep``): held by the process that runs a sweep, for the whole
+  sweep, so that two sweeps of one study on this machine never run at once. Holding it is
+  what makes it safe to fail trials left RUNNING by a dead worker
   (`nnsweep.sweep.recovery.recover_interrupted`).
-  An ``fcntl`` lock on a file beside the study: the kernel releases it when the
-  holder dies, however it dies.
-* `StudyLock`: taken by a worker around "count the study's trials, then ask for a
-  new one", so that W workers never start more trials than the budget. With a
-  PostgreSQL study it is a PostgreSQL advisory lock, so workers on any machine
-  (Dask workers, workers added by hand with ``nnsweep worker``) share it; on a
-  Dask cluster with another storage, Dask's own ``distributed.Lock``; locally a
-  file lock.
+* `writer_lock` (``<name>.mlflow``): held by the study's one MLflow writer (the sweep's, or
+  ``nnsweep sync``).
+* `StudyLock`: taken by a worker around "count the study's trials, then ask for a new one",
+  so that W workers never start more trials than the budget. With a PostgreSQL study it is a
+  PostgreSQL advisory lock, so workers on any machine (Dask workers, workers added by hand
+  with ``nnsweep worker``) share it; on a Dask cluster with another storage, Dask's own
+  ``distributed.Lock``; locally the file ``<name>.budget``.
 
-Left out on purpose: any lock of our own design over a network. With another
-server database (MySQL) and workers added by hand, the budget may be overshot
-by at most one trial per worker, as with Optuna's own ``MaxTrialsCallback``.
+Left out on purpose: any lock of our own design over a network. With another server
+database (MySQL) and workers added by hand, the budget may be overshot by at most one trial
+per worker, as with Optuna's own ``MaxTrialsCallback``.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import socket
 import sys
 import time
-from pathlib import Path
 
-__all__ = ["StudyBusyError", "StudyLock", "SweepLock", "budget_lock_for"]
+from .flock import FileLock
+from .url import StorageURL
+
+__all__ = ["StudyBusyError", "StudyLock", "SweepLock", "budget_lock_for", "writer_lock"]
 
 
 class StudyBusyError(RuntimeError):
-    """Another sweep of the same study is running on this machine."""
+    """Another process holds a lock of the study that it needs for itself."""
 
 
-def _lock_dir(spec):
-    url = spec.storage.url
-    folder = Path(url).parent if "://" not in url else Path("mlruns") / "optuna"
-    return Path(os.path.abspath(folder.expanduser()))  # absolute: every lock path is
+def _lock_file(spec, what):
+    return StorageURL(spec.storage.url).lock_dir / f"{spec.name}.{what}"
+
+
+def holder_line() -> str:
+    """Who this process is, for a lock's file: pid, host, command line and start time."""
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    return f"pid {os.getpid()} on {socket.gethostname()}, `{' '.join(sys.argv)}`, since {started}"
+
+
+def take_exclusive(lock: FileLock, busy: str) -> FileLock:
+    """Take ``lock`` without waiting and note this process as its holder.
+
+    Raises
+    ------
+    StudyBusyError
+        ``busy`` (a sentence saying what holds it and what to do), with the holder and the
+        lock's file.
+    """
+    if not lock.acquire(blocking=False):
+        holder = lock.holder() or "a process that did not say which"
+        raise StudyBusyError(busy.format(holder=holder, path=lock.path))
+    lock.note_holder(holder_line())
+    return lock
 
 
 class SweepLock:
     """Exclusive, process-lifetime lock on a study (see the module docstring)."""
 
     def __init__(self, path):
-        self.path = Path(path)
-        self._fd = None
+        self.lock = FileLock(path)
+
+    @property
+    def path(self):
+        """The lock's file."""
+        return self.lock.path
 
     @classmethod
     def for_study(cls, spec):
-        """The sweep lock of a study: ``<storage dir>/<name>.lock``."""
-        return cls(_lock_dir(spec) / f"{spec.name}.lock")
+        """The sweep lock of a study: ``<lock_dir>/<name>.sweep``."""
+        return cls(_lock_file(spec, "sweep"))
 
     def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_holder(self._fd)
-            os.close(self._fd)
-            self._fd = None
-            raise StudyBusyError(
-                f"another sweep is running this study ({holder}; lock {self.path}): wait for "
-                "it, stop it, or add workers to it with `nnsweep worker`"
-            ) from None
-        # who holds it, for the error above (the lock itself is the kernel's flock)
-        os.ftruncate(self._fd, 0)
-        os.write(self._fd, _holder_line().encode())
+        take_exclusive(
+            self.lock,
+            "another sweep is running this study ({holder}; lock {path}): wait for "
+            "it, stop it, or add workers to it with `nnsweep worker`",
+        )
         return self
 
     def __exit__(self, *exc):
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-        os.close(self._fd)
-        self._fd = None
+        self.lock.release()
 
 
-def _holder_line():
-    started = time.strftime("%Y-%m-%d %H:%M:%S")
-    return f"pid {os.getpid()} on {socket.gethostname()}, `{' '.join(sys.argv)}`, since {started}"
-
-
-def _read_holder(fd):
-    try:
-        text = os.pread(fd, 4096, 0).decode(errors="replace").strip()
-    except OSError:
-        text = ""
-    return text or "a process that did not say which"
+def writer_lock(spec) -> FileLock:
+    """The lock of the study's one MLflow writer: ``<lock_dir>/<name>.mlflow``."""
+    return FileLock(_lock_file(spec, "mlflow"))
 
 
 def budget_lock_for(spec):
     """The `StudyLock` that every worker of a study shares (see the module docstring)."""
-    url = spec.storage.url
-    if url.startswith(("postgresql", "postgres")):
-        return StudyLock("postgres", f"nnsweep-budget-{spec.name}", url)
+    url = StorageURL(spec.storage.url)
+    if url.kind == "postgresql":
+        return StudyLock("postgres", f"nnsweep-budget-{spec.name}", spec.storage.url)
     if spec.workers.backend == "dask":
         return StudyLock("dask", f"nnsweep-budget-{spec.name}")
-    if "://" in url and not url.startswith("sqlite"):
+    if url.is_server:
         return StudyLock("none")
-    return StudyLock("file", str(_lock_dir(spec) / f"{spec.name}.budget.lock"))
+    return StudyLock("file", str(_lock_file(spec, "budget")))
 
 
 class StudyLock:
@@ -124,10 +131,8 @@ class StudyLock:
 
     def __enter__(self):
         if self.kind == "file":
-            Path(self.key).parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.key, os.O_RDWR | os.O_CREAT, 0o644)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            self._held = fd
+            self._held = FileLock(self.key)
+            self._held.acquire()
         elif self.kind == "dask":
             from distributed import Lock
 
@@ -143,10 +148,7 @@ class StudyLock:
         return self
 
     def __exit__(self, *exc):
-        if self.kind == "file":
-            fcntl.flock(self._held, fcntl.LOCK_UN)
-            os.close(self._held)
-        elif self.kind == "dask":
+        if self.kind in ("file", "dask"):
             self._held.release()
         elif self.kind == "postgres":
             import sqlalchemy

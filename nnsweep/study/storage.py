@@ -12,8 +12,9 @@ import warnings
 import optuna
 from optuna.exceptions import ExperimentalWarning
 
-from .journal import FlockLock, absolute_journal, check_disk, remove_stale_link_lock, repair_tail
+from .journal import JournalLock, check_disk, remove_stale_link_lock, repair_tail
 from .redact import redact_text, redact_url
+from .url import StorageURL
 
 __all__ = ["DEFAULT_HEARTBEAT", "StorageError", "check_storage", "load_study", "make_storage"]
 
@@ -33,12 +34,13 @@ def make_storage(url, heartbeat_interval=None):
     study says otherwise), so a trial whose worker died is found stale by the
     next worker to ask (`recover_interrupted`), failed and retried.
     """
-    if "://" not in url:
-        path = absolute_journal(url)
+    kind = StorageURL(url)
+    if kind.is_journal:
+        path = kind.path
         path.parent.mkdir(parents=True, exist_ok=True)
-        backend = optuna.storages.journal.JournalFileBackend(str(path), lock_obj=FlockLock(path))
+        backend = optuna.storages.journal.JournalFileBackend(str(path), lock_obj=JournalLock(path))
         return optuna.storages.JournalStorage(backend)
-    if heartbeat_interval is None and not url.startswith("sqlite"):
+    if heartbeat_interval is None and kind.is_server:
         heartbeat_interval = DEFAULT_HEARTBEAT
     options = {}
     if heartbeat_interval:
@@ -91,8 +93,9 @@ def check_storage(spec) -> None:
     Raises `nnsweep.study.journal.DiskError` naming the folder. A database server is checked when
     the study is opened.
     """
-    if "://" not in spec.storage.url:
-        check_disk(absolute_journal(spec.storage.url).parent, "the study's journal")
+    url = StorageURL(spec.storage.url)
+    if url.is_journal:
+        check_disk(url.path.parent, "the study's journal")
 
 
 def repair_journal(spec) -> list[str]:
@@ -100,8 +103,9 @@ def repair_journal(spec) -> list[str]:
 
     Returns what was done, as messages for the user (nothing for a database server).
     """
-    if "://" in spec.storage.url:
+    url = StorageURL(spec.storage.url)
+    if not url.is_journal:
         return []
-    path = absolute_journal(spec.storage.url)
+    path = url.path
     said = [remove_stale_link_lock(path, holder_gone=True), repair_tail(path)]
     return [s for s in said if s]
