@@ -16,7 +16,7 @@ export MKL_NUM_THREADS ?= 1
 
 DASHBOARD_PORT ?= 8080
 
-.PHONY: install test sweep sweeps ui dashboard bench bench-mnist lint format clean clean-runs docs docs-serve
+.PHONY: install test test-fast test-python sweep sweeps ui dashboard bench bench-mnist lint format clean clean-runs docs docs-serve
 
 $(STAMP): pyproject.toml
 	$(PY) -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv --clear $(VENV)
@@ -28,6 +28,23 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The quick suite: the math core, the estimator (with scikit-learn's own checks), the study
+# file's schema, the data sets and the compatibility names; under a minute, no processes.
+FAST_TESTS := tests/test_functions.py tests/test_network.py tests/test_optim.py \
+	tests/test_estimator.py tests/test_estimator_checks.py tests/test_config.py \
+	tests/test_datasets.py tests/test_compat.py
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q $(FAST_TESTS)
+
+# The quick suite under another interpreter, in a venv of its own: make test-python PYTHON=python3.13
+OTHER_VENV = .venv-$(notdir $(PYTHON))
+test-python:
+	$(OTHER_VENV)/bin/python -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv --clear $(OTHER_VENV)
+	$(OTHER_VENV)/bin/python -m pip install -q --upgrade pip
+	$(OTHER_VENV)/bin/python -m pip install -q -e . "pytest>=8" "hypothesis>=6"
+	$(OTHER_VENV)/bin/python -m pytest -q -p no:cacheprovider $(FAST_TESTS)
 
 sweep: $(STAMP)
 	$(VENV)/bin/nnsweep run studies/$(STUDY).toml $(SWEEP_ARGS)
