@@ -15,3 +15,7 @@ def __getattr__(name):  # the estimator (NumPy, scikit-learn) on first use, not 
 
         return getattr(estimator, name)
     raise AttributeError(f"module 'nnsweep' has no attribute {name!r}")
+
+
+def __dir__():  # tab completion offers the lazy names too
+    return sorted({*globals(), *__all__})

@@ -52,3 +52,13 @@ def test_every_package_module_is_in_a_layer():
     modules = {p.stem for p in (ROOT / "nnsweep").glob("*.py") if p.stem != "__init__"}
     modules |= {p.name for p in (ROOT / "nnsweep").iterdir() if (p / "__init__.py").is_file()}
     assert modules - named == set(), "add the new module to a layer of [tool.importlinter]"
+
+
+def test_import_nnsweep_is_light_and_lists_its_lazy_names():
+    probe = (
+        "import sys, nnsweep; names = dir(nnsweep); "
+        "print(all(n in names for n in nnsweep.__all__), 'nnsweep.estimator' in sys.modules, "
+        "nnsweep.NeuralNetworkClassifier.__module__)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True)
+    assert out.stdout.split() == ["True", "False", "nnsweep.estimator"], out.stderr
