@@ -1,0 +1,92 @@
+"""``nnsweep ui [STUDY...]`` and ``nnsweep dashboard STUDY``: the views of a study, served here.
+
+``ui`` serves the MLflow UI (``mlflow ui``) on the studies' tracking store, on localhost unless
+told otherwise, and prints each study's runs page (MLflow 3's UI opens on its GenAI pages,
+not on the runs). A tracking server is already a UI: its pages are printed and nothing is
+started. ``dashboard`` serves optuna-dashboard on the study's Optuna storage, when installed.
+Both open no browser; Ctrl-C stops them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+
+from ..config import DEFAULT_TRACKING_URI, load_study
+
+__all__ = ["cmd_dashboard", "cmd_ui", "hint"]
+
+
+def hint(experiment_id=None) -> str:
+    """How to see the runs from here: ``make ui`` in a checkout of nnsweep, else ``nnsweep ui``."""
+    here = os.path.isfile("Makefile") and os.path.isdir("nnsweep") and os.path.isdir("studies")
+    page = f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs" if experiment_id else ""
+    return f"`{'make ui' if here else 'nnsweep ui'}`" + (f", then {page}" if page else "")
+
+
+def _serve(command, what) -> int:
+    """Run a server in the foreground until it ends or Ctrl-C (which reaches it as well)."""
+    print(f"serving {what}; Ctrl-C stops it", flush=True)
+    proc = subprocess.Popen(command)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:  # the terminal sent it SIGINT too: give it time to end
+        try:
+            return proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait()
+
+
+def cmd_ui(args) -> int:
+    """Serve the MLflow UI on the studies' tracking store; print their runs pages."""
+    from ..tracking.links import runs_pages
+    from ..tracking.store import absolute_uri
+
+    uri = args.tracking_uri
+    names = None
+    if args.studies:
+        specs = [load_study(study) for study in args.studies]
+        uris = {absolute_uri(s.tracking.uri) for s in specs}
+        if len(uris) > 1 and not uri:
+            raise SystemExit(f"nnsweep ui: the studies log to different stores: {sorted(uris)}")
+        uri = uri or uris.pop()
+        names = {s.tracking.experiment or s.name for s in specs}
+    uri = absolute_uri(uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI)
+    base = f"http://{args.host}:{args.port}"
+    if uri.startswith(("http://", "https://")):
+        base, serve = uri.rstrip("/"), False
+    else:
+        serve = True
+    pages = [(n, url) for n, url in runs_pages(uri, base) if names is None or n in names]
+    if pages:
+        print("The runs of each study:")
+        width = max(len(name) for name, _ in pages)
+        for name, url in pages:
+            print(f"  {name:<{width}}  {url}")
+    else:
+        print(f"no runs yet in {uri}" + ("" if names is None else f" for {', '.join(names)}"))
+    if not serve:
+        print(f"{base} is a tracking server: open it there")
+        return 0
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
+    return _serve([*command, "--host", args.host, "--port", str(args.port)], f"MLflow at {base}")
+
+
+def cmd_dashboard(args) -> int:
+    """Serve optuna-dashboard on the study's Optuna storage."""
+    spec = load_study(args.study)
+    here = os.path.dirname(sys.executable)
+    program = shutil.which("optuna-dashboard", path=here) or shutil.which("optuna-dashboard")
+    if importlib.util.find_spec("optuna_dashboard") is None or program is None:
+        print(
+            "nnsweep: error: optuna-dashboard is not installed: pip install 'nnsweep[dashboard]'",
+            file=sys.stderr,
+        )
+        return 2
+    command = [program, args.storage or spec.storage.url]
+    command += ["--host", args.host, "--port", str(args.port)]
+    return _serve(command, f"optuna-dashboard at http://{args.host}:{args.port}")
