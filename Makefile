@@ -52,14 +52,14 @@ sweep: $(STAMP)
 sweeps: $(STAMP)
 	for f in studies/*.toml; do $(VENV)/bin/nnsweep run $$f $(SWEEP_ARGS) || exit 1; done
 
-# The UI opens on MLflow 3's GenAI pages: the links printed first go straight to each study's runs.
+# The MLflow UI on mlruns/, with each study's runs page printed first (MLflow 3's UI opens on
+# its GenAI pages). Outside a checkout: `nnsweep ui`.
 ui: $(STAMP)
-	@$(PY) -m nnsweep.tracking.links --url http://127.0.0.1:$(UI_PORT)
-	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
+	$(VENV)/bin/nnsweep ui --port $(UI_PORT)
 
 dashboard: $(STAMP)
 	$(PY) -m pip install -q -e ".[dashboard]"
-	$(VENV)/bin/optuna-dashboard mlruns/optuna/$(STUDY).log --host 127.0.0.1 --port $(DASHBOARD_PORT)
+	$(VENV)/bin/nnsweep dashboard studies/$(STUDY).toml --port $(DASHBOARD_PORT)
 
 bench: $(STAMP)
 	$(PY) -m pip install -q torch==2.13.0

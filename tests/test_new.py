@@ -50,7 +50,8 @@ def test_imbalanced_labels_get_macro_f1_with_the_reason():
 
 
 @pytest.mark.slow
-def test_new_writes_a_study_that_runs(tmp_path):
+def test_new_writes_a_study_that_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the file names the CSV relative to where nnsweep runs
     cancer_csv(tmp_path)
     made = run_nnsweep(
         "new", "cancer", "--csv", "cancer.csv", "--label", "diagnosis", cwd=tmp_path

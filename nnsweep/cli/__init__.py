@@ -23,7 +23,7 @@ from ..stopping import EXIT_CODES, child_pids, stop_children, stop_signal
 from ..study.journal import DiskError
 from ..study.locks import StudyBusyError
 from ..study.storage import StorageError
-from . import commands
+from . import commands, new, ui
 from .commands import EXIT_INTERRUPTED, cmd_run, cmd_sync, cmd_worker, start_tracking
 from .inputs import load_data, load_spec
 from .report import cmd_list, cmd_show, print_summary
@@ -100,6 +100,8 @@ def build_parser():
     lst = sub.add_parser("list", help="the studies in a storage")
     lst.add_argument("--storage", help="storage URL, or a folder of journal files (mlruns/optuna)")
     lst.set_defaults(func=cmd_list)
+    new.add_parser(sub)
+    ui.add_parsers(sub)
     return parser
 
 

@@ -13,6 +13,7 @@ from ..study.redact import redact_url
 from ..study.storage import StorageError
 from .inputs import load_data, load_spec
 from .report import print_summary
+from .ui import hint
 
 __all__ = ["cmd_run", "cmd_sync", "cmd_worker", "load_data", "load_spec", "start_tracking"]
 
@@ -119,9 +120,7 @@ def _print_tracking(spec, result):
     if scheme_of(uri) in ("http", "https"):
         print(f"MLflow runs: {redact_url(uri).rstrip('/')}/#/experiments/{experiment}/runs")
     else:
-        print(
-            f"MLflow runs: `make ui`, then http://127.0.0.1:5000/#/experiments/{experiment}/runs"
-        )
+        print(f"MLflow runs: {hint(experiment)}")
 
 
 def _writer_end(code):

@@ -183,3 +183,14 @@ n_startup_trials = 5
 n_warmup_steps = 5
 '''
     return text, notes
+
+
+def add_parser(sub) -> None:
+    """The ``new`` subcommand."""
+    new = sub.add_parser("new", help="write an annotated study file for your own CSV")
+    new.add_argument("name", help="the study's name (and its file, NAME.toml)")
+    new.add_argument("--csv", required=True, metavar="PATH", help="the CSV file, with a header")
+    new.add_argument("--label", required=True, metavar="COLUMN", help="the label column's name")
+    new.add_argument("--output", metavar="FILE", help="where to write it (default: NAME.toml)")
+    new.add_argument("--force", action="store_true", help="overwrite an existing file")
+    new.set_defaults(func=cmd_new)

@@ -90,3 +90,19 @@ def cmd_dashboard(args) -> int:
     command = [program, args.storage or spec.storage.url]
     command += ["--host", args.host, "--port", str(args.port)]
     return _serve(command, f"optuna-dashboard at http://{args.host}:{args.port}")
+
+
+def add_parsers(sub) -> None:
+    """The ``ui`` and ``dashboard`` subcommands."""
+    ui = sub.add_parser("ui", help="serve the MLflow UI on the studies' store; print their runs")
+    ui.add_argument("studies", nargs="*", metavar="STUDY", help="study files (default: all)")
+    ui.add_argument("--tracking-uri", help="the MLflow store (default: the studies', or mlruns/)")
+    ui.add_argument("--host", default="127.0.0.1", help="where to listen (default: localhost)")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.set_defaults(func=cmd_ui)
+    dash = sub.add_parser("dashboard", help="serve optuna-dashboard on a study's storage")
+    dash.add_argument("study", help="a study file, e.g. studies/digits.toml")
+    dash.add_argument("--storage", help="Optuna storage URL or journal file")
+    dash.add_argument("--host", default="127.0.0.1")
+    dash.add_argument("--port", type=int, default=8080)
+    dash.set_defaults(func=cmd_dashboard)

@@ -1,0 +1,64 @@
+"""``nnsweep ui``: the MLflow UI on a tracking store, its runs page printed; Ctrl-C ends it.
+
+Through a real pseudo-terminal, as a person runs it; nothing it started outlives it.
+"""
+
+import json
+import urllib.request
+
+import pytest
+
+from tests.processes import free_port, nnsweep_cmd, subprocess_env
+from tests.terminal import Terminal
+
+
+def _store_with_a_run(tmp_path, experiment):
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    (tmp_path / "mlruns").mkdir()
+    client = MlflowClient(tracking_uri=uri)
+    eid = client.create_experiment(experiment, artifact_location=(tmp_path / "art").as_uri())
+    client.set_terminated(client.create_run(eid, run_name="trial 0").info.run_id)
+    return uri, eid
+
+
+def _answers(port, experiment):
+    url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=50"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            names = [e["name"] for e in json.load(r).get("experiments", [])]
+    except OSError:
+        return False
+    return experiment in names
+
+
+@pytest.mark.slow
+def test_ui_serves_the_store_prints_the_runs_page_and_stops_on_ctrl_c(tmp_path):
+    uri, eid = _store_with_a_run(tmp_path, "mystudy")
+    port = free_port()
+    term = Terminal(
+        nnsweep_cmd("ui", "--tracking-uri", uri, "--port", port),
+        cwd=tmp_path,
+        env=subprocess_env(),
+    )
+    try:
+        assert term.wait_until(lambda: _answers(port, "mystudy"), 90), term.output
+        assert f"mystudy  http://127.0.0.1:{port}/#/experiments/{eid}/runs" in term.output
+        term.ctrl_c()
+        code, took = term.wait(30)
+        assert code is not None and took < 15, term.output
+        assert term.survivors() == []
+    finally:
+        term.close()
+
+
+def test_the_hint_names_the_command_that_works_where_the_user_is(tmp_path, monkeypatch):
+    from nnsweep.cli.ui import hint
+
+    monkeypatch.chdir(tmp_path)
+    assert hint(3) == "`nnsweep ui`, then http://127.0.0.1:5000/#/experiments/3/runs"
+    for name in ("nnsweep", "studies"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "Makefile").write_text("ui:\n")
+    assert hint() == "`make ui`"
