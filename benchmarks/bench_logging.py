@@ -5,7 +5,7 @@ Two measurements, in this one run:
 1. **The whole command, the same trials on and off.** `nnsweep run studies/digits.toml`
    (what `make sweep` runs: 2 worker processes) needs a fixed workload to compare on and
    off: with 2 workers TPE's choices and the median pruner's decisions depend on timing, so
-   two runs of the plain study do different work (measured: 1,955 against 2,112 epochs).
+   two runs of the plain study do different work (different numbers of epochs).
    So one reference run of the study (MLflow off) is recorded, and then replayed: each
    replay run gets the reference's 60 trials queued in its study (``enqueue_trial``: the
    same parameters), each trial capped at the epochs it ran in the reference (a

@@ -313,7 +313,7 @@ def write_results(name, title, env, tables, data=None, about="", quick=False):
     folder = results_folder(quick)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json"
-    _write(path, json.dumps(record, indent=1, default=str) + "\n")
+    _write(path, json.dumps(record, indent=1, default=str, ensure_ascii=False) + "\n")
     text = render(record)
     _write(path.with_suffix(".md"), text)
     print(text)
