@@ -313,12 +313,24 @@ def write_results(name, title, env, tables, data=None, about="", quick=False):
     folder = results_folder(quick)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json"
-    _write(path, json.dumps(record, indent=1, default=str, ensure_ascii=False) + "\n")
+    _write(path, to_json(record) + "\n")
     text = render(record)
     _write(path.with_suffix(".md"), text)
     print(text)
     print(f"written: {path} and its .md", file=sys.stderr)
     return path
+
+
+def to_json(value, level=0):
+    """JSON text with one line per list of plain values (a table row, an epoch's timings)."""
+    pad = " " * (level + 1)
+    if isinstance(value, dict) and value:
+        items = (f"{pad}{json.dumps(str(k))}: {to_json(v, level + 1)}" for k, v in value.items())
+        return "{\n" + ",\n".join(items) + "\n" + " " * level + "}"
+    if isinstance(value, list | tuple) and any(isinstance(v, dict | list | tuple) for v in value):
+        items = (pad + to_json(v, level + 1) for v in value)
+        return "[\n" + ",\n".join(items) + "\n" + " " * level + "]"
+    return json.dumps(value, default=str, ensure_ascii=False)
 
 
 def _write(path, text):
@@ -394,7 +406,9 @@ def main(argv=None):
     folder = results_folder()
     paths = [folder / f"{n}.json" for n in names] or sorted(folder.glob("*.json"))
     for path in paths:
-        _write(path.with_suffix(".md"), render(json.loads(path.read_text())))
+        record = json.loads(path.read_text())
+        _write(path, to_json(record) + "\n")
+        _write(path.with_suffix(".md"), render(record))
         print(f"written: {path.with_suffix('.md')}", file=sys.stderr)
 
 
