@@ -61,6 +61,9 @@ dashboard: $(STAMP)
 	$(PY) -m pip install -q -e ".[dashboard]"
 	$(VENV)/bin/nnsweep dashboard studies/$(STUDY).toml --port $(DASHBOARD_PORT)
 
+# Every benchmark but the two long MNIST ones, each in its own process: each writes
+# benchmarks/results/<name>.json and the <name>.md made from it (docs/benchmarks.md). PyTorch is
+# a contender of the speed benchmark only.
 bench: $(STAMP)
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) benchmarks/run.py

@@ -13,7 +13,7 @@ With 2 workers TPE's choices depend on which trials finish first, so two runs of
 code differ; the rounds show that spread beside the difference between the commits.
 
 Usage: ``python benchmarks/bench_digits_sweep.py [--baseline COMMIT] [--rounds N]``; about
-2 minutes a round. Default baseline be4fc9d (where issue 14 started).
+2 minutes a round. The baseline is ``main`` unless ``--baseline`` names another commit.
 """
 
 import argparse
@@ -24,13 +24,19 @@ import sys
 import tempfile
 from pathlib import Path
 
+import common
 import optuna
-from common import ROOT, environment, header, loadavg, run_nnsweep_study, table, write_result
+from common import ROOT, run_nnsweep_study, table
 
-sys.path.insert(0, str(ROOT))
-from nnsweep.study.storage import make_storage  # noqa: E402
+from nnsweep.study.storage import make_storage
 
-BASELINE = "be4fc9d"
+ABOUT = (
+    "Command: `nnsweep run studies/digits.toml --no-progress` (each commit's own study file, "
+    "what `make sweep` runs), a new folder per run, this checkout and the baseline (a git "
+    "worktree) alternating. With pruning, runs train different numbers of epochs, so the time "
+    "per epoch inside the trials (trial time over epochs, both workers' trials summed) is what "
+    "compares the code."
+)
 
 
 def run_once(code_root, workdir):
@@ -77,7 +83,7 @@ def trained(workdir):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", default=BASELINE, help="commit to compare against")
+    parser.add_argument("--baseline", default="main", help="commit to compare against (main)")
     parser.add_argument("--rounds", type=int, default=5, help="runs of each (default 5)")
     parser.add_argument("--quick", action="store_true", help="one round (smoke run)")
     args = parser.parse_args(argv)
@@ -89,10 +95,9 @@ def main(argv=None):
         check=True,
         capture_output=True,
     )
-    env = environment(with_torch=False)
-    env.append(("baseline", f"nnsweep at commit {args.baseline}"))
-    load_before = loadavg()
-    runs = {"this commit": [], f"baseline {args.baseline}": []}
+    env = common.environment()
+    env["baseline"] = common.git("rev-parse", "--short", args.baseline) or args.baseline
+    runs = {"this commit": [], f"baseline {env['baseline']}": []}
     contenders = list(zip(runs, (ROOT, base_root), strict=True))
     try:
         for r in range(rounds):
@@ -106,7 +111,6 @@ def main(argv=None):
             ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_root)],
             capture_output=True,
         )
-    load_after = loadavg()
 
     def cells(r):
         return [
@@ -133,48 +137,22 @@ def main(argv=None):
         ]
         for name, rs in runs.items()
     ]
-    text = header(
+    columns = ["code", "wall s", "sweep s", "best CV", "best CV range", "test accuracy"]
+    columns += ["epochs trained", "ms per epoch"]
+    every = ["code", "run", "wall s", "sweep s", "best CV", "test accuracy", "complete / pruned"]
+    every += ["epochs", "ms per epoch"]
+    common.write_results(
+        "digits_sweep",
         "`make sweep` (the digits study) at this commit and at a baseline",
         env,
         [
-            f"Command: `nnsweep run studies/digits.toml --no-progress` (each commit's own study "
-            f"file), a new folder per run, {rounds} round(s), the order alternating. Load "
-            f"average before: {load_before}; after: {load_after}."
-        ]
-        + (["QUICK smoke run: one round."] if args.quick else []),
+            table(f"Medians of {rounds} round(s)", columns, medians),
+            table("Every run", every, rows),
+        ],
+        data=runs,
+        about=ABOUT,
+        quick=args.quick,
     )
-    text += (
-        "\n## Medians\n\n"
-        + table(
-            [
-                "code",
-                "wall s",
-                "sweep s",
-                "best CV",
-                "best CV range",
-                "test accuracy",
-                "epochs trained",
-                "ms per epoch",
-            ],
-            medians,
-        )
-        + "\n## Every run\n\n"
-        + table(
-            [
-                "code",
-                "run",
-                "wall s",
-                "sweep s",
-                "best CV",
-                "test accuracy",
-                "complete / pruned",
-                "epochs",
-                "ms per epoch",
-            ],
-            rows,
-        )
-    )
-    write_result("digits_sweep", text, quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Stop a sweep every way, several times each, and count what it cost (issue 11's table).
+"""Stop a sweep every way, several times each, and count what it cost.
 
 Each fault is tried ``--repeats`` times on a fresh copy of a small digits study (6 trials of
 about a second, 2 workers, MLflow on a SQLite store), through a real pseudo-terminal
@@ -20,20 +20,29 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, environment, header, table, write_result
+import common
 
-sys.path.insert(0, str(ROOT))
-from nnsweep.study.records import is_interrupted  # noqa: E402
-from tests.processes import run_nnsweep, subprocess_env  # noqa: E402
-from tests.readback import mlflow_runs, trials_now  # noqa: E402
-from tests.stops import (  # noqa: E402
+from nnsweep.study.records import is_interrupted
+from tests.processes import run_nnsweep, subprocess_env
+from tests.readback import mlflow_runs, trials_now
+from tests.stops import (
     N_TRIALS,
     journal_lock_held,
     running_mid_trial,
     start_in_terminal,
     stop_study,
 )
-from tests.studyfiles import NO_REFIT  # noqa: E402
+from tests.studyfiles import NO_REFIT
+
+ABOUT = (
+    f"A digits study of {N_TRIALS} trials of about 1 s (1000 samples, batch 4, 20 epochs, "
+    "2-fold CV), 2 workers, MLflow on SQLite, in a pseudo-terminal; after each stop the same "
+    "command runs again. 'seconds to exit': from the stop to the command's exit (SIGKILL of "
+    "one worker: the sweep goes on, so this is the whole remaining sweep). 'left': processes "
+    "of the sweep alive 2 s after it exited. 'lost': trials finished before the stop and not "
+    "finished after the rerun. 'dup. runs': MLflow runs beyond one per trial (deleted ones "
+    "counted). 'no run': trials without an MLflow run after the rerun."
+)
 
 
 def kill_a_worker(term, storage, name):
@@ -125,10 +134,11 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="one try of each fault")
     args = parser.parse_args(argv)
     repeats = 1 if args.quick else args.repeats
-    rows = []
+    env = common.environment()
+    rows, data = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for fault in FAULTS:
-            results = []
+            results = data[fault] = []
             for i in range(repeats):
                 folder = Path(tmp) / f"{len(rows)}-{i}"
                 folder.mkdir()
@@ -149,38 +159,16 @@ def main(argv=None):
                     str(sum(r["missing"] for r in results)),
                 ]
             )
-    text = (
-        header(
-            "Faults: stop a sweep every way, then run it again",
-            environment(with_torch=False),
-            [
-                f"A digits study of {N_TRIALS} trials of about 1 s (1000 samples, batch 4, 20 "
-                "epochs, 2-fold CV), 2 workers, MLflow on SQLite, in a pseudo-terminal; after "
-                "each stop the same command runs again. 'seconds to exit': from the stop to the "
-                "command's exit (SIGKILL of one worker: the sweep goes on, so this is the whole "
-                "remaining sweep). 'left': processes of the sweep alive 2 s after it exited. "
-                "'lost': trials finished before the stop and not finished after the rerun. "
-                "'dup. runs': MLflow runs beyond one per trial (deleted ones counted). "
-                "'no run': trials without an MLflow run after the rerun."
-            ],
-        )
-        + "\n"
-        + table(
-            [
-                "fault",
-                "tries",
-                "exit code",
-                "seconds to exit",
-                "left",
-                "resumed",
-                "lost",
-                "dup. runs",
-                "no run",
-            ],
-            rows,
-        )
+    columns = ["fault", "tries", "exit code", "seconds to exit", "left", "resumed", "lost"]
+    common.write_results(
+        "faults",
+        "Faults: stop a sweep every way, then run it again",
+        env,
+        [common.table("", [*columns, "dup. runs", "no run"], rows)],
+        data=data,
+        about=ABOUT,
+        quick=args.quick,
     )
-    write_result("faults", text, quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ Two measurements, in this one run:
 1. **The whole command, the same trials on and off.** `nnsweep run studies/digits.toml`
    (what `make sweep` runs: 2 worker processes) needs a fixed workload to compare on and
    off: with 2 workers TPE's choices and the median pruner's decisions depend on timing, so
-   two runs of the plain study do different work (measured: 1,955 against 2,112 epochs).
+   two runs of the plain study do different work (different numbers of epochs).
    So one reference run of the study (MLflow off) is recorded, and then replayed: each
    replay run gets the reference's 60 trials queued in its study (``enqueue_trial``: the
    same parameters), each trial capped at the epochs it ran in the reference (a
@@ -33,22 +33,14 @@ import time
 import tomllib
 from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+import common
+
+common.blas_threads(1)
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 import optuna  # noqa: E402
-from common import (  # noqa: E402
-    ROOT,
-    cpu_busy_seconds,
-    environment,
-    header,
-    loadavg,
-    table,
-    write_result,
-)
+from common import ROOT, cpu_busy_seconds, loadavg, table  # noqa: E402
 
-sys.path.insert(0, str(ROOT))
 from nnsweep.study.records import Attr  # noqa: E402
 from nnsweep.study.storage import make_storage  # noqa: E402
 from tests.studyfiles import to_toml  # noqa: E402
@@ -252,6 +244,21 @@ def latency(cwd, study_file, n_trials):
 
 
 # ----------------------------------------------------------------------------- main
+ABOUT = (
+    "One BLAS thread per process. A reference run of `studies/digits.toml` with MLflow off "
+    "(2 workers) is replayed: its trials queued with `enqueue_trial` (the same parameters, "
+    "each capped at the epochs it ran), no pruner, MLflow off and on alternated in fresh "
+    "folders. 'new store': the run creates `mlruns/mlflow.db` (a clone's first sweep); "
+    "'existing store': it finds it created. CPU: the command and its workers; 'other cores': "
+    "what other processes of the machine used meanwhile (0 = quiet)."
+)
+
+
+def q(values, p):
+    """The ``p``-th percentile of ``values``."""
+    return statistics.quantiles(values, n=100)[p - 1] if len(values) > 1 else values[0]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="8 trials, one pair (smoke run)")
@@ -263,10 +270,8 @@ def main(argv=None):
         return components(*args.components)
     n_trials = 8 if args.quick else None
     pairs = 1 if args.quick else args.pairs
-    env = environment(with_torch=False)
-    import mlflow
-
-    env += [("optuna", optuna.__version__), ("mlflow", mlflow.__version__)]
+    env = common.environment()
+    data = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         ref_dir = tmp / "reference"
@@ -275,11 +280,10 @@ def main(argv=None):
         reference = load_trials(ref_dir)
         epochs = [max(1, t.user_attrs[Attr.N_EPOCHS]) for t in reference]
         states = {s: sum(t.state.name == s for t in reference) for s in ("COMPLETE", "PRUNED")}
-        ref_line = (
-            f"Reference run (`nnsweep run studies/digits.toml --no-tracking`, 2 workers): "
-            f"{len(reference)} trials ({states['COMPLETE']} complete, {states['PRUNED']} "
-            f"pruned), {sum(epochs)} epochs, {wall:.1f} s wall, {cpu:.1f} s CPU."
-        )
+        data["reference"] = {"trials": len(reference), **states, "epochs": sum(epochs)}
+        data["reference"] |= {"wall": wall, "cpu": cpu}
+        ref_row = [len(reference), states["COMPLETE"], states["PRUNED"], sum(epochs)]
+        ref_row += [f"{wall:.1f}", f"{cpu:.1f}"]
         study_file = replay_study_file(tmp, epochs)
         rows, results = [], {}
         index = 0
@@ -293,11 +297,13 @@ def main(argv=None):
                     done = load_trials(cwd)
                     assert len(done) == len(reference), (len(done), len(reference))
                     assert sum(t.user_attrs[Attr.N_EPOCHS] for t in done) == sum(epochs)
-                    key = ("new" if new_store else "existing", tracking)
-                    results.setdefault(key, []).append((wall, cpu))
+                    kind = "new" if new_store else "existing"
+                    results.setdefault(f"{kind} {'on' if tracking else 'off'}", []).append(
+                        {"wall": wall, "cpu": cpu, "other": other}
+                    )
                     rows.append(
                         [
-                            key[0] if tracking else "-",
+                            kind if tracking else "-",
                             "on" if tracking else "off",
                             f"{wall:.1f}",
                             f"{cpu:.1f}",
@@ -305,27 +311,22 @@ def main(argv=None):
                             loadavg(),
                         ]
                     )
-        lines = []
+        data["replays"] = results
+        medians = []
         for kind in ("new", "existing"):
-            on, off = results[(kind, True)], results[(kind, False)]
-            w_on, w_off = (statistics.median(w for w, _ in r) for r in (on, off))
-            c_on, c_off = (statistics.median(c for _, c in r) for r in (on, off))
-            lines.append(
-                f"- {kind} store: wall {w_on:.1f} s on / {w_off:.1f} s off (medians of "
-                f"{len(on)}): **{100 * (w_on - w_off) / w_off:+.1f} %**; CPU {c_on:.1f} / "
-                f"{c_off:.1f} s: {c_on - c_off:+.1f} s ({100 * (c_on - c_off) / c_off:+.1f} %)"
+            on, off = results[f"{kind} on"], results[f"{kind} off"]
+            w_on, w_off = (statistics.median(r["wall"] for r in x) for x in (on, off))
+            c_on, c_off = (statistics.median(r["cpu"] for r in x) for x in (on, off))
+            medians.append(
+                [
+                    kind,
+                    len(on),
+                    f"{w_on:.1f} / {w_off:.1f}",
+                    f"**{100 * (w_on - w_off) / w_off:+.1f} %**",
+                    f"{c_on:.1f} / {c_off:.1f}",
+                    f"{c_on - c_off:+.1f} s ({100 * (c_on - c_off) / c_off:+.1f} %)",
+                ]
             )
-        section1 = (
-            "## 1. The whole command, the same trials with MLflow on and off\n\n"
-            + ref_line
-            + " Replays: the same trials (parameters and epochs), random order between the "
-            "2 workers, no pruner; each line a fresh directory. `other cores`: CPU that "
-            "other processes of the machine used meanwhile, in cores (0 = quiet).\n\n"
-            + table(["store", "MLflow", "wall s", "CPU s", "other cores", "load after"], rows)
-            + "\n"
-            + "\n".join(lines)
-            + "\n"
-        )
         comp_dir = tmp / "components"
         comp_dir.mkdir()
         out = subprocess.run(
@@ -337,6 +338,7 @@ def main(argv=None):
         )
         parts = json.loads(out.stdout.strip().splitlines()[-1])
         imp, opened = open_existing_store(comp_dir)
+        data["components"] = {**parts, "import_writer_fresh": imp, "open_existing_store": opened}
         n = parts["n_trials"]
         comp_rows = [
             ["the writer's imports (MLflow, Optuna) in its fresh process", "start", f"{imp:.2f}"],
@@ -365,59 +367,54 @@ def main(argv=None):
             ],
             ["log + register the model", "after the refit", f"{parts['log_model']:.2f}"],
         ]
-        section2 = (
-            "## 2. Where the writer's time goes (CPU seconds, in a fresh process)\n\n"
-            + table(["part", "when", "CPU s"], comp_rows)
-        )
         lat_dir = tmp / "latency"
         prepare_replay(lat_dir, reference, make_store=False)
         starts, epochs_lat = latency(lat_dir, study_file, len(reference))
-
-        def q(values, p):
-            return statistics.quantiles(values, n=100)[p - 1] if len(values) > 1 else values[0]
-
-        section3 = (
-            "## 3. How live MLflow is\n\n"
-            "One more replay with MLflow on, watched from outside every 0.1 s (read-only "
-            "SQLite queries): seconds from a trial's start to its run in MLflow, and from an "
-            "epoch's end (the trial's own `curve_time`) to that epoch's `val_mean` row. The "
-            "workers write a trial's curves at most once a second and the writer passes once "
-            "a second; a digits trial is shorter than that, so most of its epochs land with "
-            "its end.\n\n"
-            + table(
-                ["", "n", "median s", "90th percentile s", "max s"],
-                [
-                    [
-                        "trial start -> run visible",
-                        str(len(starts)),
-                        f"{statistics.median(starts):.2f}",
-                        f"{q(starts, 90):.2f}",
-                        f"{max(starts):.2f}",
-                    ],
-                    [
-                        "epoch -> its metric visible",
-                        str(len(epochs_lat)),
-                        f"{statistics.median(epochs_lat):.2f}",
-                        f"{q(epochs_lat, 90):.2f}",
-                        f"{max(epochs_lat):.2f}",
-                    ],
-                ],
-            )
+        data["latency"] = {"trial_start_to_run": starts, "epoch_to_metric": epochs_lat}
+    lat_rows = [
+        [label, str(len(v)), f"{statistics.median(v):.2f}", f"{q(v, 90):.2f}", f"{max(v):.2f}"]
+        for label, v in (
+            ("trial start -> run visible", starts),
+            ("epoch -> its metric visible", epochs_lat),
         )
-    text = (
-        header(
-            "MLflow logging overhead on `make sweep` (digits)",
-            env,
-            ["2-core machine; one BLAS thread per process. " + ("QUICK smoke run." * args.quick)],
-        )
-        + "\n"
-        + section1
-        + "\n"
-        + section2
-        + "\n"
-        + section3
+    ]
+    tables = [
+        table(
+            "1. The whole command, the same trials with MLflow on and off",
+            ["trials", "complete", "pruned", "epochs", "wall s", "CPU s"],
+            [ref_row],
+            note="The reference run (`nnsweep run studies/digits.toml --no-tracking`):",
+        ),
+        table("", ["store", "MLflow", "wall s", "CPU s", "other cores", "load after"], rows),
+        table(
+            "",
+            ["store", "pairs", "wall on / off s", "wall", "CPU on / off s", "CPU"],
+            medians,
+            note="Medians:",
+        ),
+        table(
+            "2. Where the writer's time goes (CPU seconds, in a fresh process)",
+            ["part", "when", "CPU s"],
+            comp_rows,
+        ),
+        table(
+            "3. How live MLflow is",
+            ["", "n", "median s", "90th percentile s", "max s"],
+            lat_rows,
+            note="One more replay with MLflow on, watched from outside every 0.1 s (read-only "
+            "SQLite queries): from a trial's start to its run in MLflow, and from an epoch's "
+            "end (the trial's own `curve_time`) to that epoch's `val_mean` row.",
+        ),
+    ]
+    common.write_results(
+        "logging",
+        "MLflow logging overhead on `make sweep` (digits)",
+        env,
+        tables,
+        data=data,
+        about=ABOUT,
+        quick=args.quick,
     )
-    write_result("logging", text, quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """The noise floor under an MNIST study's result: one configuration, refit with several seeds.
 
-A study's result is one refit model's test error. This benchmark takes fixed parameters (by
-default the best trials of the MNIST study runs in `results/mnist_study.md` and
-`results/mnist_study_45min.md`, given below), refits each on all 60,000 training images
+A study's result is one refit model's test error. This benchmark takes fixed parameters (the
+best trials of three MNIST study runs, given below; docs/benchmarks.md says which runs),
+refits each on all 60,000 training images
 with ``random_state`` 0, 1, 2, ... (the initial weights, the batch order and the dropout masks
 change; the data and the parameters do not), and reports each model's error on the official
 10,000 test images. This is a measurement of the spread of the test error, not a selection:
@@ -14,38 +14,37 @@ Usage: ``python benchmarks/bench_mnist_seeds.py [--seeds N]``; about 2 minutes o
 import argparse
 import os
 import statistics
-import sys
 import time
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+import common
 
-from common import ROOT, environment, header, loadavg, table, write_result  # noqa: E402
+common.blas_threads(1)
+
+from common import ROOT, table  # noqa: E402
 from joblib import Parallel, delayed  # noqa: E402
 
-sys.path.insert(0, str(ROOT))
 from nnsweep.config import load_study  # noqa: E402
 
 # The fixed part of studies/mnist.toml's [estimator], without its random_state (varied here).
 FIXED = {k: v for k, v in load_study(ROOT / "studies" / "mnist.toml").estimator}
 FIXED.pop("random_state", None)
-# The best trials' parameters, copied from the results files named.
+# The best trials' parameters of three runs of the MNIST study (docs/benchmarks.md).
 CONFIGS = {
-    "45-min study (2026-11-26), trial 35": dict(
+    "45-min study, trial 35": dict(
         learning_rate=0.0963,
         learning_rate_decay=0.03123,
         dropout_rate=0.4592,
         input_dropout_rate=0.1796,
         max_norm=5.0,
     ),
-    "30-min study, sampler seed 0 (2026-12-01), trial 14": dict(
+    "30-min study, sampler seed 0, trial 14": dict(
         learning_rate=0.1009,
         learning_rate_decay=0.03563,
         dropout_rate=0.4765,
         input_dropout_rate=0.105,
         max_norm=5.0,
     ),
-    "30-min study, sampler seed 1 (2026-12-01), trial 0": dict(
+    "30-min study, sampler seed 1, trial 0": dict(
         learning_rate=0.08072,
         learning_rate_decay=0.02058,
         dropout_rate=0.5099,
@@ -75,11 +74,9 @@ def main(argv=None):
     if args.quick:
         FIXED["max_epochs"] = 2
     seeds = range(2 if args.quick else args.seeds)
-    env = environment(with_torch=False)
-    load_before = loadavg()
+    env = common.environment()
     jobs = [(name, params, s) for name, params in CONFIGS.items() for s in seeds]
     out = Parallel(n_jobs=2)(delayed(fit_one)(p, s, args.data_dir) for _, p, s in jobs)
-    load_after = loadavg()
     rows, summary = [], []
     for name in CONFIGS:
         errors = [e for (n, _, _), (e, _) in zip(jobs, out, strict=True) if n == name]
@@ -98,27 +95,27 @@ def main(argv=None):
             ]
         )
     fixed = ", ".join(f"{k}={v}" for k, v in FIXED.items())
-    text = header(
+    params = [[name, ", ".join(f"{k}={v}" for k, v in p.items())] for name, p in CONFIGS.items()]
+    fits = [
+        {"parameters": n, "random_state": s, "test_error_pct": e, "cpu_s": c}
+        for (n, _, s), (e, c) in zip(jobs, out, strict=True)
+    ]
+    common.write_results(
+        "mnist_seeds",
         "MNIST test error of fixed configurations over estimator seeds",
         env,
         [
-            f"Fixed: {fixed}; trained on all 60,000 training images, scored on the official "
-            f"10,000 test images; random_state {seeds.start}..{seeds.stop - 1}; one BLAS "
-            f"thread per fit, two fits at a time. Load average before: {load_before}; after: "
-            f"{load_after}. For scale: one test image is 0.01 %, and the binomial standard "
-            "error of a 1.2 % error rate on 10,000 images is 0.11 %.",
-        ]
-        + (["QUICK smoke run: 2 epochs, not a result."] if args.quick else []),
+            table("Summary", ["parameters", "mean", "range", "std", "<= 1.2 %"], summary),
+            table("Every fit", ["parameters", "random_state", "test error", "CPU s"], rows),
+            table("Parameters", ["parameters", "tuned values"], params),
+        ],
+        data={"fixed": FIXED, "configs": CONFIGS, "fits": fits},
+        about=f"Fixed: {fixed}; trained on all 60,000 training images, scored on the official "
+        f"10,000 test images; random_state {seeds.start}..{seeds.stop - 1}; one BLAS thread "
+        "per fit, two fits at a time. One test image is 0.01 %; the binomial standard error of "
+        "a 1.2 % error rate on 10,000 images is 0.11 %.",
+        quick=args.quick,
     )
-    text += (
-        "\n## Summary\n\n"
-        + table(["parameters", "mean", "range", "std", "<= 1.2 %"], summary)
-        + "\n## Every fit\n\n"
-        + table(["parameters", "random_state", "test error", "CPU s"], rows)
-    )
-    for name, params in CONFIGS.items():
-        text += f"\n{name}: " + ", ".join(f"{k}={v}" for k, v in params.items()) + "\n"
-    write_result("mnist_seeds", text, quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ per-trial overhead of the study storage (journal file against PostgreSQL) and of
 logging, and the single-worker cost of an MNIST trial. Feeds docs/scaling.md.
 
 Usage: ``python benchmarks/bench_scaleout.py [--repeats 2] [--n-trials 20] [--quick]``.
-Writes ``benchmarks/results/scaleout.md``.
+Writes ``benchmarks/results/scaleout.json`` and ``scaleout.md``.
 
 1. Throughput. One digits study (full training split, 3-fold CV, a fixed number of epochs,
    no pruning, no refit, no tracking) run by ``nnsweep run`` with 2 loky workers and with a
@@ -37,27 +37,17 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+import common
 
-from common import (  # noqa: E402
-    QuietWaiter,
-    cpu_busy_seconds,
-    environment,
-    header,
-    loadavg,
-    table,
-    write_result,
-)
+common.blas_threads(1)
+
+from common import ROOT, QuietWaiter, blas_env, cpu_busy_seconds, table  # noqa: E402
 
 from nnsweep.study.records import Attr  # noqa: E402
 from tests.dask_cluster import local_cluster  # noqa: E402
 from tests.mlflow_server import start_mlflow_server  # noqa: E402
 from tests.postgres import start_postgres  # noqa: E402
-from tests.processes import blas_env, subprocess_env  # noqa: E402
+from tests.processes import subprocess_env  # noqa: E402
 from tests.readback import load_optuna_study  # noqa: E402
 from tests.studyfiles import write_study  # noqa: E402
 
@@ -468,31 +458,15 @@ def mnist_job_size():
     return size / 2**20, time.perf_counter() - t0
 
 
-# --------------------------------------------------------------------------- report
+# --------------------------------------------------------------------------- results
 def fmt(x, d=1):
     return f"{x:.{d}f}"
 
 
-def report(args, env, throughput, storage, mlflow_ms, mnist, job_mb):
+def tables(args, throughput, storage, mlflow_ms, mnist, job_mb):
+    """The results file's tables, from the measurements."""
     n = args.n_trials
-    lines = []
-    lines.append("## 1. Trials per minute: Dask cluster against local joblib workers\n")
-    lines.append(
-        f"Study: digits (1347 training samples), 3-fold CV, {args.epochs} epochs, batch 16, "
-        "n_hidden 128 (fixed: every trial costs the same), learning rate and momentum tuned "
-        f"by TPE, no pruning, no refit, no tracking; budget {n} trials; "
-        "2 workers with 1 BLAS thread each: loky processes (`--n-jobs 2`) or a Dask "
-        "`LocalCluster(n_workers=2, threads_per_worker=1, processes=True)` (`--scheduler`), "
-        "the cluster started once, before the runs. Trials/min: counted in the storage over "
-        "the trial phase (first start to last end). Wall: the whole `nnsweep run` command. "
-        f"{args.repeats} repeats, interleaved (order reversed every repeat). Others: cores "
-        "other processes used during the run (busy CPU from /proc/stat less the CPU of this "
-        "benchmark's process tree and of PostgreSQL); trials/min is the median over the "
-        f"quiet runs (others < {QUIET_RUN} cores), or over all runs (*) when fewer than 2 "
-        "were quiet.\n"
-    )
-    rows = []
-    med = {}
+    rows, med = [], {}
     for (backend, kind), runs in throughput.items():
         quiet = [r for r in runs if r["others"] is not None and r["others"] < QUIET_RUN]
         chosen, mark = (quiet, "") if len(quiet) >= 2 else (runs, "*")
@@ -513,130 +487,87 @@ def report(args, env, throughput, storage, mlflow_ms, mnist, job_mb):
                 " ".join("?" if r["others"] is None else fmt(r["others"], 2) for r in runs),
             ]
         )
-    lines.append(
+    out = [
         table(
-            [
-                "workers",
-                "storage",
-                "trials/min",
-                "trials/min (each run)",
-                "quiet runs",
-                "mean trial s",
-                "trial phase s",
-                "wall s",
-                "trials/min incl. start",
-                "workers used",
-                "others (cores, each run)",
-            ],
+            "1. Trials per minute: Dask cluster against local joblib workers",
+            ["workers", "storage", "trials/min", "trials/min (each run)", "quiet runs"]
+            + ["mean trial s", "trial phase s", "wall s", "trials/min incl. start"]
+            + ["workers used", "others (cores, each run)"],
             rows,
-        )
-    )
-    verdicts = []
-    for kind in ("journal", "postgresql"):
-        ratio = med[("dask", kind)] / med[("loky", kind)]
-        ok = "yes" if ratio >= 0.9 else "NO"
-        verdicts.append(
-            f"- {kind}: Dask / loky = {ratio:.2f} (goal: within 10%, i.e. >= 0.90): **{ok}**"
-        )
-    lines.append("\n".join(verdicts) + "\n")
-
-    lines.append("\n## 2. Storage overhead per trial (no training)\n")
-    lines.append(
-        "nnsweep's worker loop with the training taken out, one process, on the MNIST study's "
-        f"search space (6 parameters, one of them off-or-range), {args.epochs_storage} epochs "
-        "(one report and pruning check each) and the user attributes a trial writes; "
-        "the study's median pruner; "
-        f"{args.storage_trials} trials per study. PostgreSQL: a local server with fsync on, "
-        "heartbeats on (one thread per trial). In the lock: budget lock held for the "
-        "stale-trial check, the budget count and ask (the serial part across workers).\n"
-    )
-    rows = []
+            note=f"Study: digits (1347 training samples), 3-fold CV, {args.epochs} epochs, "
+            "batch 16, n_hidden 128 (every trial costs the same), learning rate and momentum "
+            f"tuned by TPE, no pruning, no refit, no tracking; budget {n} trials; 2 workers "
+            "with 1 BLAS thread each: loky processes (`--n-jobs 2`) or a Dask "
+            "`LocalCluster(n_workers=2, threads_per_worker=1, processes=True)` "
+            "(`--scheduler`), started once, before the runs. Trials/min: counted in the "
+            "storage over the trial phase (first start to last end); wall: the whole "
+            f"`nnsweep run`. {args.repeats} repeats, interleaved (order reversed every "
+            "repeat). Others: cores other processes used during the run (busy CPU less this "
+            "benchmark's process tree and PostgreSQL's); trials/min is the median over the "
+            f"quiet runs (others < {QUIET_RUN}), or over all runs (*) when fewer than 2 were.",
+        ),
+        table(
+            "",
+            ["storage", "Dask / loky, trials/min"],
+            [[k, f"{med[('dask', k)] / med[('loky', k)]:.2f}"] for k in ("journal", "postgresql")],
+        ),
+    ]
     half = args.storage_trials // 2
-    for (kind, sampler), r in storage.items():
-        rows.append(
-            [
-                kind,
-                sampler,
-                fmt(r["all"]),
-                fmt(r["first"]),
-                fmt(r["second"]),
-                fmt(r["locked"]),
-                fmt(r["locked_second"]),
-            ]
-        )
-    lines.append(
+    out.append(
         table(
+            "2. Storage overhead per trial (no training)",
+            ["storage", "sampler", "ms/trial", f"trials 1-{half}"]
+            + [f"trials {half + 1}-{args.storage_trials}", "ms in the lock"]
+            + [f"ms in the lock, trials {half + 1}-{args.storage_trials}"],
             [
-                "storage",
-                "sampler",
-                "ms/trial",
-                f"trials 1-{half}",
-                f"trials {half + 1}-{args.storage_trials}",
-                "ms in the lock",
-                f"ms in the lock, trials {half + 1}-{args.storage_trials}",
+                [kind, sampler]
+                + [fmt(r[k]) for k in ("all", "first", "second", "locked", "locked_second")]
+                for (kind, sampler), r in storage.items()
             ],
-            rows,
+            note="nnsweep's worker loop with the training taken out, one process, on the "
+            f"MNIST study's search space, {args.epochs_storage} epochs (one report and pruning "
+            "check each) and the user attributes a trial writes; "
+            f"{args.storage_trials} trials per study. PostgreSQL: a local server with fsync "
+            "on, heartbeats on (one thread per trial). In the lock: the budget lock held for "
+            "the stale-trial check, the budget count and ask (the serial part across workers).",
         )
     )
     if mlflow_ms:
-        lines.append("\n## 3. MLflow logging per trial\n")
-        lines.append(
-            "The MLflow writer's pass (`StudyWriter.sync`) that projects one finished trial: "
-            "create its run (and search for a concurrent duplicate), log params, "
-            f"{args.epochs_storage}-step curves and fold scores, end status; median over "
-            f"{args.storage_trials} trials, one process.\n"
+        out.append(
+            table(
+                "3. MLflow logging per trial",
+                ["tracking store", "ms/trial"],
+                [[k, fmt(v, 0)] for k, v in mlflow_ms.items()],
+                note="The writer's pass (`StudyWriter.sync`) that projects one finished trial "
+                f"({args.epochs_storage}-step curves); median over {args.storage_trials} "
+                "trials, one process.",
+            )
         )
-        lines.append(
-            table(["tracking store", "ms/trial"], [[k, fmt(v, 0)] for k, v in mlflow_ms.items()])
-        )
-    lines.append("\n## 4. One MNIST trial on one worker\n")
     r1 = mnist[1]
-    lines.append(
-        f"studies/mnist.toml: n_hidden 1024, batch 128, Nesterov SGD, dropout and max-norm, "
-        f"float32; one fold trains on {r1['n_train']} images and is scored on {r1['n_val']} "
-        f"after every epoch; {r1['folds']} folds x {r1['epochs']} epochs per trial, budget "
-        f"{r1['n_trials']} trials. Median over {len(r1['epoch'])} epochs after a warm-up.\n"
-    )
-    rows = []
+    mnist_rows = []
     for threads, r in mnist.items():
         e, s = statistics.median(r["epoch"]), statistics.median(r["score"])
         trial = r["folds"] * r["epochs"] * (e + s)
-        rows.append(
-            [
-                threads,
-                fmt(e, 2),
-                fmt(s, 2),
-                fmt(trial / 60, 1),
-                fmt(r["n_trials"] * trial / 3600, 1),
-            ]
+        mnist_rows.append(
+            [threads, fmt(e, 2), fmt(s, 2), fmt(trial / 60, 1)]
+            + [fmt(r["n_trials"] * trial / 3600, 1)]
         )
-    lines.append(
+    out.append(
         table(
-            [
-                "BLAS threads",
-                "s/epoch (one fold)",
-                "s/scoring",
-                "min/trial (no pruning)",
-                "h for the budget on one worker",
-            ],
-            rows,
+            "4. One MNIST trial on one worker",
+            ["BLAS threads", "s/epoch (one fold)", "s/scoring", "min/trial (no pruning)"]
+            + ["h for the budget on one worker"],
+            mnist_rows,
+            note="studies/mnist.toml: n_hidden 1024, batch 128, Nesterov SGD, dropout and "
+            f"max-norm, float32; one fold trains on {r1['n_train']} images and is scored on "
+            f"{r1['n_val']} after every epoch; {r1['folds']} folds x {r1['epochs']} epochs per "
+            f"trial, budget {r1['n_trials']} trials. Median over {len(r1['epoch'])} epochs "
+            "after a warm-up.",
+            footnote=f"Pickled worker job of the MNIST study (what each Dask worker "
+            f"receives): {job_mb[0]:.0f} MB, {job_mb[1]:.1f} s to pickle.",
         )
     )
-    lines.append(
-        f"\nPickled worker job of the MNIST study (what each Dask worker receives): "
-        f"{job_mb[0]:.0f} MB, {job_mb[1]:.1f} s to pickle.\n"
-    )
-    notes = [
-        f"Run: `python benchmarks/bench_scaleout.py --repeats {args.repeats} --n-trials {n}`. "
-        "The machine is shared: every measurement first waits (a bounded time) until other "
-        "processes keep fewer than 0.5 cores busy, and section 1 measures how many cores "
-        "other processes used during each run.",
-    ]
-    title = "Scale-out: Dask against local workers, storage and tracking overhead"
-    text = header(title, env, notes)
-    text += "\n" + "\n".join(lines)
-    text += f"\n- **load average (1/5/15 min) at end**: {loadavg()}\n"
-    return text
+    return out
 
 
 def main(argv=None):
@@ -652,7 +583,7 @@ def main(argv=None):
     if args.quick:
         args.repeats, args.n_trials, args.epochs = 1, 6, 5
         args.storage_trials, args.mnist_epochs = 10, 1
-    env = environment(with_torch=False)
+    env = common.environment()
     pg = start_postgres(durable=True)
     server = None
     cluster = None
@@ -681,7 +612,24 @@ def main(argv=None):
         if server is not None:
             server.stop()
         pg.stop()
-    write_result("scaleout", report(args, env, throughput, storage, mlflow_ms, mnist, job_mb))
+    data = {
+        "throughput": {f"{b} {k}": runs for (b, k), runs in throughput.items()},
+        "storage": {f"{k} {s}": r for (k, s), r in storage.items()},
+        "mlflow_ms": mlflow_ms,
+        "mnist": mnist,
+        "job": {"megabytes": job_mb[0], "pickle_s": job_mb[1]},
+    }
+    common.write_results(
+        "scaleout",
+        "Scale-out: Dask against local workers, storage and tracking overhead",
+        env,
+        tables(args, throughput, storage, mlflow_ms, mnist, job_mb),
+        data=data,
+        about="Every measurement first waits (a bounded time) until other processes keep "
+        f"fewer than {QUIET} cores busy; section 1 measures how many cores they used during "
+        "each run.",
+        quick=args.quick,
+    )
 
 
 if __name__ == "__main__":

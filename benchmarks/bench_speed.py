@@ -32,7 +32,7 @@ gemm into the velocity costs when it runs on NumPy's own BLAS or on SciPy's copy
 of OpenBLAS (``nnsweep.nn._blas``), and the relu derivative's two spellings.
 
 Run ``python benchmarks/bench_speed.py [--quick] [--baseline REF]``; results go to
-``benchmarks/results/speed.md``.
+``benchmarks/results/speed.json`` and ``speed.md``.
 """
 
 import argparse
@@ -50,8 +50,7 @@ import time
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
+import common
 
 BATCH = 128
 LEARNING_RATE = 0.01
@@ -319,9 +318,7 @@ class Worker:
     baseline_tree = None
 
     def __init__(self, kind, hidden, threads):
-        env = dict(os.environ)
-        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            env[var] = str(threads)
+        env = {**os.environ, **common.blas_env(threads)}
         if kind == "base":
             env["PYTHONPATH"] = os.pathsep.join(
                 [str(self.baseline_tree)] + [p for p in [env.get("PYTHONPATH")] if p]
@@ -450,7 +447,23 @@ def _ratio(res, a, b):
     return f"{m[a] / m[b]:.2f}" if a in m and b in m else "n/a"
 
 
-def report(results, rounds, quick, env, baseline=None, pairs=()):
+ABOUT = (
+    "Seconds per epoch on the real MNIST training set: 60000 x 784 float32, 10 classes, one "
+    "relu hidden layer of h units, batch 128 (469 batches, shuffled), SGD learning rate 0.01, "
+    "momentum 0.9, no penalty. Each contender runs in its own process with its BLAS/OpenMP "
+    "threads fixed and keeps its model between epochs; after one warm-up epoch each, rounds of "
+    "one epoch per contender, the order rotating every round. GEMM bound: the five matrix "
+    "products of every batch alone (NumPy float32, preallocated outputs, the same threads). "
+    "Baseline (`--baseline`): the same code at another commit, one more contender in the same "
+    "rounds. Before each epoch the benchmark waits (a bounded time) until other processes use "
+    f"fewer than {QUIET} cores, and measures what they use during it (busy CPU from /proc/stat "
+    "less the contender's own); each number is the median over the quiet epochs, or over all "
+    "epochs (*) when fewer than 3 were quiet."
+)
+
+
+def tables(results, rounds, pairs=()):
+    """The results file's tables, from the measurements."""
     kinds = [k for k in (*CONTENDERS, "base", "ours64") if any(k in r["median"] for r in results)]
     has_base = "base" in kinds
     rows = []
@@ -476,179 +489,123 @@ def report(results, rounds, quick, env, baseline=None, pairs=()):
             ]
         )
     order = "/".join(LABELS[k].replace("GEMM bound", "GEMM") for k in kinds)
-    notes = [
-        f"Seconds per epoch on the real MNIST training set{', QUICK smoke run' if quick else ''}"
-        ": 60000 x 784 float32, 10 classes, one relu hidden layer of h units, batch 128 "
-        "(469 batches, shuffled), SGD learning rate 0.01, momentum 0.9, no penalty. Each "
-        "contender runs in its own process with its BLAS/OpenMP threads fixed and keeps its "
-        "model between epochs; after one warm-up epoch each (not counted), "
-        f"{rounds} rounds of one epoch per contender, the order rotating every round. "
-        "GEMM bound: the five matrix products of every batch alone (NumPy float32, "
-        "preallocated outputs, same thread count). sklearn/ours and torch/ours above 1 mean "
-        "ours is faster."
-        + (
-            f" 'baseline' is the same code at commit {baseline} (`--baseline`), run as one more "
-            "contender in the same rounds; baseline/ours above 1 means the change made it faster."
-            if has_base
-            else ""
-        ),
-        "",
-        "The machine is shared (2 cores; other engineers run tests). Before each epoch the "
-        f"benchmark waits (up to a limit) until other processes use less than {QUIET} cores, "
-        "and it measures what they used during the epoch (busy CPU from /proc/stat less the "
-        f"contender's own CPU time). Each number is the median over the epochs under {QUIET} "
-        f"cores of outside use ('quiet' column: how many, in the order {order}); a * marks a "
-        "median over all epochs because fewer than 3 were quiet. "
-        "'others' is the median outside use in cores over all timed epochs.",
-    ]
-    text = common.header("Training speed: seconds per epoch on MNIST", env, notes) + "\n"
-    text += common.table(
-        [
-            "h",
-            "threads",
-            "ours s/epoch",
-            *(["baseline s/epoch", "baseline/ours"] if has_base else []),
-            "sklearn s/epoch",
-            "torch s/epoch",
-            "GEMM bound",
-            "ours/bound",
-            "sklearn/ours",
-            "torch/ours",
-            *(["baseline/bound", "torch/baseline"] if has_base else []),
-            "quiet",
-            "others",
-        ],
-        rows,
-    )
-    # The goal of issue 14, checked row by row.
-    text += (
-        "\nGoal (issue 14): ours at least 1.3x faster than PyTorch at every row, and within "
-        "1.3x of the GEMM bound at 1 thread.\n\n"
-    )
-    for res in results:
-        m = res["median"]
-        torch_ratio = m["torch"] / m["ours"] if "torch" in m else None
-        near = m["ours"] / m["gemm"] <= 1.3
-        line = f"- h={res['hidden']}, {res['threads']} thread(s): "
-        line += (
-            "1.3x faster than PyTorch: "
-            + ("n/a" if torch_ratio is None else ("yes" if torch_ratio >= 1.3 else "NO"))
-            + f" (torch/ours {_ratio(res, 'torch', 'ours')})"
+    out = [
+        common.table(
+            "Seconds per epoch",
+            [
+                "h",
+                "threads",
+                "ours s/epoch",
+                *(["baseline s/epoch", "baseline/ours"] if has_base else []),
+                "sklearn s/epoch",
+                "torch s/epoch",
+                "GEMM bound",
+                "ours/bound",
+                "sklearn/ours",
+                "torch/ours",
+                *(["baseline/bound", "torch/baseline"] if has_base else []),
+                f"quiet epochs ({order})",
+                "others (cores)",
+            ],
+            rows,
+            note=f"Rounds: {rounds}. A ratio a/b above 1: b is faster. 'others': the median "
+            "outside use over all timed epochs.",
         )
-        if res["threads"] == 1:
-            line += (
-                f"; within 1.3x of the bound: {'yes' if near else 'NO'} "
-                f"(ours/bound {_ratio(res, 'ours', 'gemm')})"
-            )
-        text += line + "\n"
+    ]
     f64 = [r for r in results if "ours64" in r["median"]]
     if f64:
-        text += "\n## float32 against float64 (ours)\n\n"
-        text += common.table(
-            ["h", "threads", "ours float32 s/epoch", "ours float64 s/epoch", "float64/float32"],
-            [
+        out.append(
+            common.table(
+                "float32 against float64 (ours)",
                 [
-                    r["hidden"],
-                    r["threads"],
-                    _cell(r, "ours"),
-                    _cell(r, "ours64"),
-                    _ratio(r, "ours64", "ours"),
-                ]
-                for r in f64
-            ],
-        )
-    text += (
-        "\n## Raw timings\n\nSeconds per timed epoch in round order, with the cores used "
-        "by other processes during it in parentheses.\n\n"
-    )
-    raw_rows = []
-    for res in results:
-        for k, v in res["epochs"].items():
-            raw_rows.append(
+                    "h",
+                    "threads",
+                    "ours float32 s/epoch",
+                    "ours float64 s/epoch",
+                    "float64/float32",
+                ],
                 [
-                    res["hidden"],
-                    res["threads"],
-                    LABELS[k],
-                    res["dtypes"][k],
-                    _fmt(res["warmup"][k]),
-                    " ".join(_epoch_text(e) for e in v),
-                ]
+                    [
+                        r["hidden"],
+                        r["threads"],
+                        _cell(r, "ours"),
+                        _cell(r, "ours64"),
+                        _ratio(r, "ours64", "ours"),
+                    ]
+                    for r in f64
+                ],  # fmt: skip
             )
-    text += common.table(
-        ["h", "threads", "contender", "dtype", "warm-up epoch", "timed epochs (others)"], raw_rows
+        )
+    raw_rows = [
+        [res["hidden"], res["threads"], LABELS[k], res["dtypes"][k], _fmt(res["warmup"][k])]
+        + [" ".join(_epoch_text(e) for e in v)]
+        for res in results
+        for k, v in res["epochs"].items()
+    ]
+    out.append(
+        common.table(
+            "Raw timings",
+            ["h", "threads", "contender", "dtype", "warm-up epoch", "timed epochs (others)"],
+            raw_rows,
+            note="Seconds per timed epoch in round order, with the cores other processes used "
+            "during it in parentheses.",
+        )
     )
     single = [r for r in results if r["threads"] == 1]
     if single:
-        text += (
-            "\n## CPU seconds per epoch at 1 thread\n\n"
-            "A process with one thread that waits its turn for a core loses wall time but not "
-            "CPU time, so at 1 thread the CPU time per epoch (median over all timed epochs, "
-            "quiet or not) is a cross-check that other load hardly moves (it still feels "
-            "shared caches). Torch's OpenMP runtime and OpenBLAS may spin briefly while "
-            "waiting, which counts as CPU time too.\n\n"
-        )
-        text += common.table(
-            ["h", *(LABELS[k] for k in kinds), "ours/bound", "sklearn/ours", "torch/ours"],
-            [
-                [r["hidden"]]
-                + [
-                    _fmt(statistics.median(e["cpu"] for e in r["epochs"][k]))
-                    if k in r["epochs"]
-                    else "n/a"
-                    for k in kinds
-                ]
-                + [_cpu_ratio(r, a, b) for a, b in (("ours", "gemm"), ("sklearn", "ours"))]
-                + [_cpu_ratio(r, "torch", "ours")]
-                for r in single
-            ],
-        )
-    profiled = [r for r in results if r["profile"]]
-    if profiled:
-        text += (
-            "\n## Where ours spends an epoch (cProfile, one extra epoch, own time)\n\n"
-            "cProfile adds a little overhead; `forward` and `backward` own time is mostly "
-            "their matrix products, the rest is elementwise work.\n"
-        )
-        for res in profiled:
-            p = res["profile"]
-            text += (
-                f"\nh={res['hidden']}, {res['threads']} thread(s), epoch {p['total']:.3f} s\n\n"
-            )
-            text += common.table(
-                ["function", "calls", "own s", "share", "cumulative s"],
+        out.append(
+            common.table(
+                "CPU seconds per epoch at 1 thread",
+                ["h", *(LABELS[k] for k in kinds), "ours/bound", "sklearn/ours", "torch/ours"],
                 [
-                    [f"`{w}`", n, _fmt(t), f"{100 * t / p['total']:.0f}%", _fmt(c)]
-                    for w, n, t, c in p["rows"]
+                    [r["hidden"]]
+                    + [
+                        _fmt(statistics.median(e["cpu"] for e in r["epochs"][k]))
+                        if k in r["epochs"]
+                        else "n/a"
+                        for k in kinds
+                    ]
+                    + [_cpu_ratio(r, a, b) for a, b in (("ours", "gemm"), ("sklearn", "ours"))]
+                    + [_cpu_ratio(r, "torch", "ours")]
+                    for r in single
                 ],
+                note="Median over all timed epochs, quiet or not: a single-threaded process "
+                "that waits for a core loses wall time, not CPU time.",
+            )
+        )
+    for res in results:
+        p = res["profile"]
+        if p:
+            out.append(
+                common.table(
+                    f"Where ours spends an epoch: h={res['hidden']}, {res['threads']} "
+                    f"thread(s), {p['total']:.3f} s under cProfile",
+                    ["function", "calls", "own s", "share", "cumulative s"],
+                    [
+                        [f"`{w}`", n, _fmt(t), f"{100 * t / p['total']:.0f}%", _fmt(c)]
+                        for w, n, t, c in p["rows"]
+                    ],
+                )
             )
     if pairs:
-        text += (
-            "\n## A gemm into the velocity: NumPy's BLAS or SciPy's\n\n"
-            "Milliseconds per pair: the forward product `X_b @ W1` by NumPy, then "
-            "`v <- v - X_b.T @ dZ1` (h=800, batch 128) by NumPy (a new product and a "
-            "subtraction), by a gemm on NumPy's own OpenBLAS (`nnsweep.nn._blas`, what "
-            "`optim.SGD` uses), or by `scipy.linalg.blas.sgemm`, which runs on SciPy's own "
-            "copy of OpenBLAS with its own thread pool. Last two columns: the relu "
-            "derivative at (128, 800), `delta *= (A > 0)` (what `functions` does) against "
-            "`delta[A <= 0] = 0`. Medians of 7 rounds of 200, in a process of its own.\n\n"
-        )
         names = ["numpy", "own BLAS gemm", "scipy.linalg.blas gemm", "relu' by multiply",
                  "relu' by index"]  # fmt: skip
-        text += common.table(
-            ["threads", *names],
-            [
-                [p["threads"], *("n/a" if p[k] is None else f"{p[k]:.3f}" for k in names)]
-                for p in pairs
-            ],
+        out.append(
+            common.table(
+                "A gemm into the velocity: NumPy's BLAS or SciPy's (ms)",
+                ["threads", *names],
+                [
+                    [p["threads"], *("n/a" if p[k] is None else f"{p[k]:.3f}" for k in names)]
+                    for p in pairs
+                ],
+                note="Milliseconds per pair: `X_b @ W1` by NumPy, then `v <- v - X_b.T @ dZ1` "
+                "(h=800, batch 128) by NumPy (a product and a subtraction), by a gemm on "
+                "NumPy's own BLAS (`nnsweep.nn._blas`), or by `scipy.linalg.blas.sgemm` "
+                "(SciPy's own OpenBLAS and thread pool). The relu derivative at (128, 800): "
+                "`delta *= (A > 0)` against `delta[A <= 0] = 0`. Medians of 7 rounds of 200.",
+            )
         )
-    text += (
-        "\n## Measured elsewhere\n\n"
-        "- Denormal velocities (the flush every 16 steps in `optim.SGD`), measured when the "
-        "flush was added (commit 29ab70f, this benchmark's profile): on MNIST 5-12 % of W1's "
-        "velocities went denormal within 4 epochs, and the momentum step became 3-6x "
-        "slower.\n"
-    )
-    return text
+    return out
 
 
 def main(argv=None):
@@ -682,16 +639,15 @@ def main(argv=None):
         args.max_wait = 2.0 if args.quick else 20.0
     hiddens = args.hidden or ([256] if args.quick else [256, 800])
     threads = args.threads or [1, 2]
-    has_torch = not args.no_torch and common._version("torch") is not None
+    has_torch = not args.no_torch and common.version("torch") is not None
     kinds = tuple(
         k
         for k in CONTENDERS
         if (has_torch or k != "torch") and not (args.no_sklearn and k == "sklearn")
     )
-    env = common.environment(with_torch=has_torch)
-    baseline = None
+    env = common.environment(torch=has_torch)
     if args.baseline:
-        baseline = common._git("rev-parse", "--short", args.baseline) or args.baseline
+        env["baseline"] = common.git("rev-parse", "--short", args.baseline) or args.baseline
         Worker.baseline_tree = Path(tempfile.mkdtemp(prefix="nnsweep-baseline-"))
         archive = subprocess.run(
             ["git", "archive", args.baseline, "nnsweep"], cwd=common.ROOT, capture_output=True
@@ -700,7 +656,6 @@ def main(argv=None):
             raise SystemExit(f"git archive {args.baseline}: {archive.stderr.decode().strip()}")
         subprocess.run(["tar", "-x"], input=archive.stdout, cwd=Worker.baseline_tree, check=True)
         kinds = kinds[:1] + ("base",) + kinds[1:]
-        env.append(("baseline", f"nnsweep at commit {baseline}"))
     results = []
     for t in threads:
         for h in hiddens:
@@ -722,12 +677,18 @@ def main(argv=None):
         pairs.append(w.read())
         w.proc.stdin.close()
         w.proc.wait(timeout=60)
-    env.append(("load average (1/5/15 min) at end", common.loadavg()))
-    env.append(("time spent waiting for a quiet machine", f"{QUIET_WAIT.waited:.0f} s"))
+    env["extra"] = {"time spent waiting for a quiet machine": f"{QUIET_WAIT.waited:.0f} s"}
     if Worker.baseline_tree is not None:
         shutil.rmtree(Worker.baseline_tree, ignore_errors=True)
-    text = report(results, rounds, args.quick, env, baseline, pairs)
-    common.write_result("speed", text, quick=args.quick)
+    common.write_results(
+        "speed",
+        "Training speed: seconds per epoch on MNIST",
+        env,
+        tables(results, rounds, pairs),
+        data={"rounds": rounds, "results": results, "pairs": pairs},
+        about=ABOUT,
+        quick=args.quick,
+    )
     return 0
 
 

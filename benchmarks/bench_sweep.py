@@ -14,21 +14,22 @@ Two measurements, each in this one run, on the protocol of `studies/digits.toml`
    2 worker processes, so both run the very same trials: trials per minute.
 
 MLflow's cost is measured by `bench_logging.py` (the same trials with MLflow on and off).
+Results go to ``results/sweep.json`` and ``sweep.md``; with ``--only-workers`` (section 2
+alone) to ``results/sweep_workers.json`` and ``sweep_workers.md``.
 """
 
 import argparse
-import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+import common
+
+common.blas_threads(1)
 
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
-from common import ROOT, environment, header, loadavg, table, write_result  # noqa: E402
+from common import ROOT, loadavg, table  # noqa: E402
 from scipy.stats import loguniform, uniform  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
@@ -40,7 +41,6 @@ from sklearn.model_selection import (  # noqa: E402
 )
 from sklearn.neural_network import MLPClassifier  # noqa: E402
 
-sys.path.insert(0, str(ROOT))
 from nnsweep.config import load_study  # noqa: E402
 from nnsweep.datasets import load_dataset  # noqa: E402
 from nnsweep.sweep import run_sweep  # noqa: E402
@@ -217,37 +217,27 @@ def main(argv=None):
     import warnings
 
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
-    env = environment(with_torch=False)
-    env.append(("optuna", optuna.__version__))
-    import mlflow
-
-    env.append(("mlflow", mlflow.__version__))
+    env = common.environment()
     X, y, cv = digits_protocol()
-    sections = []
-
+    tables, data = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         if not args.only_workers:
-            same_budget(tmp, budget, X, y, cv, sections)
-        workers(tmp, scaling_trials, sections)
-    text = (
-        header(
-            "Sweeps on digits: nnsweep, RandomizedSearchCV, Optuna + cross_val_score",
-            env,
-            [
-                "Protocol: digits / 16; `train_test_split(test_size=0.25, random_state=0)`; "
-                "`StratifiedKFold(5, shuffle=True, random_state=0)` on the 75 % part (1347 "
-                "samples). One BLAS thread per process. "
-                + ("QUICK smoke run: short budgets." if args.quick else "")
-                + (" Section 2 only (--only-workers)." if args.only_workers else "")
-            ],
-        )
-        + "\n"
-        + "\n".join(sections)
+            data["same_budget"] = same_budget(tmp, budget, X, y, cv, tables)
+        data["workers"] = workers(tmp, scaling_trials, tables)
+    common.write_results(
+        "sweep_workers" if args.only_workers else "sweep",
+        "Sweeps on digits: nnsweep, RandomizedSearchCV, Optuna + cross_val_score",
+        env,
+        tables,
+        data=data,
+        about="Protocol: digits / 16; `train_test_split(test_size=0.25, random_state=0)`; "
+        "`StratifiedKFold(5, shuffle=True, random_state=0)` on the 75 % part (1347 samples). "
+        "One BLAS thread per process.",
+        quick=args.quick,
     )
-    write_result("sweep", text, quick=args.quick)
 
 
-def same_budget(tmp, budget, X, y, cv, sections):
+def same_budget(tmp, budget, X, y, cv, tables):
     """Section 1: nnsweep, RandomizedSearchCV and Optuna + cross_val_score, same budget."""
     rows, loads = [], []
     curve, n, wall, result = ours(tmp, budget)
@@ -262,29 +252,23 @@ def same_budget(tmp, budget, X, y, cv, sections):
         summarise("Optuna TPE + cross_val_score(MLPClassifier), n_jobs=2", curve, n, wall, budget)
     )
     loads.append(loadavg())
-    sections.append(
-        f"## Same wall-time budget ({budget:.0f} s each)\n\n"
-        "Best 5-fold CV accuracy so far against elapsed time (from the start of the "
-        "search; trial completion times read from each study). RandomizedSearchCV "
-        "has no budget option and reports only at its end, so its only point is its end.\n\n"
-        + table(
-            [
-                "search",
-                "trials",
-                "wall s",
-                "best @30 s",
-                "best @60 s",
-                f"best @{budget:.0f} s",
-                *(f"reaches {th}" for th in THRESHOLDS),
-            ],
-            rows,
+    columns = ["search", "trials", "wall s", "best @30 s", "best @60 s", f"best @{budget:.0f} s"]
+    tables += [
+        table(
+            f"Same wall-time budget ({budget:.0f} s each)",
+            columns + [f"reaches {th}" for th in THRESHOLDS] + ["load after"],
+            [row + [load] for row, load in zip(rows, loads, strict=True)],
+            note="Best 5-fold CV accuracy so far against the time since the search started "
+            "(trial completion times read from each study). RandomizedSearchCV has no budget "
+            "and reports only at its end: its one point is its end.",
+            footnote=f"nnsweep's refit best model: {ours_test:.4f} on the held-out 25 % (read "
+            "once, after the search).",
         )
-        + f"\nnnsweep's refit best model scored {ours_test:.4f} on the held-out 25 % "
-        f"(read once, after the search). Load average after each: {'; '.join(loads)}.\n"
-    )
+    ]
+    return {"rows": rows, "test_score": ours_test}
 
 
-def workers(tmp, scaling_trials, sections):
+def workers(tmp, scaling_trials, tables):
     """Section 2: the same grid with 1 and 2 workers, MLflow off and on."""
     grid_study = write_grid_study(Path(tmp))
     rows, rates = [], {}
@@ -302,19 +286,28 @@ def workers(tmp, scaling_trials, sections):
         rows.append([str(n_jobs), mlflow_on, str(n), f"{wall:.1f}", f"{rate:.1f}", loadavg()])
     speedup = np.median(rates[2, False]) / np.median(rates[1, False])
     tracked = np.median(rates[2, True]) / np.median(rates[2, False])
-    sections.append(
-        f"## Worker processes ({scaling_trials} trials: the same grid for every run)\n\n"
-        "The digits study with its search space replaced by a grid of "
-        f"{scaling_trials} configurations (n_hidden 64..512 step 64 x learning rate "
-        "0.03 / 0.1 / 0.3; momentum 0.9, the rest of `studies/digits.toml` fixed), grid "
-        "sampler, no pruner, no refit: 1 and 2 workers run exactly the same "
-        "trials, so the ratio is throughput, not luck of the sampler. Wall time of "
-        "`run_sweep` from the MLflow writer's start (when on) to its end, worker "
-        "start-up included; runs interleaved.\n\n"
-        + table(["workers", "MLflow", "trials", "wall s", "trials/min", "load after"], rows)
-        + f"\n2 workers / 1 worker, MLflow off (median trials per minute): "
-        f"**{speedup:.2f}x**. 2 workers, MLflow on / off: **{tracked:.2f}x**.\n"
-    )
+    tables += [
+        table(
+            f"Worker processes ({scaling_trials} trials: the same grid for every run)",
+            ["workers", "MLflow", "trials", "wall s", "trials/min", "load after"],
+            rows,
+            note=f"The digits study with its search space replaced by a grid of {scaling_trials} "
+            "configurations (n_hidden 64..512 step 64 x learning rate 0.03 / 0.1 / 0.3; "
+            "momentum 0.9, the rest of `studies/digits.toml` fixed), grid sampler, no pruner, "
+            "no refit: 1 and 2 workers run the same trials. Wall time of `run_sweep` from the "
+            "MLflow writer's start (when on) to its end, worker start-up included; runs "
+            "interleaved.",
+        ),
+        table(
+            "",
+            ["median trials/min", "ratio"],
+            [
+                ["2 workers / 1 worker, MLflow off", f"**{speedup:.2f}x**"],
+                ["2 workers, MLflow on / off", f"**{tracked:.2f}x**"],
+            ],
+        ),
+    ]
+    return {f"{n} workers, MLflow {'on' if t else 'off'}": r for (n, t), r in rates.items()}
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """Run the benchmarks, each in its own process.
 
-Usage: ``python benchmarks/run.py [--only NAME ...] [--quick]``; ``make bench`` runs it.
+Usage: ``python benchmarks/run.py [--only NAME ...] [--quick] [--results DIR]``; ``make
+bench`` runs it.
 
-Benchmarks are not tests: they measure, print markdown tables and write them to
-``benchmarks/results/<name>.md``, each headed with the date, the machine, its
-load and the versions used. Every ``benchmarks/bench_<name>.py`` is a benchmark
-called ``<name>``; ``speed`` and ``accuracy`` run first, the others after them in
-alphabetical order:
+Benchmarks are not tests: they measure, and write ``benchmarks/results/<name>.json`` (the
+date, the machine, its load, the versions and the commit measured; the measurements; the
+tables) and ``<name>.md`` generated from it (``common.py``). Every
+``benchmarks/bench_<name>.py`` is a benchmark called ``<name>``; ``speed`` and ``accuracy``
+run first, the others after them in alphabetical order:
 
 * ``speed``: seconds per epoch on MNIST, nnsweep against scikit-learn's
   ``MLPClassifier``, PyTorch and the bound set by the matrix products alone.
@@ -17,11 +18,15 @@ alphabetical order:
 * ``mnist_seeds``: the spread of the test error over estimator seeds, for fixed
   parameters (about 10 minutes); run only when named.
 
+The others: ``digits_sweep`` (``make sweep`` here and at a baseline commit), ``faults``,
+``logging`` (MLflow's cost), ``scaleout`` and ``sweep``. docs/benchmarks.md describes each.
+
 A separate process per benchmark keeps BLAS thread limits and imported libraries
 (torch, OpenMP runtimes) from leaking from one into the next.
 """
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -51,7 +56,15 @@ def main(argv=None):
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: fewer repeats, configurations and epochs"
     )
+    parser.add_argument(
+        "--results",
+        metavar="DIR",
+        help="write the results into DIR instead of benchmarks/results (NNSWEEP_BENCH_RESULTS)",
+    )
     args = parser.parse_args(argv)
+    env = dict(os.environ)
+    if args.results:
+        env["NNSWEEP_BENCH_RESULTS"] = str(Path(args.results).resolve())
     failed = []
     for name in args.only or [n for n in benchmarks if n not in ON_REQUEST]:
         script = benchmarks[name]
@@ -59,7 +72,7 @@ def main(argv=None):
         cmd = [sys.executable, str(script)] + (["--quick"] if quick else [])
         print(f"== {name}: {' '.join(cmd)}", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
-        code = subprocess.call(cmd, cwd=HERE.parent)
+        code = subprocess.call(cmd, cwd=HERE.parent, env=env)
         elapsed = time.perf_counter() - t0
         print(f"== {name}: exit {code} after {elapsed:.0f} s", file=sys.stderr, flush=True)
         if code:
