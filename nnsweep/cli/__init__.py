@@ -19,14 +19,15 @@ import time
 from .. import __version__
 from ..config import StudyFileError
 from ..datasets import DatasetError
-from ..stopping import EXIT_CODES, child_pids, stop_children, stop_signal
 from ..study.journal import DiskError
 from ..study.locks import StudyBusyError
 from ..study.storage import StorageError
 from . import commands
+from .children import child_pids, stop_children
 from .commands import EXIT_INTERRUPTED, cmd_run, cmd_sync, cmd_worker, start_tracking
 from .inputs import load_data, load_spec
 from .report import cmd_list, cmd_show, print_summary
+from .signals import EXIT_CODES, stop_signal
 
 __all__ = [
     "build_parser",
