@@ -6,8 +6,9 @@ summary. Everything is refused before any training if the study file, the data o
 tracking store is wrong. ``nnsweep sync`` projects a study into MLflow at any time.
 
 The package: `inputs` (the study file, the data), `commands` (run, worker, sync), `report`
-(show, list, the summary); this
-module parses the arguments and maps errors to exit codes.
+(show, list, the summary), `signals` (the command's stop signals and its deadline),
+`children` (its process tree, none of which outlives it); this module parses the arguments
+and maps errors to exit codes.
 """
 
 from __future__ import annotations
