@@ -15,17 +15,20 @@ def _stopped_while_importing(signum, _frame):
 
 def run():
     """The ``nnsweep`` command: `nnsweep.cli.main`, with stops during its imports handled."""
-    # Kept until the sweep installs its own (nnsweep.stopping.GracefulStop), which puts this
-    # one back after: a stop while reading the study file or loading the data exits too.
+    # Kept until the sweep runs under the command's own (nnsweep.cli.signals.GracefulStop),
+    # which puts this one back after: a stop while reading the study file or loading the data
+    # exits too.
     for sig in _CODES:
         signal.signal(sig, _stopped_while_importing)
     # Each line as it is printed, also into a pipe or a file (`| tee`, a log, the tests)
     sys.stdout.reconfigure(line_buffering=True)
-    from .stopping import arm_deadline, enable_stack_dumps
+    from .stopping import enable_stack_dumps
 
     enable_stack_dumps()
-    arm_deadline()  # once asked to stop, the command exits within seconds, whatever happens
     from .cli import main
+    from .cli.signals import arm_deadline
+
+    arm_deadline()  # once asked to stop, the command exits within seconds, whatever happens
 
     return main()
 

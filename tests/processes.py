@@ -131,7 +131,7 @@ def note_overdue_stop(stderr, what="nnsweep"):
     The command then still exited, and the study is resumable (what the tests check); the
     stacks it printed say what held up the graceful stop.
     """
-    from nnsweep.stopping import OVERDUE
+    from nnsweep.cli.signals import OVERDUE
 
     if OVERDUE in stderr:
         warnings.warn(

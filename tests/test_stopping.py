@@ -5,8 +5,10 @@ Each test runs ``nnsweep run`` of a small study (tests/stops.py) in a pseudo-ter
 write holds its lock; a second Ctrl-C; SIGTERM to the command alone; SIGHUP to the group),
 then checks what a person would: the exit code and how long it took, that no process of the
 sweep is left, that no trial stays RUNNING, and that running the same command again completes
-exactly the budget with one MLflow run per trial. The faults on disk (a stale lock, a torn
-journal, a read-only or full disk) follow.
+exactly the budget with one MLflow run per trial. A moment of the command (start-up, the
+refit) is aimed at through its phase hook (`nnsweep.phases`), not a sleep. The faults on disk
+(a stale lock, a torn journal, a read-only or full disk) follow, then `run_sweep` called from
+Python: its caller's ``should_stop`` stops it, and it leaves the signal handlers alone.
 """
 
 import os
@@ -20,12 +22,17 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
+from nnsweep.cli.signals import STOP_DEADLINE
+from nnsweep.config import load_study
+from nnsweep.datasets import load_dataset
 from nnsweep.study.records import Attr, StopReason, StudyAttr, is_interrupted
-from nnsweep.sweep import count_budget
+from nnsweep.sweep import count_budget, run_sweep
 from tests.processes import run_nnsweep, subprocess_env
 from tests.readback import check_trials_match_runs, load_optuna_study, trials_now
 from tests.stops import (
     N_TRIALS,
+    STOPPING,
+    Phases,
     journal_lock_held,
     running_mid_trial,
     start_in_terminal,
@@ -111,15 +118,28 @@ def test_ctrl_c_while_a_journal_write_holds_its_lock(tmp_path):
     _resumes_to_the_budget(tmp_path, study_file, storage, tracking, "inlock")
 
 
-def test_ctrl_c_at_start_up(tmp_path):
+@pytest.mark.parametrize(
+    "phase, pause, within",
+    [
+        # the data loading, the MLflow writer starting (held there until the Ctrl-C ends it)
+        ("loading", "loading", EXIT_WITHIN),
+        # the first worker process starting (its signals ignored), the other one perhaps
+        # still importing: each must import the sweep before it reads the stop file, which
+        # takes seconds on a loaded machine, at times past the stop's deadline
+        ("worker", None, STOP_DEADLINE + 10),
+    ],
+)
+def test_ctrl_c_at_start_up(tmp_path, phase, pause, within):
     study_file, storage, tracking = stop_study(tmp_path, "startup")
-    term = start_in_terminal(tmp_path, study_file)
+    phases = Phases(tmp_path, pause_at=pause)
+    term = start_in_terminal(tmp_path, study_file, phases.env())
     try:
-        time.sleep(1.0)  # importing, loading the data, starting the writer and workers
+        _wait(lambda: phases.reached(phase), 150, f"the phase {phase!r}", term)
         term.ctrl_c()
         code, took = term.wait(60)
         assert code == 130, term.output[-3000:]
-        assert took < EXIT_WITHIN and term.survivors() == []
+        assert took < within, f"took {took:.1f} s to exit after the stop\n{term.output[-3000:]}"
+        assert term.survivors() == []
     finally:
         term.close()
     _resumes_to_the_budget(tmp_path, study_file, storage, tracking, "startup")
@@ -127,23 +147,20 @@ def test_ctrl_c_at_start_up(tmp_path):
 
 def test_ctrl_c_during_the_refit_then_the_rerun_refits(tmp_path):
     study_file, storage, tracking = stop_study(tmp_path, "refit", extra="")
-    term = start_in_terminal(tmp_path, study_file)
+    phases = Phases(tmp_path, pause_at="refit")  # held at the refit's start until the Ctrl-C
+    term = start_in_terminal(tmp_path, study_file, phases.env())
     try:
-        _wait(
-            lambda: (
-                len([t for t in trials_now(storage, "refit") if t.state.is_finished()]) >= N_TRIALS
-            ),
-            240,
-            "the last trial's end (the refit starts)",
-            term,
-        )
-        time.sleep(0.3)
+        _wait(lambda: phases.reached("refit"), 240, "the refit", term)
         term.ctrl_c()
+        _wait(lambda: STOPPING in term.output, 30, "the Ctrl-C handled", term)
+        phases.go()
         code, took = term.wait(60)
-        assert code in (0, 130), term.output[-3000:]  # a refit faster than the Ctrl-C ends 0
+        assert code == 130, term.output[-3000:]
         assert took < EXIT_WITHIN and term.survivors() == []
     finally:
         term.close()
+    assert "run the same command again to resume" in term.output
+    assert not (tmp_path / "mlruns" / "studies" / "refit" / "model.joblib").exists()
     study = _resumes_to_the_budget(tmp_path, study_file, storage, tracking, "refit")
     assert study.user_attrs.get(StudyAttr.RESULT, {}).get("test_score") is not None
     assert (tmp_path / "mlruns" / "studies" / "refit" / "model.joblib").is_file()
@@ -155,7 +172,7 @@ def test_a_second_ctrl_c_stops_at_once_and_the_study_resumes(tmp_path):
     try:
         _wait(lambda: running_mid_trial(storage, "twice"), 150, "a running trial", term)
         term.ctrl_c()
-        time.sleep(0.2)
+        _wait(lambda: STOPPING in term.output, 30, "the first Ctrl-C handled", term)
         term.ctrl_c()
         code, took = term.wait(60)
         assert code == 130, term.output[-3000:]
@@ -280,9 +297,9 @@ def test_a_disk_that_fills_mid_sweep_stops_it_and_the_study_resumes(tmp_path):
 # ------------------------------------------------------------------- the stop's deadline
 DEADLINE_SCRIPT = """
 import os, signal, sys, time
-from nnsweep import stopping
-stopping.arm_deadline(1.0)
-with stopping.GracefulStop(log=lambda text: print(text, flush=True)):
+from nnsweep.cli import signals
+signals.arm_deadline(1.0)
+with signals.GracefulStop(log=lambda text: print(text, flush=True)):
     os.kill(os.getpid(), signal.SIGTERM)  # the stop: a flag the code below never reads
     try:
         while True:
@@ -319,3 +336,71 @@ def test_a_stop_that_misses_its_deadline_stops_at_once_then_exits(tmp_path, how)
         assert "exiting now; run the same command again" in proc.stdout
         assert 5.5 < took < 30, took
     assert "Thread" in proc.stderr  # every thread's stack, for the bug report
+
+
+# ------------------------------------------------------------ run_sweep called from Python
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _handlers():
+    return [signal.getsignal(sig) for sig in SIGNALS]
+
+
+def _after_the_first_complete_trial(storage, name, then):
+    """A ``should_stop`` for `run_sweep`: False until a trial of the study has completed,
+    then ``then()`` (called once); it notes the signal handlers in place at every call."""
+    seen, said = [], []
+
+    def check():
+        seen.append(_handlers())
+        if not said and any(t.state == TrialState.COMPLETE for t in trials_now(storage, name)):
+            said.append(then())  # once
+        return bool(said) and said[0]
+
+    return check, seen
+
+
+def _python_study(tmp_path, name, n_jobs):
+    path = stop_study(tmp_path, name, n_jobs=n_jobs)[0]
+    return load_study(path, overrides={"tracking.enabled": "false"})
+
+
+def _resumes_in_python(spec, name):
+    before = _handlers()
+    again = run_sweep(spec, load_dataset("digits"), progress=False)
+    assert not again.interrupted and _handlers() == before
+    study = load_optuna_study(name, spec.storage.url)
+    assert count_budget(study) == N_TRIALS
+    assert len([t for t in study.trials if not is_interrupted(t)]) == N_TRIALS
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])  # the worker in the caller's thread; two processes
+def test_run_sweep_stops_when_its_should_stop_says_and_leaves_the_signals_alone(tmp_path, n_jobs):
+    name = f"python{n_jobs}"
+    spec = _python_study(tmp_path, name, n_jobs)
+    check, seen = _after_the_first_complete_trial(spec.storage.url, name, lambda: True)
+    before = _handlers()
+    result = run_sweep(spec, load_dataset("digits"), progress=False, should_stop=check)
+    assert result.interrupted
+    assert 1 <= result.n_complete < N_TRIALS, "the sweep did not end early"
+    assert _handlers() == before, "run_sweep changed the signal handlers"
+    assert seen and all(h == before for h in seen), "signal handlers changed during the sweep"
+    trials = load_optuna_study(name, spec.storage.url).trials
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    _resumes_in_python(spec, name)
+
+
+def test_a_keyboard_interrupt_in_python_stops_at_once_and_the_study_resumes(tmp_path):
+    """As a notebook's interrupt: KeyboardInterrupt in the main thread, while workers run."""
+    import _thread
+
+    spec = _python_study(tmp_path, "python-interrupt", n_jobs=2)
+    check, _ = _after_the_first_complete_trial(
+        spec.storage.url, "python-interrupt", lambda: _thread.interrupt_main() or False
+    )
+    before = _handlers()
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, load_dataset("digits"), progress=False, should_stop=check)
+    assert _handlers() == before
+    _resumes_in_python(spec, "python-interrupt")

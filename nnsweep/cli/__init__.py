@@ -6,8 +6,9 @@ summary. Everything is refused before any training if the study file, the data o
 tracking store is wrong. ``nnsweep sync`` projects a study into MLflow at any time.
 
 The package: `inputs` (the study file, the data), `commands` (run, worker, sync), `report`
-(show, list, the summary); this
-module parses the arguments and maps errors to exit codes.
+(show, list, the summary), `signals` (the command's stop signals and its deadline),
+`children` (its process tree, none of which outlives it); this module parses the arguments
+and maps errors to exit codes.
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ import time
 from .. import __version__
 from ..config import StudyFileError
 from ..datasets import DatasetError
-from ..stopping import EXIT_CODES, child_pids, stop_children, stop_signal
 from ..study.journal import DiskError
 from ..study.locks import StudyBusyError
 from ..study.storage import StorageError
 from . import commands, new, ui
+from .children import child_pids, stop_children
 from .commands import EXIT_INTERRUPTED, cmd_run, cmd_sync, cmd_worker, start_tracking
 from .inputs import load_data, load_spec
 from .report import cmd_list, cmd_show, print_summary
+from .signals import EXIT_CODES, stop_signal
 
 __all__ = [
     "build_parser",

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import sys
 
-from ..stopping import EXIT_CODES, child_pids, stop_children
+from .. import phases
 from ..study.redact import redact_url
 from ..study.storage import StorageError
+from .children import child_pids, stop_children
 from .inputs import load_data, load_spec
 from .report import print_summary
+from .signals import EXIT_CODES, GracefulStop, stop_signal
 from .ui import hint
 
 __all__ = ["cmd_run", "cmd_sync", "cmd_worker", "load_data", "load_spec", "start_tracking"]
@@ -56,19 +58,22 @@ def cmd_run(args):
     writer = start_tracking(spec, args.sync_later)
     failed = True
     try:
+        phases.enter("loading")
         dataset = load_data(spec)
         print(
             f"study {spec.name}: data set {dataset.name} ({dataset.digest}), "
             f"storage {redact_url(spec.storage.url)}, "
             + (f"tracking {_tracking_shown(spec)}" if writer else "tracking off")
         )
-        result = run_sweep(
-            spec,
-            dataset,
-            writer=writer,
-            progress=not args.no_progress,
-            accept_changes=args.accept_changes,
-        )
+        with GracefulStop() as stop:  # the first signal asks the sweep to stop
+            result = run_sweep(
+                spec,
+                dataset,
+                writer=writer,
+                progress=not args.no_progress,
+                accept_changes=args.accept_changes,
+                should_stop=stop.requested,
+            )
         failed = False
     finally:
         if writer is not None:
@@ -76,7 +81,7 @@ def cmd_run(args):
         stop_children(keep=already)
     print_summary(spec, result)
     if result.interrupted:
-        return EXIT_CODES.get(result.stop_signal, EXIT_INTERRUPTED)
+        return EXIT_CODES.get(stop_signal(), EXIT_INTERRUPTED)
     if writer is not None:
         _print_tracking(spec, result)
     if result.n_complete == 0:

@@ -17,7 +17,7 @@ from sklearn.metrics import get_scorer
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from .. import stopping
+from .. import phases, stopping
 from ..study.records import Attr, count_states
 from .factories import build_estimator
 
@@ -45,7 +45,6 @@ class SweepResult:
     output_dir: str = ""
     interrupted: bool = False
     tracking_code: int | None = None  # the MLflow writer's exit code (3: behind)
-    stop_signal: int | None = None  # the signal that stopped it (interrupted)
     first_error: str = ""  # the error of the first trial that failed, for the command's message
     mlflow_experiment_id: str | None = None  # where the writer put the runs (tracking on)
 
@@ -86,9 +85,10 @@ def summarise_trials(study, result):
 
 def refit(spec, result, X, y, X_test, y_test, output_dir):
     """Refit and test the best parameters, save the model and ``summary.json`` (or stop)."""
+    phases.enter("refit")
     refit_started = time.time()
     _refit_and_test(spec, build_estimator(spec), result, X, y, X_test, y_test, output_dir)
-    if stopping.requested():  # stopped mid-refit: no model, no result; a rerun refits
+    if stopping.should_stop():  # stopped mid-refit: no model, no result; a rerun refits
         result.interrupted = True
         return
     result.refit_time = time.time() - refit_started
@@ -109,7 +109,7 @@ def _refit_and_test(spec, estimator, result, X, y, X_test, y_test, output_dir):
     with threadpool_limits(limits=joblib.cpu_count()):
         model.fit(X, y)
     net.set_params(epoch_callback=None)
-    if stopping.requested():
+    if stopping.should_stop():
         return
     with threadpool_limits(limits=joblib.cpu_count()):
         result.test_score = float(get_scorer(spec.metric)(model, X_test, y_test))
@@ -124,4 +124,4 @@ def _refit_and_test(spec, estimator, result, X, y, X_test, y_test, output_dir):
 
 def _stop_requested(_estimator, _info):
     """An ``epoch_callback`` that ends training when the sweep is asked to stop."""
-    return stopping.requested()
+    return stopping.should_stop()

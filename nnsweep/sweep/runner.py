@@ -32,7 +32,15 @@ __all__ = ["add_workers", "check_unchanged", "record_study", "run_sweep", "split
 
 
 def run_sweep(
-    spec, dataset, *, writer=None, progress=True, output_dir=None, log=print, accept_changes=False
+    spec,
+    dataset,
+    *,
+    writer=None,
+    progress=True,
+    output_dir=None,
+    log=print,
+    accept_changes=False,
+    should_stop=None,
 ):
     """Run (or resume) a study's sweep, then refit and test the best model.
 
@@ -58,13 +66,20 @@ def run_sweep(
     accept_changes : bool, default=False
         Resume a study whose file changed its data, estimator, search space, metric or CV
         (`check_unchanged`); otherwise that is refused before anything starts.
+    should_stop : callable, default=None
+        Asked (no arguments) at the sweep's safe points: once it returns True, the running
+        trials end at their next epoch, marked interrupted, and so does a refit; the study
+        resumes where it stopped. It is called from this thread, and from a thread of this
+        process while worker processes run (`nnsweep.stopping.relayed`). None: never. The
+        caller decides how a stop arrives (``nnsweep run``: its signal handlers; a
+        notebook: a callback, another thread); this function installs no signal handler.
+        A `KeyboardInterrupt` stops at once and leaves the study resumable: the next run
+        recovers its running trials.
 
     Returns
     -------
     SweepResult
-        ``interrupted`` (and ``stop_signal``) when a signal stopped it: SIGINT, SIGTERM or
-        SIGHUP end the running trials at their next epoch, marked interrupted, and the study
-        resumes where it stopped; a second signal stops at once (`nnsweep.stopping`).
+        ``interrupted`` when ``should_stop`` stopped it.
 
     Examples
     --------
@@ -78,7 +93,7 @@ def run_sweep(
     X, y, X_test, y_test = split_data(spec, dataset)
     result = SweepResult(spec.name, test_metric=spec.metric)
     check_storage(spec)  # a read-only or full disk: refused before anything starts
-    with stopping.GracefulStop():
+    with stopping.checking(should_stop):
         with SweepLock.for_study(spec):
             for message in repair_journal(spec):
                 log(message)
@@ -96,7 +111,6 @@ def run_sweep(
             if spec.evaluation.refit and result.best_value is not None:
                 refit(spec, result, X, y, X_test, y_test, output_dir)
         if result.interrupted:
-            result.stop_signal = stopping.stop_signal()
             log("interrupted: run the same command again to resume the study")
             if writer is not None:
                 result.tracking_code = writer.interrupted()
@@ -125,7 +139,7 @@ def _run_trials(spec, study, X, y, started, result, progress, log):
         run_workers(job, n_workers, spec, study, log)
     finally:
         bar.close()
-    if stopping.requested():
+    if stopping.should_stop():
         result.interrupted = True
         recover_interrupted(study)
 

@@ -64,6 +64,7 @@ class _WorkerJob:
     deadline: float | None
     blas_threads: int
     budget_lock: StudyLock
+    stop_file: str  # created when the sweep is asked to stop (`nnsweep.stopping.relayed`)
 
 
 def make_job(spec, X, y, n_workers, deadline=None):
@@ -87,6 +88,7 @@ def make_job(spec, X, y, n_workers, deadline=None):
         # (benchmarks/results/scaleout.md, "BLAS threads").
         blas_threads=1,
         budget_lock=budget_lock_for(spec),
+        stop_file=stopping.new_stop_file(),
     )
 
 
@@ -95,17 +97,15 @@ def run_worker(job, worker_index, in_process=False):
 
     Returns the number of trials this worker finished. A stop request (`nnsweep.stopping`)
     ends the running trial at its next epoch, marked interrupted; a full or read-only disk
-    raises `nnsweep.study.journal.DiskError`.
+    raises `nnsweep.study.journal.DiskError`. ``in_process``: in the caller's thread.
     """
-    stopping.worker_setup(in_process)
     try:
-        return _worker_loop(job, worker_index)
+        with stopping.in_worker(job.stop_file, in_process):
+            return _worker_loop(job, worker_index)
     except OSError as exc:
         if is_disk_error(exc):
             raise DiskError(exc.errno, f"{job.storage_url}: {exc.strerror or exc}") from None
         raise
-    finally:
-        stopping.worker_teardown(in_process)
 
 
 def _worker_loop(job, worker_index):
@@ -181,13 +181,16 @@ def run_workers(job, n_workers, spec, study, log, max_restarts=3):
                 run_worker(job, 0, in_process=True)
             else:
                 backend = "dask" if spec.workers.backend == "dask" else "loky"
-                with joblib.parallel_backend(backend, **_backend_options(spec)):
+                with (
+                    stopping.relayed(job.stop_file),
+                    joblib.parallel_backend(backend, **_backend_options(spec)),
+                ):
                     joblib.Parallel(n_jobs=n_workers)(
                         joblib.delayed(run_worker)(job, i) for i in range(n_workers)
                     )
             return
         except BrokenProcessPool as exc:
-            if stopping.requested():
+            if should_stop():
                 return  # the running trials are failed and queued again by the caller
             if not isinstance(exc, TerminatedWorkerError) or restart == max_restarts:
                 raise
