@@ -18,8 +18,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from ._labels import encode_labels, learn_classes
+from .nn.fused import FusedSGD
 from .nn.network import init_params
-from .nn.optim import SGD, decayed_learning_rate
+from .nn.optim import decayed_learning_rate
 from .nn.training import BatchSettings, EpochInfo, train_epoch
 
 __all__ = ["epochs", "reset_state"]
@@ -103,7 +104,7 @@ def _initialize(est, n_features):
 
 def _new_optimizer(est):
     """SGD over the current weights, with zero velocities (its rate is set every epoch)."""
-    return SGD(est.coefs_ + est.intercepts_, est.learning_rate, est.momentum, est.nesterov)
+    return FusedSGD(est.coefs_ + est.intercepts_, est.learning_rate, est.momentum, est.nesterov)
 
 
 def _validation_split(X, y_idx, validation_fraction, rng):

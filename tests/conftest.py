@@ -51,3 +51,19 @@ def make_study(tmp_path):
         return write_study(tmp_path, name, changes, extra=extra)
 
     return make
+
+
+@pytest.fixture(params=[True, False], ids=["fast-path-as-found", "fast-path-off"])
+def fast_path(request, monkeypatch):
+    """Run a test once with the optimiser's fused BLAS path as found, once with it off.
+
+    Off is the one switch, ``nnsweep.nn._blas.AVAILABLE``, set to False: every BLAS call
+    then declines, and `nnsweep.nn.fused.FusedSGD` takes `nnsweep.nn.optim.SGD`'s own step
+    for every parameter (processes the test starts, joblib's workers, keep the path as
+    found). Returns whether the path is on.
+    """
+    from nnsweep.nn import _blas
+
+    if not request.param:
+        monkeypatch.setattr(_blas, "AVAILABLE", False)
+    return _blas.AVAILABLE

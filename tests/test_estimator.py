@@ -16,6 +16,10 @@ from sklearn.preprocessing import StandardScaler
 from nnsweep import EpochInfo, NeuralNetworkClassifier, TrainingDivergedError
 from nnsweep.compat.sklearn import InvalidParameterError
 
+# Every test twice: with the optimiser's fused BLAS path as found, and with it off (the
+# `fast_path` fixture of conftest.py). The two paths train to the same bits: tests/test_optim.py.
+pytestmark = pytest.mark.usefixtures("fast_path")
+
 
 @pytest.fixture(scope="module")
 def digits200():
@@ -129,33 +133,6 @@ def test_same_seed_gives_bit_identical_weights_in_process_and_joblib_worker(digi
         np.testing.assert_array_equal(a, c)
     other = _fit_weights(X, y, random_state=1)
     assert not np.array_equal(here[0], other[0])
-
-
-@pytest.mark.parametrize(
-    "params",
-    [
-        {},
-        {"nesterov": True, "l1_penalty": 1e-3, "l2_penalty": 1e-3, "max_norm": 1.0},
-        {"momentum": 0.0, "l2_penalty": 1e-3, "dtype": "float64"},
-        {"n_hidden": 0, "nesterov": True},
-    ],
-    ids=["classical", "nesterov-penalties-maxnorm", "plain-sgd-float64", "softmax-regression"],
-)
-def test_blas_path_and_numpy_fallback_train_identical_weights(digits200, monkeypatch, params):
-    # optim folds the products into its update with BLAS calls when it can; the NumPy
-    # fallback must give the same bits (with no BLAS path, both fits take the fallback).
-    # 512 hidden units: W1 has 64 x 512 = _blas.MIN_SIZE weights, enough for the BLAS path.
-    from nnsweep.nn import _blas
-
-    X, y = digits200
-    params = {"n_hidden": 512, "max_epochs": 5, **params}
-    fast = _fit_weights(X, y, **params)
-    monkeypatch.setattr(_blas, "gemm", lambda *a: False)
-    monkeypatch.setattr(_blas, "axpy", lambda *a: False)
-    monkeypatch.setattr(_blas, "scal", lambda *a: False)
-    slow = _fit_weights(X, y, **params)
-    for a, b in zip(fast, slow, strict=True):
-        np.testing.assert_array_equal(a, b)
 
 
 # --------------------------------------------------------------------- labels

@@ -1,4 +1,10 @@
-"""Tests for nnsweep.nn.optim: SGD with momentum, learning-rate schedules, max-norm."""
+"""Tests for nnsweep.nn.optim, nnsweep.nn.fused and nnsweep.nn._blas: SGD with momentum (the
+rule, and its fused BLAS path to the same bits), learning-rate schedules, max-norm.
+
+The tests of the rule run on `FusedSGD`, the optimiser the estimator trains with, twice (the
+`fast_path` fixture): with the fused path as found, and with it off, where every parameter
+takes `SGD`'s own step.
+"""
 
 import math
 import pickle
@@ -6,15 +12,22 @@ import pickle
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import load_digits
 
+from nnsweep import NeuralNetworkClassifier
 from nnsweep.nn import _blas
+from nnsweep.nn.fused import FusedSGD
 from nnsweep.nn.optim import SCHEDULES, SGD, decayed_learning_rate, max_norm_
 
-FAST = settings(max_examples=60, deadline=None)
+# (The fixture that `both_paths` adds only sets a module switch, the same for every example.)
+FAST = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+both_paths = pytest.mark.usefixtures("fast_path")  # the fused path as found, then off
 finite = st.floats(-100.0, 100.0, allow_nan=False, allow_infinity=False)
 
 # --- SGD with momentum --------------------------------------------------------------------
@@ -26,26 +39,32 @@ finite = st.floats(-100.0, 100.0, allow_nan=False, allow_infinity=False)
 LR, MU = 0.1, 0.9
 W0 = [1.0, -2.0]
 RAW_GRADS = [np.array([2.0, -1.0]), np.array([1.0, 3.0])]
+# The example as one row, or repeated over enough rows for the fused path to take it.
+ROWS = pytest.mark.parametrize("rows", [1, _blas.MIN_SIZE // 2], ids=["small", "large"])
 
 
-def test_sgd_classical_momentum_two_steps_by_hand():
+@both_paths
+@ROWS
+def test_sgd_classical_momentum_two_steps_by_hand(rows):
     # v <- mu v - g ;  W <- W + v
     # step 1: v = 0.9 * [0, 0] - [0.2, -0.1]          = [-0.2, 0.1]
     #         W = [1, -2] + [-0.2, 0.1]               = [0.8, -1.9]
     # step 2: v = 0.9 * [-0.2, 0.1] - [0.1, 0.3]
     #           = [-0.18 - 0.1, 0.09 - 0.3]           = [-0.28, -0.21]
     #         W = [0.8, -1.9] + [-0.28, -0.21]        = [0.52, -2.11]
-    W = np.array(W0)
-    opt = SGD([W], learning_rate=LR, momentum=MU)
-    opt.step([W], [RAW_GRADS[0]])
-    assert_allclose(W, [0.8, -1.9], rtol=1e-14)
-    assert_allclose(opt.velocities[0], [-0.2, 0.1], rtol=1e-14)
-    opt.step([W], [RAW_GRADS[1]])
-    assert_allclose(W, [0.52, -2.11], rtol=1e-14)
-    assert_allclose(opt.velocities[0], [-0.28, -0.21], rtol=1e-14)
+    W = np.tile(W0, (rows, 1))
+    opt = FusedSGD([W], learning_rate=LR, momentum=MU)
+    opt.step([W], [np.tile(RAW_GRADS[0], (rows, 1))])
+    assert_allclose(W, [[0.8, -1.9]] * rows, rtol=1e-14)
+    assert_allclose(opt.velocities[0], [[-0.2, 0.1]] * rows, rtol=1e-14)
+    opt.step([W], [np.tile(RAW_GRADS[1], (rows, 1))])
+    assert_allclose(W, [[0.52, -2.11]] * rows, rtol=1e-14)
+    assert_allclose(opt.velocities[0], [[-0.28, -0.21]] * rows, rtol=1e-14)
 
 
-def test_sgd_nesterov_momentum_two_steps_by_hand():
+@both_paths
+@ROWS
+def test_sgd_nesterov_momentum_two_steps_by_hand(rows):
     # v <- mu v - g ;  W <- W + mu v - g   (v the new velocity)
     # step 1: v = [-0.2, 0.1]
     #         W = [1, -2] + 0.9 * [-0.2, 0.1] - [0.2, -0.1]
@@ -56,20 +75,21 @@ def test_sgd_nesterov_momentum_two_steps_by_hand():
     # Cross-check with PyTorch's form (buf <- mu buf + d; W <- W - lr (d + mu buf)):
     # step 1: buf = [2, -1],  W = [1, -2] - 0.1 * [3.8, -1.9]  = [0.62, -1.81]
     # step 2: buf = [2.8, 2.1], W -= 0.1 * [3.52, 4.89]        = [0.268, -2.299]
-    W = np.array(W0)
-    opt = SGD([W], learning_rate=LR, momentum=MU, nesterov=True)
-    opt.step([W], [RAW_GRADS[0]])
-    assert_allclose(W, [0.62, -1.81], rtol=1e-14)
-    opt.step([W], [RAW_GRADS[1]])
-    assert_allclose(W, [0.268, -2.299], rtol=1e-14)
-    assert_allclose(opt.velocities[0], [-0.28, -0.21], rtol=1e-14)
+    W = np.tile(W0, (rows, 1))
+    opt = FusedSGD([W], learning_rate=LR, momentum=MU, nesterov=True)
+    opt.step([W], [np.tile(RAW_GRADS[0], (rows, 1))])
+    assert_allclose(W, [[0.62, -1.81]] * rows, rtol=1e-14)
+    opt.step([W], [np.tile(RAW_GRADS[1], (rows, 1))])
+    assert_allclose(W, [[0.268, -2.299]] * rows, rtol=1e-14)
+    assert_allclose(opt.velocities[0], [[-0.28, -0.21]] * rows, rtol=1e-14)
 
 
+@both_paths
 @pytest.mark.parametrize("nesterov", [False, True])
 def test_sgd_updates_each_parameter_in_place_with_its_own_velocity(nesterov):
     W = np.array([[1.0, -2.0]])
     b = np.array([0.5])
-    opt = SGD([W, b], learning_rate=1.0, momentum=MU, nesterov=nesterov)
+    opt = FusedSGD([W, b], learning_rate=1.0, momentum=MU, nesterov=nesterov)
     ids = (id(W), id(b))
     for _ in range(3):
         opt.step([W, b], [np.array([[0.2, -0.1]]), np.array([0.3])])
@@ -79,20 +99,22 @@ def test_sgd_updates_each_parameter_in_place_with_its_own_velocity(nesterov):
     assert_allclose(opt.velocities[1], -(1 + MU + MU**2) * np.array([0.3]), rtol=1e-14)
     # And the single-parameter optimiser agrees with the two-parameter one.
     W_alone = np.array([[1.0, -2.0]])
-    alone = SGD([W_alone], learning_rate=1.0, momentum=MU, nesterov=nesterov)
+    alone = FusedSGD([W_alone], learning_rate=1.0, momentum=MU, nesterov=nesterov)
     for _ in range(3):
         alone.step([W_alone], [np.array([[0.2, -0.1]])])
     assert_array_equal(W, W_alone)
 
 
-def test_sgd_velocities_match_parameter_dtype_and_shape():
+@pytest.mark.parametrize("Optimizer", [SGD, FusedSGD])
+def test_sgd_velocities_match_parameter_dtype_and_shape(Optimizer):
     params = [np.ones((3, 2), dtype=np.float32), np.ones(2, dtype=np.float32)]
-    opt = SGD(params)
+    opt = Optimizer(params)
     for p, v in zip(params, opt.velocities, strict=True):
         assert v.shape == p.shape and v.dtype == np.float32
         assert_array_equal(v, 0.0)
 
 
+@both_paths
 @FAST
 @given(
     w0=arrays(np.float64, 3, elements=finite),
@@ -101,7 +123,7 @@ def test_sgd_velocities_match_parameter_dtype_and_shape():
 )
 def test_sgd_with_zero_momentum_is_plain_sgd(w0, grads, nesterov):
     W = w0.copy()
-    opt = SGD([W], learning_rate=1.0, momentum=0.0, nesterov=nesterov)
+    opt = FusedSGD([W], learning_rate=1.0, momentum=0.0, nesterov=nesterov)
     expected = w0.copy()
     for g in grads:
         opt.step([W], [g])
@@ -109,6 +131,7 @@ def test_sgd_with_zero_momentum_is_plain_sgd(w0, grads, nesterov):
         assert_array_equal(W, expected)
 
 
+@both_paths
 @FAST
 @given(
     mu=st.floats(0.0, 0.99),
@@ -117,7 +140,7 @@ def test_sgd_with_zero_momentum_is_plain_sgd(w0, grads, nesterov):
 def test_sgd_classical_momentum_sums_discounted_gradients(mu, grads):
     # Unrolled: v_t = -sum_{s<=t} mu**(t-s) g_s and W_t = W_0 + sum_{s<=t} v_s.
     W = np.zeros(2)
-    opt = SGD([W], learning_rate=1.0, momentum=mu)
+    opt = FusedSGD([W], learning_rate=1.0, momentum=mu)
     v = np.zeros(2)
     expected = np.zeros(2)
     for g in grads:
@@ -263,25 +286,28 @@ def test_max_norm_keeps_float32():
     assert np.all(np.linalg.norm(W.astype(np.float64), axis=0) <= 1.5 * (1 + 1e-6))
 
 
-def test_denormal_velocities_are_flushed_to_zero():
+@both_paths
+@ROWS
+def test_denormal_velocities_are_flushed_to_zero(rows):
     """A weight with no gradient keeps a shrinking velocity; once denormal it is zeroed."""
-    W = np.zeros(3, dtype=np.float32)
-    opt = SGD([W], learning_rate=1.0, momentum=0.5)
+    W = np.zeros((rows, 3), dtype=np.float32)
+    opt = FusedSGD([W], learning_rate=1.0, momentum=0.5)
     opt.velocities[0][:] = [1e-39, 1e-30, -1e-40]  # denormal, normal, denormal (float32)
     for _ in range(SGD.flush_every):
-        opt.step([W], [np.zeros(3, dtype=np.float32)])
+        opt.step([W], [np.zeros((rows, 3), dtype=np.float32)])
     v = opt.velocities[0]
-    assert v[0] == 0 and v[2] == 0
-    assert v[1] == pytest.approx(1e-30 * 0.5**SGD.flush_every, rel=1e-5)  # still normal: kept
+    assert np.all(v[:, 0] == 0) and np.all(v[:, 2] == 0)
+    assert_allclose(v[:, 1], 1e-30 * 0.5**SGD.flush_every, rtol=1e-5)  # still normal: kept
 
 
 # --- gradients given as products A.T @ B + R ----------------------------------------------
 
 
+@both_paths
 def test_the_optimiser_owns_the_learning_rate():
     # The same raw gradient moves W by lr * g, whatever lr the optimiser holds now.
     W = np.array([1.0, -2.0])
-    opt = SGD([W], learning_rate=0.1, momentum=0.0)
+    opt = FusedSGD([W], learning_rate=0.1, momentum=0.0)
     opt.step([W], [np.array([2.0, -1.0])])
     assert_allclose(W, [0.8, -1.9], rtol=1e-15)
     opt.learning_rate = 0.01  # what the estimator does at every epoch
@@ -304,9 +330,11 @@ def _product_problem(dtype, seed=0, n=16, d=9, h=7):
 
 
 MOMENTA = [(0.0, False), (0.9, False), (0.9, True)]
+LARGE = {"d": 300, "h": 200}  # W of 60,000 elements: the fused path's, when it is on
 
 
-@pytest.mark.parametrize("size", ["small", "large"])  # evaluated in the step / folded in
+@both_paths
+@pytest.mark.parametrize("size", ["small", "large"])
 @pytest.mark.parametrize("with_penalty", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("mu, nesterov", MOMENTA)
@@ -314,10 +342,10 @@ def test_product_gradient_step_equals_the_evaluated_gradient_step(
     mu, nesterov, dtype, with_penalty, size
 ):
     # v <- mu v - A.T @ (lr B) - lr R is v <- mu v - lr (A.T @ B + R), up to rounding.
-    W, steps = _product_problem(dtype, **({"d": 300, "h": 200} if size == "large" else {}))
+    W, steps = _product_problem(dtype, **(LARGE if size == "large" else {}))
     W_eval = W.copy()
-    opt = SGD([W], learning_rate=0.05, momentum=mu, nesterov=nesterov)
-    ref = SGD([W_eval], learning_rate=0.05, momentum=mu, nesterov=nesterov)
+    opt = FusedSGD([W], learning_rate=0.05, momentum=mu, nesterov=nesterov)
+    ref = FusedSGD([W_eval], learning_rate=0.05, momentum=mu, nesterov=nesterov)
     for A, B, R in steps:
         R = R if with_penalty else None
         opt.step([W], [(A, B, R)])
@@ -328,37 +356,79 @@ def test_product_gradient_step_equals_the_evaluated_gradient_step(
     assert W.dtype == dtype
 
 
+# --- the fused path gives the textbook's bits ---------------------------------------------
+
+
 @pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("gradient", ["product", "product+penalty", "array"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("mu, nesterov", MOMENTA)
-def test_blas_path_and_numpy_fallback_give_the_same_bits(
-    monkeypatch, mu, nesterov, dtype, threads
-):
-    # The gemm / axpy calls on NumPy's BLAS do what the NumPy fallback does, in the
-    # same order, so the two give identical weights (without the BLAS path both runs
-    # take the fallback, and the test holds trivially).
+def test_fused_step_gives_the_textbook_steps_bits(mu, nesterov, dtype, gradient, threads):
+    # FusedSGD's BLAS calls are SGD's operations in SGD's order, each rounded as NumPy
+    # rounds it, so the two give identical weights and velocities. (Without the BLAS
+    # path FusedSGD is SGD, and the test holds trivially: the buffers say which ran.)
     from threadpoolctl import threadpool_limits
 
-    W, steps = _product_problem(dtype, n=128, d=300, h=200)  # large enough to thread
-    W_np = W.copy()
-    fast = SGD([W], learning_rate=0.05, momentum=mu, nesterov=nesterov)
-    slow = SGD([W_np], learning_rate=0.05, momentum=mu, nesterov=nesterov)
+    W, steps = _product_problem(dtype, n=128, **LARGE)  # large enough to thread
+    W_rule = W.copy()
+    fused = FusedSGD([W], learning_rate=0.05, momentum=mu, nesterov=nesterov)
+    rule = SGD([W_rule], learning_rate=0.05, momentum=mu, nesterov=nesterov)
     with threadpool_limits(threads):
         for A, B, R in steps:
-            fast.step([W], [(A, B, R)])
-            with monkeypatch.context() as m:
-                m.setattr(_blas, "gemm", lambda *a: False)
-                m.setattr(_blas, "axpy", lambda *a: False)
-                slow.step([W_np], [(A, B, R)])
-    assert_array_equal(W, W_np)
-    assert_array_equal(fast.velocities[0], slow.velocities[0])
+            g = {"product": (A, B, None), "product+penalty": (A, B, R), "array": A.T @ B}
+            fused.step([W], [g[gradient]])
+            rule.step([W_rule], [g[gradient]])
+    assert_array_equal(W, W_rule)
+    assert_array_equal(fused.velocities[0], rule.velocities[0])
+    assert bool(fused._buffers) == (_blas.AVAILABLE and (gradient != "array" or nesterov))
 
 
+@pytest.fixture(scope="module")
+def digits200():
+    X, y = load_digits(return_X_y=True)
+    return X[:200] / 16, y[:200]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"nesterov": True, "l1_penalty": 1e-3, "l2_penalty": 1e-3, "max_norm": 1.0},
+        {"momentum": 0.0, "l2_penalty": 1e-3, "dtype": "float64"},
+        {"n_hidden": 0, "nesterov": True},
+    ],
+    ids=["classical", "nesterov-penalties-maxnorm", "plain-sgd-float64", "softmax-regression"],
+)
+def test_estimator_trains_to_the_same_bits_with_the_fast_path_on_and_off(
+    digits200, monkeypatch, params
+):
+    # 512 hidden units: W1 has 64 x 512 = _blas.MIN_SIZE weights, enough for the fused path
+    # (softmax regression's 64 x 10 weights never are). Off is the one switch: every BLAS
+    # call off at once.
+    X, y = digits200
+    params = {"n_hidden": 512, "max_epochs": 5, "batch_size": 16, "random_state": 0, **params}
+    params.update(dropout_rate=0.2, input_dropout_rate=0.1)
+    gemm_calls = []
+    gemm = _blas.gemm
+    with monkeypatch.context() as m:
+        m.setattr(_blas, "gemm", lambda *args: gemm_calls.append(1) or gemm(*args))
+        fast = NeuralNetworkClassifier(**params).fit(X, y)
+    assert bool(gemm_calls) == (_blas.AVAILABLE and params["n_hidden"] > 0)  # the path ran
+    monkeypatch.setattr(_blas, "AVAILABLE", False)
+    slow = NeuralNetworkClassifier(**params).fit(X, y)
+    for a, b in zip(fast.coefs_ + fast.intercepts_, slow.coefs_ + slow.intercepts_, strict=True):
+        assert np.array_equal(a, b)
+
+
+# --- the other habits of the step ---------------------------------------------------------
+
+
+@both_paths
 def test_product_with_sparse_input_equals_dense():
-    W, steps = _product_problem(np.float64)
+    W, steps = _product_problem(np.float64, **LARGE)
     W_sparse = W.copy()
-    dense = SGD([W], learning_rate=0.05, momentum=0.9)
-    sparse = SGD([W_sparse], learning_rate=0.05, momentum=0.9)
+    dense = FusedSGD([W], learning_rate=0.05, momentum=0.9)
+    sparse = FusedSGD([W_sparse], learning_rate=0.05, momentum=0.9)
     for A, B, R in steps:
         A = np.where(np.abs(A) < 0.7, 0.0, A)
         dense.step([W], [(A, B, R)])
@@ -366,21 +436,22 @@ def test_product_with_sparse_input_equals_dense():
     assert_allclose(W_sparse, W, rtol=1e-13, atol=1e-15)
 
 
+@both_paths
 @pytest.mark.parametrize("size", ["small", "large"])
 def test_product_step_leaves_the_gradient_unchanged(size):
-    W, steps = _product_problem(np.float32, **({"d": 300, "h": 200} if size == "large" else {}))
+    W, steps = _product_problem(np.float32, **(LARGE if size == "large" else {}))
     A, B, R = steps[0]
     copies = [A.copy(), B.copy(), R.copy()]
-    SGD([W], learning_rate=0.05, momentum=0.9).step([W], [(A, B, R)])
+    FusedSGD([W], learning_rate=0.05, momentum=0.9).step([W], [(A, B, R)])
     for x, x0 in zip((A, B, R), copies, strict=True):
         assert_array_equal(x, x0)
 
 
-def test_pickled_optimiser_has_no_scratch_and_steps_on():
-    W, steps = _product_problem(np.float32, n=32, d=300, h=200)  # big enough for buffers
-    opt = SGD([W], learning_rate=0.05, momentum=0.9, nesterov=True)
+def test_pickled_optimiser_has_no_scratch_and_steps_on(fast_path):
+    W, steps = _product_problem(np.float32, n=32, **LARGE)  # big enough for buffers
+    opt = FusedSGD([W], learning_rate=0.05, momentum=0.9, nesterov=True)
     opt.step([W], [steps[0]])
-    assert opt._buffers  # scratch arrays were made
+    assert bool(opt._buffers) == fast_path  # scratch arrays were made, on the fused path
     back = pickle.loads(pickle.dumps(opt))
     assert back._buffers == {}
     W_back = W.copy()
@@ -443,3 +514,42 @@ def test_blas_declines_what_it_cannot_do(case):
     assert _blas.gemm(-1.0, A, B, 1.0, C) is False
     assert_array_equal(C, before)
     assert _blas.axpy(1.0, np.ones(m * n), np.ones(m * n, dtype=np.float32)) is False
+
+
+def test_blas_calls_decline_when_the_switch_is_off(monkeypatch):
+    # The one switch: with _blas.AVAILABLE off, every call declines and leaves its output alone.
+    k, m, n = 64, 256, 128
+    A, B, C = np.ones((k, m)), np.ones((k, n)), np.zeros((m, n))
+    monkeypatch.setattr(_blas, "AVAILABLE", False)
+    assert not _blas.usable(C, A, B)
+    assert _blas.gemm(-1.0, A, B, 1.0, C) is False
+    assert _blas.axpy(1.0, np.ones((m, n)), C) is False
+    assert _blas.scal(2.0, C) is False
+    assert_array_equal(C, 0.0)
+
+
+@pytest.mark.parametrize(
+    "openblas, mkl_layer, int64",
+    [
+        ("OpenBLAS 0.3.29 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64", "", False),
+        ("OpenBLAS 0.3.29 USE64BITINT DYNAMIC_ARCH NO_AFFINITY Haswell", "", True),
+        (None, "", False),  # conda-forge's libcblas, Accelerate: no OpenBLAS configuration
+        (None, "ILP64", True),  # MKL's libmkl_rt told to take 64-bit integers
+        (None, "lp64,gnu", False),
+    ],
+)
+def test_plain_cblas_names_take_the_integer_width_numpy_was_built_with(
+    monkeypatch, openblas, mkl_layer, int64
+):
+    blas = {"name": "blas"} if openblas is None else {"openblas configuration": openblas}
+    monkeypatch.setattr(np.__config__, "CONFIG", {"Build Dependencies": {"blas": blas}})
+    monkeypatch.setenv("MKL_INTERFACE_LAYER", mkl_layer)
+    assert _blas._plain_names_take_int64() is int64
+
+
+def test_blas_names_carry_their_integer_width():
+    # The names NumPy's npy_cblas.h builds: a 64 in the suffix means 64-bit integers.
+    for prefix, suffix, int64 in _blas._NAMINGS:
+        assert int64 is None if suffix == "" and prefix == "" else int64 == ("64" in suffix)
+    if _blas.AVAILABLE:
+        assert _blas.FOUND.startswith(("scipy_cblas_", "cblas_"))

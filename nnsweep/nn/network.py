@@ -40,8 +40,9 @@ Conventions, stated once:
   computed: no parameter needs it. Each weight gradient is a product
   ``A.T @ delta`` of the layer's input and its output error; `backward` can
   return it unevaluated (a `WeightGradient`), so that the optimiser folds it
-  into its update (`optim.SGD`). The gradients are never scaled by a learning
-  rate here: the step size is the optimiser's.
+  into its update (`optim.SGD`; `fused.FusedSGD` with one BLAS gemm). The
+  gradients are never scaled by a learning rate here: the step size is the
+  optimiser's.
 
 This module imports only numpy (and `functions`). It holds no state and no
 training loop; `optim` updates parameters and `estimator` runs the epochs.

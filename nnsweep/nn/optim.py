@@ -7,22 +7,18 @@ gradients arrive as ``dJ/dW``, unscaled, and `SGD` multiplies by its
 schedule is a pure function of the epoch (as nanoGPT's ``get_lr``), so it can be
 tested against its formula and plotted without training anything.
 
-A weight gradient may arrive as a matrix product left unevaluated, ``A.T @ B``
-(plus a penalty term), so that the step can fold the learning rate into the
-batch-sized factor ``B`` and add the product straight into the velocity with one
-BLAS ``gemm``, instead of writing it to a new array and subtracting that in
-another pass (`SGD` gives the formulas; `nnsweep.nn._blas` makes the calls on
-NumPy's own BLAS, with a NumPy fallback that gives the same bits).
+`SGD` is the update rule written on NumPy arrays. `nnsweep.nn.fused` makes the same
+operations, in the same order, with BLAS calls that add a weight gradient's product
+straight into the velocity; it gives the same bits, and the estimator trains with it.
 
 Left out on purpose: adaptive methods (Adam and friends). The sweep tunes the
 classic knobs: learning rate, momentum, decay.
 """
 
+import functools
 import math
 
 import numpy as np
-
-from . import _blas
 
 __all__ = ["SCHEDULES", "SGD", "decayed_learning_rate", "max_norm_"]
 
@@ -68,8 +64,14 @@ def decayed_learning_rate(learning_rate, epoch, schedule="constant", decay=0.0, 
 class SGD:
     """Mini-batch SGD with classical or Nesterov momentum; it owns the step size.
 
-    With learning rate ``lr``, momentum ``mu``, velocity ``v`` (zero at the start)
-    and gradient ``g = dJ/dW``::
+    Symbols, for one parameter (``n`` samples in the batch)::
+
+        W       a weight matrix (fan_in, fan_out) or a bias (fan_out,), updated in place
+        v       (like W)  its velocity, zero at the start
+        g       (like W)  dJ/dW, penalties included (`network.backward`)
+        lr, mu  the learning rate and the momentum
+
+    The rule::
 
         v <- mu * v - lr * g
         W <- W + v                      (classical)
@@ -77,27 +79,15 @@ class SGD:
 
     ``mu = 0`` is plain SGD, ``W <- W - lr * g``.
 
-    A gradient is an array, or, for a weight matrix, a product left unevaluated: a
-    triple ``(A, B, R)`` standing for ``g = A.T @ B + R`` (``R`` an array, or None for
-    no term), as `network.backward` returns it with ``evaluate=False``. The step then
-    folds the learning rate and the momentum into the product. With ``B' = lr * B``
-    (a pass over the batch-sized ``B``, not over ``W``), the classical step is::
-
-        v <- mu * v                     scal, one pass over v
-        v <- v - A.T @ B'               one gemm adding the product into v
-        v <- v - lr * R                 (only with a penalty)
-        W <- W + v                      axpy, one pass over W
-
-    and plain SGD is one gemm into ``W`` itself, ``W <- W - A.T @ B'``. NumPy cannot
-    add a product into an existing array: these calls go to the BLAS that NumPy uses
-    (`nnsweep.nn._blas`, threaded like ``np.matmul``) when it can, and are computed with
-    NumPy otherwise (``v *= mu; v -= A.T @ B'; W += v``), the same operations in the
-    same order and, on NumPy's OpenBLAS, the same bits.
-    Nesterov needs ``lr * g`` on its own for the update of ``W``, so there the product
-    is evaluated first (into a buffer kept between steps) and the update is the
-    formula above. So is a product for a matrix smaller than ``_blas.MIN_SIZE``
-    elements (a bias-sized or 10-class layer), where a BLAS call through ``ctypes``
-    costs more than it saves.
+    A gradient is an array, or, for a weight matrix, a product left unevaluated, as
+    `network.backward` returns it with ``evaluate=False``: a triple ``(A, B, R)``
+    standing for ``g = A.T @ B + R``, with ``A`` (n, fan_in) the layer's input, ``B``
+    (n, fan_out) the error at its output and ``R`` (like W) the penalty's gradient
+    ``l2 * W + l1 * sign(W)``, or None. Then ``lr * g`` is ``A.T @ (lr * B) + lr * R``:
+    the learning rate scales the batch-sized ``B``, and the two terms are taken from
+    ``v`` (or ``W``) one after the other, ``v <- mu * v - A.T @ (lr * B) - lr * R``.
+    Nesterov, which needs ``lr * g`` twice, adds the two terms first. This is the order
+    of `fused.FusedSGD`'s BLAS calls, so the two give the same bits.
 
     Parameters
     ----------
@@ -119,17 +109,6 @@ class SGD:
         self.nesterov = nesterov
         self.velocities = [np.zeros_like(p) for p in params]
         self._steps = 0
-        self._buffers = {}  # scratch arrays by role, parameter and shape: not state
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        del state["_buffers"]  # scratch space is rebuilt on the next step, never pickled
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self.__dict__.pop("_scratch", None)  # the scratch of an SGD pickled before 2026-12
-        self._buffers = {}
 
     def step(self, params, grads):
         """Update ``params`` in place from their gradients ``dJ/dparam`` (see the class).
@@ -139,8 +118,7 @@ class SGD:
         params : list of ndarray
         grads : list of ndarray or (A, B, R) triples
             ``grads[i]`` is ``dJ/dparams[i]``, an array or a product ``A.T @ B + R``;
-            ``A`` may be a SciPy sparse matrix (then the product is evaluated with
-            ``@``).
+            ``A`` may be a SciPy sparse matrix.
 
         Notes
         -----
@@ -154,117 +132,30 @@ class SGD:
         if self.momentum and self._steps % self.flush_every == 0:
             for v in self.velocities:
                 np.multiply(v, np.abs(v) >= np.finfo(v.dtype).tiny, out=v)
-        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-            if not isinstance(g, tuple):
-                self._apply(i, p, g * self.learning_rate)
-            elif p.size < _blas.MIN_SIZE:  # too small to gain from BLAS: evaluate it
-                A, B, R = g
-                lr_g = _dense(A.T @ B)
-                if R is not None:
-                    lr_g += R
-                lr_g *= self.learning_rate
-                self._apply(i, p, lr_g)
-            else:
-                self._step_product(i, p, *g)
+        for i, (W, g) in enumerate(zip(params, grads, strict=True)):
+            self._update(i, W, g)
 
-    def _step_product(self, i, p, A, B, R):
-        """The step for ``g = A.T @ B + R``, with the product folded in (class docstring)."""
-        lr, mu = self.learning_rate, self.momentum
-        lr_B = np.multiply(B, lr, out=self._buffer("lr_B", i, B.shape, B.dtype))  # B' = lr B
-        lr_R = None
-        if R is not None:
-            lr_R = np.multiply(R, lr, out=self._buffer("lr_R", i, p.shape, p.dtype))
-        if self.nesterov and mu:  # Nesterov needs lr g = A.T @ B' + lr R itself
-            lr_g = self._buffer("lr_g", i, p.shape, p.dtype)
-            _product_into(lr_g, A, lr_B)
-            if lr_R is not None:
-                _add(lr_g, lr_R)
-            self._apply(i, p, lr_g)
-            return
-        if not mu:
-            _add_product(p, A, lr_B, -1.0)  # W <- W - A.T @ B'
-            if lr_R is not None:
-                _add(p, lr_R, -1.0)
-            return
-        v = self.velocities[i]
-        _scale(v, mu)
-        _add_product(v, A, lr_B, -1.0)  # v <- mu v - A.T @ B'
-        if lr_R is not None:
-            _add(v, lr_R, -1.0)
-        _add(p, v)  # W <- W + v
-
-    def _apply(self, i, p, lr_g):
-        """``v <- mu v - lr g`` and the update of ``p``, from ``lr g`` itself."""
-        mu = self.momentum
-        if not mu:
-            p -= lr_g
-            return
-        v = self.velocities[i]
-        if p.size < _blas.MIN_SIZE:  # what the helpers below do for it, without the calls
+    def _update(self, i, W, g):
+        """The rule for one parameter ``W`` (``params[i]``) and its gradient ``g``."""
+        lr, mu, v = self.learning_rate, self.momentum, self.velocities[i]
+        if isinstance(g, tuple):  # lr g = A.T @ (lr B) + lr R, as a list of its terms
+            A, B, R = g
+            lr_g = [np.asarray(A.T @ (lr * B))] + ([] if R is None else [lr * R])
+        else:
+            lr_g = [lr * g]
+        if mu and self.nesterov:
+            lr_g = functools.reduce(np.add, lr_g)
             v *= mu
-            v -= lr_g
-            p += v if not self.nesterov else np.subtract(v * mu, lr_g, out=lr_g)
-            return
-        _scale(v, mu)
-        _add(v, lr_g, -1.0)
-        if self.nesterov:
-            look_ahead = np.multiply(v, mu, out=self._buffer("look_ahead", i, p.shape, p.dtype))
-            _add(look_ahead, lr_g, -1.0)
-            _add(p, look_ahead)  # W <- W + mu v - lr g
+            v -= lr_g  # v <- mu v - lr g
+            W += mu * v - lr_g  # W <- W + mu v - lr g
+        elif mu:
+            v *= mu
+            for term in lr_g:
+                v -= term  # v <- mu v - lr g
+            W += v  # W <- W + v
         else:
-            _add(p, v)  # W <- W + v
-
-    def _buffer(self, role, i, shape, dtype):
-        """A scratch array of ``shape`` kept between steps (batches of one size share it)."""
-        key = (role, i)
-        buf = self._buffers.get(key)
-        if buf is None or buf.shape != shape or buf.dtype != dtype:
-            buf = self._buffers[key] = np.empty(shape, dtype=dtype)
-        return buf
-
-
-def _add_product(C, A, B, sign):
-    """``C <- C + sign * A.T @ B`` in place, ``sign`` being 1 or -1.
-
-    One gemm on NumPy's BLAS when `nnsweep.nn._blas` can make the call, else NumPy;
-    the same bits either way.
-    """
-    if not _blas.gemm(sign, A, B, 1.0, C):
-        product = _dense(A.T @ B)
-        if sign > 0:
-            C += product
-        else:
-            C -= product
-
-
-def _product_into(C, A, B):
-    """``C <- A.T @ B``, into the existing array ``C``."""
-    if not _blas.gemm(1.0, A, B, 0.0, C):
-        C[...] = _dense(A.T @ B)
-
-
-def _dense(M):
-    """``M`` as an ndarray (a sparse ``A.T @ dense`` may come back as an np.matrix)."""
-    return M if isinstance(M, np.ndarray) else np.asarray(M)
-
-
-def _scale(x, alpha):
-    """``x <- alpha * x``: scal on NumPy's BLAS (threaded) when it can, else NumPy; same bits."""
-    if x.size < _blas.MIN_SIZE or not _blas.scal(alpha, x):
-        x *= alpha
-
-
-def _add(y, x, sign=1.0):
-    """``y <- y + sign * x``, ``sign`` 1 or -1, in place.
-
-    axpy on NumPy's BLAS (threaded) when it can, else NumPy; the same bits (one
-    rounded sum per element) either way.
-    """
-    if y.size < _blas.MIN_SIZE or not _blas.axpy(sign, x, y):
-        if sign > 0:
-            y += x
-        else:
-            y -= x
+            for term in lr_g:
+                W -= term  # W <- W - lr g
 
 
 def max_norm_(W, max_norm):

@@ -4,7 +4,10 @@
 order, gathers each batch into one reused buffer, draws the dropout masks, runs
 `network.forward` and `network.backward`, hands the unscaled gradients to the
 optimiser (which alone multiplies them by its learning rate, set by the estimator
-every epoch) and applies the max-norm constraint. A non-finite loss raises
+every epoch) and applies the max-norm constraint. A weight gradient goes as the product
+``A.T @ delta + penalty`` left unevaluated, which the optimiser folds into its step
+(`fused.FusedSGD` with one BLAS gemm), for a weight of at least ``_blas.MIN_SIZE``
+elements; a smaller one goes evaluated, as folding it gains nothing. A non-finite loss raises
 `TrainingDivergedError`. Also here: `EpochInfo`, what the estimator reports after
 every epoch.
 
@@ -17,6 +20,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from ._blas import MIN_SIZE
 from .functions import dropout_mask
 from .network import backward, forward, penalty
 from .optim import max_norm_
@@ -97,7 +101,7 @@ def train_epoch(coefs, intercepts, optimizer, X, y_idx, rng, settings, epoch):
     ----------
     coefs, intercepts : list of ndarray
         The network's weights and biases (`network.init_params`), updated in place.
-    optimizer : optim.SGD
+    optimizer : optim.SGD or fused.FusedSGD
         Over ``coefs + intercepts``, its learning rate already set for this epoch.
     X : ndarray or CSR matrix of shape (n_samples, n_features)
         In the dtype of ``settings.dtype``.
@@ -145,7 +149,11 @@ def train_epoch(coefs, intercepts, optimizer, X, y_idx, rng, settings, epoch):
             acts = forward(coefs, intercepts, Xb, activation, mask)
             loss, coef_grads, intercept_grads = backward(
                 coefs, acts, y_idx[idx], activation, l1, l2, mask, evaluate=False
-            )  # dJ/dW as products A.T @ delta, which the optimiser folds into its step
+            )  # dJ/dW as products A.T @ delta + penalty, for the optimiser to fold into its step
+            coef_grads = [  # where that pays (see the module docstring)
+                g if W.size >= MIN_SIZE else g.evaluate()
+                for W, g in zip(coefs, coef_grads, strict=True)
+            ]
             if not math.isfinite(loss):
                 raise TrainingDivergedError(epoch, loss)
             optimizer.step(params, coef_grads + intercept_grads)
