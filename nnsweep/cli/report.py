@@ -13,12 +13,15 @@ __all__ = ["cmd_list", "cmd_show", "print_summary"]
 
 def print_summary(spec, result):
     """Best parameters, CV mean +- std, test score, trial counts, wall time."""
+    retried = f", {result.n_interrupted} interrupted (retried)" if result.n_interrupted else ""
     print(
         f"\nstudy {spec.name}: {result.n_complete} complete, {result.n_pruned} pruned, "
-        f"{result.n_failed} failed; {result.wall_time:.1f} s"
+        f"{result.n_failed} failed{retried}; {result.wall_time:.1f} s"
     )
     if result.best_value is None:
         print("no trial completed yet")
+        for warning in result.warnings:
+            print(f"warning: {warning}")
         return
     std = f" +- {result.best_std:.4f}" if result.best_std is not None else ""
     print(f"best trial #{result.best_trial_number}: CV {spec.metric} {result.best_value:.4f}{std}")
@@ -28,6 +31,8 @@ def print_summary(spec, result):
             print(f"  {name:<24} {value}")
     if result.test_score is not None:
         print(f"test {spec.metric}: {result.test_score:.4f} (model saved in {result.output_dir})")
+    for warning in result.warnings:
+        print(f"warning: {warning}")
 
 
 def cmd_show(args):

@@ -125,8 +125,15 @@ def is_interrupted(trial) -> bool:
 
 
 def count_states(trials) -> Counter:
-    """How many of ``trials`` are in each state, by state name (``"COMPLETE"``, ``"FAIL"``...)."""
-    return Counter(t.state.name for t in trials)
+    """How many of ``trials`` are in each state, by state name (``"COMPLETE"``, ``"FAIL"``...).
+
+    A failed trial that was interrupted (`is_interrupted`: stopped, retried) counts as
+    ``"INTERRUPTED"``, not as ``"FAIL"``: it did not fail.
+    """
+    return Counter(
+        "INTERRUPTED" if t.state.name == "FAIL" and is_interrupted(t) else t.state.name
+        for t in trials
+    )
 
 
 def _json_safe(value):

@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from .. import phases, stopping
 from ..study.records import Attr, count_states
+from . import checks
 from .factories import build_estimator
 
 __all__ = ["SweepResult", "refit", "summarise_trials"]
@@ -40,6 +41,7 @@ class SweepResult:
     n_complete: int = 0
     n_pruned: int = 0
     n_failed: int = 0
+    n_interrupted: int = 0  # stopped or left by a dead worker, and retried: not failed
     wall_time: float = 0.0
     refit_time: float | None = None
     output_dir: str = ""
@@ -47,11 +49,13 @@ class SweepResult:
     tracking_code: int | None = None  # the MLflow writer's exit code (3: behind)
     first_error: str = ""  # the error of the first trial that failed, for the command's message
     mlflow_experiment_id: str | None = None  # where the writer put the runs (tracking on)
+    warnings: list = field(default_factory=list)  # where to look: nnsweep.sweep.checks
 
     def summary(self) -> dict:
         """The result without the model: what ``summary.json`` holds (JSON types only)."""
         keys = ("study_name", "best_trial_number", "best_value", "best_std", "test_metric")
-        keys += ("test_score", "n_complete", "n_pruned", "n_failed", "wall_time", "refit_time")
+        keys += ("test_score", "n_complete", "n_pruned", "n_failed", "n_interrupted")
+        keys += ("wall_time", "refit_time", "warnings")
         out = {k: getattr(self, k) for k in keys}
         out["best_params"] = {k: _jsonable(v) for k, v in self.best_params.items()}
         return out
@@ -67,12 +71,12 @@ def _jsonable(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def summarise_trials(study, result):
-    """Put the study's trial counts and its best trial on ``result``."""
+def summarise_trials(spec, study, result):
+    """Put the study's trial counts, its best trial and its warnings on ``result``."""
     trials = study.get_trials(deepcopy=False)
     counts = count_states(trials)
     result.n_complete, result.n_pruned = counts["COMPLETE"], counts["PRUNED"]
-    result.n_failed = counts["FAIL"]
+    result.n_failed, result.n_interrupted = counts["FAIL"], counts["INTERRUPTED"]
     errors = [t.user_attrs[Attr.ERROR] for t in trials if t.user_attrs.get(Attr.ERROR)]
     result.first_error = errors[0] if errors else ""
     if result.n_complete:
@@ -81,6 +85,7 @@ def summarise_trials(study, result):
         result.best_value = best.value
         result.best_std = best.user_attrs.get(Attr.CV_STD)
         result.best_trial_number = best.number
+    result.warnings = checks.warnings(spec, study, result.best_params)
 
 
 def refit(spec, result, X, y, X_test, y_test, output_dir):
