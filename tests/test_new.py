@@ -121,3 +121,23 @@ def test_new_refuses_a_bad_csv_with_its_own_message(tmp_path, rows, label, messa
         cmd_new(args)
     assert message in str(info.value)
     assert not (tmp_path / "m.toml").exists()
+
+
+def test_the_scale_warning_fires_on_raw_breast_cancer_and_not_on_digits(tmp_path):
+    from nnsweep.cli.inputs import load_data, scale_warning
+    from tests.studyfiles import write_study
+
+    cancer_csv(tmp_path)
+    csv_data = {"name": "csv", "path": str(tmp_path / "cancer.csv"), "label_column": "diagnosis"}
+    raw = load_study(write_study(tmp_path, "raw", {"data": {**csv_data, "subset": None}}))
+    said = scale_warning(raw, load_data(raw))
+    assert said and 'set preprocessing = "standard" in [data] of' in said and "raw.toml" in said
+    scaled = {"data": {**csv_data, "subset": None, "preprocessing": "standard"}}
+    fixed = load_study(write_study(tmp_path, "scaled", scaled))
+    assert scale_warning(fixed, load_data(fixed)) is None
+    pixels = load_dataset("digits")  # as a user's CSV: pixels in [0, 1] need no scaling
+    rows = [[*x, t] for x, t in zip(pixels.X_train, pixels.y_train, strict=True)]
+    write_csv(tmp_path / "digits.csv", [*(f"p{i}" for i in range(64)), "label"], rows)
+    as_csv = {"name": "csv", "path": str(tmp_path / "digits.csv"), "subset": None}
+    digits = load_study(write_study(tmp_path, "digits", {"data": as_csv}))
+    assert scale_warning(digits, load_data(digits)) is None

@@ -12,7 +12,7 @@ from .. import phases
 from ..study.redact import redact_url
 from ..study.storage import StorageError
 from .children import child_pids, stop_children
-from .inputs import load_data, load_spec
+from .inputs import load_data, load_spec, scale_warning
 from .report import print_summary
 from .signals import EXIT_CODES, GracefulStop, stop_signal
 from .ui import hint
@@ -65,6 +65,8 @@ def cmd_run(args):
             f"storage {redact_url(spec.storage.url)}, "
             + (f"tracking {_tracking_shown(spec)}" if writer else "tracking off")
         )
+        if warning := scale_warning(spec, dataset):
+            print(warning, file=sys.stderr)
         with GracefulStop() as stop:  # the first signal asks the sweep to stop
             result = run_sweep(
                 spec,

@@ -9,7 +9,7 @@ from ..config import load_study, parse_overrides
 from ..datasets import load_dataset
 from ..estimator import NeuralNetworkClassifier
 
-__all__ = ["load_data", "load_spec"]
+__all__ = ["load_data", "load_spec", "scale_warning"]
 
 
 def _overrides(args):
@@ -50,3 +50,24 @@ def load_data(spec):
     if d.name in ("csv", "npz"):
         return load_dataset(d.name, path=d.path, label_column=d.label_column)
     return load_dataset(d.name, data_dir=d.data_dir)
+
+
+def scale_warning(spec, dataset) -> str | None:
+    """A warning for a CSV or NPZ study whose features' ranges differ too much, unscaled.
+
+    Named data sets come scaled already (pixels in [0, 1]); a user's file may not. The
+    threshold, `nnsweep.datasets.profile.SCALE_RATIO`, is where CV accuracy was measured to
+    fall (benchmarks/bench_feature_scales.py).
+    """
+    from ..datasets.profile import SCALE_RATIO, scale_ratio
+
+    if spec.data.name not in ("csv", "npz") or spec.data.preprocessing != "none":
+        return None
+    ratio = scale_ratio(dataset.X_train)
+    if ratio <= SCALE_RATIO:
+        return None
+    return (
+        f"warning: the features' ranges differ by {ratio:,.0f}x (over {SCALE_RATIO:g}x) and are "
+        f'not scaled: set preprocessing = "standard" in [data] of {spec.path} (or --set '
+        "data.preprocessing=standard); an unscaled network learns the small features poorly"
+    )
