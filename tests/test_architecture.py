@@ -62,3 +62,15 @@ def test_import_nnsweep_is_light_and_lists_its_lazy_names():
     )
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True)
     assert out.stdout.split() == ["True", "False", "nnsweep.estimator"], out.stderr
+
+
+def test_help_texts_are_plain_text():
+    from nnsweep.cli import build_parser
+
+    parser = build_parser()
+    texts = [parser.format_help()]
+    sub = next(a for a in parser._actions if a.dest == "command")  # argparse's subparsers
+    texts += [p.format_help() for p in sub.choices.values()]
+    assert len(texts) == 9
+    for text in texts:
+        assert "``" not in text and "`" not in text and ":class:" not in text, text

@@ -1,4 +1,4 @@
-"""The command line: ``nnsweep run | worker | sync | show | list``.
+"""The command line: ``nnsweep run | worker | sync | show | list | new | ui | dashboard``.
 
 ``nnsweep run studies/digits.toml`` validates the study file, checks that the tracking store
 answers and starts the MLflow writer, loads the data, then runs the sweep and prints a
@@ -47,7 +47,13 @@ __all__ = [
 
 def build_parser():
     """The argument parser."""
-    parser = argparse.ArgumentParser(prog="nnsweep", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="nnsweep",
+        description="Hyperparameter sweeps of a NumPy neural network: Optuna over K-fold "
+        "cross-validation, every trial in MLflow.",
+        epilog="Start with: nnsweep run studies/digits.toml (in a checkout), or nnsweep new "
+        "NAME --csv FILE --label COLUMN (your own data). nnsweep COMMAND --help says more.",
+    )
     parser.add_argument("--version", action="version", version=f"nnsweep {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
