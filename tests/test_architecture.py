@@ -74,3 +74,26 @@ def test_help_texts_are_plain_text():
     assert len(texts) == 9
     for text in texts:
         assert "``" not in text and "`" not in text and ":class:" not in text, text
+
+
+def _rooms_table():
+    """``(modules, may import)`` of each row of docs/architecture.md's table of rooms."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    table = text.split("## The rooms", 1)[1].split("The sweep's modules", 1)[0]
+    rows = [line.strip("|").split(" | ") for line in table.splitlines() if line.startswith("| `")]
+    return [([m.strip(" `") for m in first.split(",")], last.strip()) for first, _, last in rows]
+
+
+def test_the_architecture_page_states_what_the_contracts_check():
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    contracts = {c["id"]: c for c in tool["contracts"]}
+    layers = contracts["layers"]["layers"]
+    order = [
+        m.strip() for layer in layers for m in layer.split("#")[0].replace("|", ":").split(":")
+    ]
+    table = _rooms_table()
+    rooms = [m for modules, _ in table for m in modules if "." not in m]
+    assert rooms == order, "docs/architecture.md's rooms are not in the layers' order"
+    stated = {last for _, last in table}
+    named = {c["name"] for c in tool["contracts"] if c["id"] != "layers"}
+    assert stated == named, "each room's last column must be its contract's name, word for word"
