@@ -9,7 +9,7 @@ TRIALS ?=
 SWEEP_ARGS := $(if $(N_JOBS),--n-jobs $(N_JOBS)) $(if $(TRIALS),--n-trials $(TRIALS))
 UI_PORT ?= 5000
 
-# One BLAS thread per process: parallelism comes from processes (see README, "Parallelism").
+# One BLAS thread per process: parallelism comes from processes (docs/how_it_works.md).
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
