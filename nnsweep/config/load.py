@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import LOADER_FIELDS, StudyFileError, keys, locate, study_file_error, unknown_key
-from .schema import StudySpec, json_schema, kinds, sections, show, validate_study
+from .schema import StudySpec, json_schema, kinds, sections, show, takes, validate_study
 
 # How a value's type is worded in a validator's "expected ..." (then "got" needs no type);
 # an integer is a valid float.
@@ -111,18 +111,16 @@ def _resolved(raw: dict, environ: Any) -> dict:
         table = out.setdefault(name, {}) if name != "data" else out.get(name)
         if not isinstance(table, dict):
             continue
-        variant = schema["variant"]
-        chosen = (
-            table.get(variant, schema["properties"][variant].get("default")) if variant else None
-        )
-        for key, node in schema["properties"].items():
-            blank_ok = not any(k.get("minLength") for k in kinds(node))
-            if "env" not in node or table.get(key, "") != "" or (key in table and not blank_ok):
-                continue  # the file (or an override) wins
-            if environ.get(node["env"]) and chosen in node.get("only", (chosen,)):
-                table[key] = environ[node["env"]]
-            else:
-                table.pop(key, None)  # "": the default
+        variant = schema["variant"]  # the chosen one, else the default (None: no variants)
+        chosen = table.get(variant, schema["properties"].get(variant, {}).get("default"))
+        for key in takes(schema, chosen):  # an environment variable fills only a key in use
+            node = schema["properties"][key]
+            blank = table.get(key) == "" and not any(k.get("minLength") for k in kinds(node))
+            if "env" in node and (key not in table or blank):  # else the file (or --set) wins
+                if environ.get(node["env"]):
+                    table[key] = environ[node["env"]]
+                else:
+                    table.pop(key, None)  # "": the default
     name = out.get("name")
     if isinstance(name, str):  # defaults named after the study
         for section, key, value in (
