@@ -2,21 +2,22 @@
 
 Each field carries its TOML type (strict: "10" is not an integer), its constraints
 (``Field(ge=...)``, ``Literal`` choices) and its default, with a one-line comment saying what
-it means (above the field when the line is full). What a key's type does not say is pydantic
-metadata of the field, in its JSON schema (``json_schema_extra``): ``only``, the variants of
-its table using it (the values of the table's ``variant`` key: ``name``, ``backend``,
-``type``); ``env``, the variable filling it; ``expected``, what it should be in words when
-its constraints don't say it. `json_schema` is the whole schema, metadata included: the error
-messages, the overrides' types and the documentation's study-key tables read it. Rules
-involving several keys are validators beside the fields they constrain: `ParamSpec` checks
-its keys and its range, `StudySpec` the rules across sections.
+it means (above the field when the line is full). What its type does not say is pydantic
+metadata of the field (`meta`: ``Field(json_schema_extra=...)``): ``only``, the variants of
+its table that take it (values of the table's ``variant`` key: ``name``, ``backend``,
+``type``); ``env``, the variable filling it; ``expected``, what it should be in words when its
+constraints don't say it. `json_schema`, pydantic's JSON schema of `StudySpec`, holds all of
+it: the error messages, the overrides' types, the environment's keys and the documentation's
+study-key tables read it there. Rules involving several keys are validators beside the fields
+they constrain: `ParamSpec` checks its keys and its range, `StudySpec` the keys of another
+variant and the rules across sections.
 
-A file is validated through `validate_study`: only then is ``data.path`` checked to exist.
+A file is validated through `validate_study`, with the file's tables as pydantic's validation
+context: only then are keys of another variant refused and ``data.path`` checked to exist.
 Building a spec directly checks the rest; unpickling one validates nothing again.
 
 Leaves out: the wording of pydantic's errors (`nnsweep.config.errors`), TOML, overrides, the
-environment, the keys of another variant and the estimator's own checks
-(`nnsweep.config.load`).
+environment and the estimator's own checks (`nnsweep.config.load`).
 """
 
 import functools
@@ -48,6 +49,11 @@ def meta(*only: str, env: str | None = None, expected: str | None = None) -> Any
         The environment variable that fills the key when the file leaves it.
     expected : str, optional
         What the value should be, in words, when its constraints don't say it.
+
+    Returns
+    -------
+    pydantic.fields.FieldInfo
+        For the field's ``Annotated`` metadata, beside its constraints.
     """
     extra = {"only": only or None, "env": env, "expected": expected}
     return Field(json_schema_extra={k: v for k, v in extra.items() if v is not None})
@@ -368,6 +374,7 @@ def sections() -> dict[str, dict]:
 def validate_study(raw: dict) -> StudySpec:
     """Validate a study file's tables (as `nnsweep.config.load` resolved them) into a spec.
 
+    ``raw`` is also the validation context, which tells a file from a spec built directly.
     Raises ``pydantic.ValidationError``; `nnsweep.config.errors.study_file_error` words it.
     """
     return TypeAdapter(StudySpec).validate_python(raw, context=raw)
