@@ -25,9 +25,18 @@ _OPS = {"minimum": ">=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
 
 
 class StudyFileError(ValueError):
-    """A study file (or an override) is invalid: ``path``, dotted ``key`` (or None), ``what``.
+    """A study file (or an override) is invalid.
 
-    A key set (or under one set) by one of ``overrides`` says which.
+    Parameters
+    ----------
+    path : str
+        The study file.
+    key : str or None
+        The dotted key (``"search_space.learning_rate.low"``), shown as ``[table] key``.
+    what : str
+        What is wrong, and what was expected.
+    overrides : iterable of str, default=()
+        The keys set by ``--set``: a key set by one (or under one) says which.
     """
 
     def __init__(self, path: str, key: str | None, what: str, overrides: Iterable[str] = ()):
@@ -66,31 +75,28 @@ def keys(table: dict) -> list[str]:
     return [k for k in table.get("properties", {}) if k not in skip]
 
 
-def locate(
-    loc: Iterable, names: dict[str, list[str]]
-) -> tuple[list[str], dict, dict | None, bool]:
-    """Where a pydantic ``loc`` is: dotted key parts, table, key's schema, inside a list or not.
+def locate(loc: Iterable, names: dict[str, list[str]]) -> tuple[list[str], dict | None, bool]:
+    """Where a pydantic ``loc`` is: the dotted key's parts, its JSON schema, inside a list or not.
 
     ``("search_space", 0, "low", "int")`` -> ``["search_space", "learning_rate", "low"]``:
     ``names`` gives the file's keys of ``[estimator]`` and ``[search_space]``, in order (the
     schema's lists); an entry of a list key and a union's member (``"int"``) end the key.
     A dotted key's parts are a ``loc`` too (``["search_space", "learning_rate", "low"]``).
     """
-    parts, table, node, items = [], json_schema(), json_schema(), list(loc)
+    parts, node, items = [], json_schema(), list(loc)
     while items and node is not None:
         part, node = items.pop(0), kinds(node)[0] if "$ref" in node else node
         if "properties" in node and isinstance(part, str):
-            parts.append(part)
-            table, node = node, node["properties"].get(part)
+            parts, node = [*parts, part], node["properties"].get(part)
         elif "items" in node and (isinstance(part, str) or len(parts) == 1 and parts[0] in names):
             parts.append(part if isinstance(part, str) else names[parts[0]][part])
-            table, node = node, node["items"]
+            node = node["items"]
         elif "prefixItems" in node and isinstance(part, int):
             node = node["prefixItems"][part]  # the value of an [estimator] pair
         else:
             items.insert(0, part)
             break
-    return parts, table, node, any(isinstance(i, int) for i in items)
+    return parts, node, any(isinstance(i, int) for i in items)
 
 
 def unknown_key(section: str, key: str, valid: Iterable[str]) -> str:
@@ -112,13 +118,14 @@ def unknown_key(section: str, key: str, valid: Iterable[str]) -> str:
 
 def _worded(error: dict, names: dict[str, list[str]]) -> tuple[int, str, str]:
     """``(rank, dotted key, what)`` for one pydantic error; rank 0 for unknown keys."""
-    parts, table, node, inner = locate(error["loc"], names)
+    parts, node, inner = locate(error["loc"], names)
     kind, ctx, value, key = error["type"], error.get("ctx") or {}, error["input"], ".".join(parts)
     if kind == "study":
         return 1, ".".join([*parts, ctx["key"]]), ctx["what"]
     if kind == "unknown":  # a key of another search-space type
         return 0, ".".join([*parts, ctx["key"]]), unknown_key(key, ctx["key"], ctx["valid"])
     if kind == "unexpected_keyword_argument":
+        table = kinds(locate(error["loc"][:-1], names)[1])[0]
         return 0, key, unknown_key(".".join(parts[:-1]), parts[-1], keys(table))
     if kind == "missing":
         table = kinds(node)[0]

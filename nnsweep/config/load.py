@@ -45,7 +45,7 @@ def _coerce(parts: list[str], value: Any) -> Any:
     """Convert an override string to the type its key expects; unchanged if that fails."""
     if not isinstance(value, str):
         return value
-    node = locate(parts, {})[2]
+    node = locate(parts, {})[1]
     found = [] if node is None else kinds(node)
     kind = _TYPES.get(found[0].get("type")) if len(found) == 1 else None
     try:
