@@ -231,16 +231,14 @@ def _default(field):
     return "**required**"
 
 
-def _meaning(comment, cls, name):
+def _meaning(comment, cls, key):
     """The field's comment, then which variants use it and which variable fills it."""
-    from nnsweep.config import fields
-
     parts = [comment + ("" if comment.endswith(".") else ".")] if comment else []
-    only = fields.variant_keys(cls).get(name)
+    only = key.get("only")
     if only:
         used = " or ".join(f'``{cls.variant} = "{o}"``' for o in only)
         parts.append(f"Only with {used}.")
-    var = fields.env_keys(cls).get(name)
+    var = key.get("env")
     if var:
         parts.append(f"Unset: ``${var}``, if set.")
     return " ".join(parts)
@@ -262,10 +260,11 @@ _TABLE_HEAD = [
 class StudyKeys(Directive):
     """``.. study-keys::``: every key of a study file, as tables, from `nnsweep.config`.
 
-    Names and defaults come from the schema's dataclasses, types in words from their
-    declarations (``nnsweep.config.fields.expected``: "an integer >= 1"), meanings from the
-    comment on (or above) each field with the variants using it and the variable filling it,
-    examples from `STUDY_KEY_EXAMPLES`, else ``studies/digits.toml``, else the default.
+    Names and defaults come from the schema's dataclasses, types in words from their JSON
+    schema (``nnsweep.config.errors.expected``: "an integer >= 1"), meanings from the comment
+    on (or above) each field with the variants using it and the variable filling it (``only``
+    and ``env`` in the JSON schema), examples from `STUDY_KEY_EXAMPLES`, else
+    ``studies/digits.toml``, else the default.
     A key with no example and no default is a build error.
     """
 
@@ -334,10 +333,12 @@ class StudyKeys(Directive):
 
     def _table(self, lines, title, anchor, cls, prefix, values, intro, skip=()):
         """Append one section's table of keys to ``lines``."""
-        from nnsweep.config import fields
+        from pydantic import TypeAdapter
+
+        from nnsweep.config.errors import expected
 
         comments = _field_comments(cls)
-        hints = typing.get_type_hints(cls, include_extras=True)
+        keys = TypeAdapter(cls).json_schema()["properties"]
         lines += ["", f".. _study-{anchor}:", "", title, "~" * len(title), "", intro, ""]
         lines += _TABLE_HEAD
         for field in dataclasses.fields(cls):
@@ -357,10 +358,10 @@ class StudyKeys(Directive):
                 )
             lines += [
                 f"   * - ``{field.name}``",
-                f"     - {fields.expected(hints[field.name])}",
+                f"     - {expected(keys[field.name])}",
                 f"     - {_default(field)}",
                 f"     - {_literal(example)}",
-                f"     - {_meaning(comments.get(field.name, ''), cls, field.name)}",
+                f"     - {_meaning(comments.get(field.name, ''), cls, keys[field.name])}",
             ]
 
 

@@ -1,12 +1,11 @@
 """Study files: load a ``studies/*.toml`` file, validate it, return a frozen `StudySpec`.
 
-The schema is declared once, as pydantic dataclasses (each key's type, constraints, default
-and meaning: a trial's sections in `trial`, the search's in `runtime`, both built of `base`;
-`StudySpec` and the rules across sections in `schema`); `load_study` reads the TOML, applies
+The schema is declared once, as pydantic dataclasses (`schema`: each key's type, constraints,
+default, meaning and metadata, the rules across keys); `load_study` reads the TOML, applies
 command-line overrides (`parse_overrides`) and validates it, refusing any problem before
 anything starts as one `StudyFileError` naming the file, the dotted key and what was expected
-(`errors`). A study's identity for resuming it: `study_fingerprint`, `changed_keys`,
-`StudyChangedError` (`fingerprint`).
+(`errors` words pydantic's errors). A study's identity for resuming it: `study_fingerprint`,
+`changed_keys`, `StudyChangedError` (`fingerprint`).
 
 Leaves out: running anything. No Optuna, MLflow, scikit-learn or estimator import; no data
 loading (only ``data.path`` is checked to exist). The estimator's parameters come from the

@@ -3,8 +3,9 @@
 Leaves out: loading and validating (`nnsweep.config.load`).
 """
 
-from dataclasses import asdict
 from typing import Any
+
+from pydantic import TypeAdapter
 
 from .errors import StudyFileError
 from .schema import StudySpec, show
@@ -17,6 +18,7 @@ from .schema import StudySpec, show
 # and pruner (they choose the next trial's parameters and when to stop one; every finished
 # trial is still a CV score of the same model on the same data, and a pruned one is still a
 # pruned one). data.data_dir is left out too: it says where the official files are.
+_IDENTITY = ("data", "metric", "estimator", "search_space", "cv")
 _NOT_SET = object()
 
 
@@ -39,29 +41,16 @@ def study_fingerprint(spec: StudySpec, data_digest: str | None = None) -> dict[s
         that the same study gives the same dict, and the same JSON text, however its file is
         ordered or formatted. Compare two with `changed_keys`.
     """
-    data = {k: v for k, v in asdict(spec.data).items() if k != "data_dir"}
+    fingerprint = TypeAdapter(StudySpec).dump_python(
+        spec, mode="json", include=set(_IDENTITY), exclude={"data": {"data_dir"}}
+    )
     if data_digest is not None:
-        data.pop("path")
-        data["digest"] = data_digest
-    space = {
-        p.name: {k: v for k, v in asdict(p).items() if k != "name"} for p in spec.search_space
-    }
-    fingerprint = {
-        "data": data,
-        "metric": spec.metric,
-        "estimator": dict(sorted(spec.estimator)),
-        "search_space": dict(sorted(space.items())),
-        "cv": asdict(spec.cv),
-    }
-    return _plain(fingerprint)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
+        fingerprint["data"].pop("path")
+        fingerprint["data"]["digest"] = data_digest
+    fingerprint["estimator"] = dict(sorted(fingerprint["estimator"]))
+    space = ((p.pop("name"), p) for p in fingerprint["search_space"])
+    fingerprint["search_space"] = dict(sorted(space))
+    return fingerprint
 
 
 def _same(a: Any, b: Any) -> bool:

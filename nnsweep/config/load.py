@@ -1,9 +1,10 @@
 """`load_study`: a study file's text, overrides applied, validated by the schema and the estimator.
 
 Settings are resolved here, in this order: overrides (``--set key=value``, `parse_overrides`)
-> study file > environment (the schema's `FromEnv` keys) > defaults, so the spec records what
-a run actually used. Then the estimator's parameter names and values are checked, with what
-the caller passes (the estimator's ``get_params()`` keys and its own validator).
+> study file > environment (the keys with an ``env`` in the schema) > defaults, so the spec
+records what a run actually used. Then the estimator's parameter names and values are
+checked, with what the caller passes (the estimator's ``get_params()`` keys and its own
+validator).
 
 Leaves out: the schema (`nnsweep.config.schema`) and the wording of errors
 (`nnsweep.config.errors`).
@@ -19,16 +20,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .errors import (
-    LOADER_FIELDS,
-    StudyFileError,
-    fields_of,
-    study_error,
-    study_file_error,
-    unknown_key,
-)
-from .fields import default, env_keys, field_meta, python_type, show, variant_keys
-from .schema import ParamSpec, StudySpec, sections, validate_study
+from .errors import LOADER_FIELDS, StudyFileError, keys, locate, study_file_error, unknown_key
+from .schema import StudySpec, json_schema, kinds, sections, show, takes, validate_study
 
 # How a value's type is worded in a validator's "expected ..." (then "got" needs no type);
 # an integer is a valid float.
@@ -38,6 +31,7 @@ _TYPE_WORDS = {
     float: r"\b(float|real)\b",
     str: r"\bstr(ing)?\b",
 }
+_TYPES = {"boolean": bool, "integer": int, "number": float, "string": str}  # JSON schema's
 
 
 def _toml_value(text: str) -> Any:
@@ -51,13 +45,9 @@ def _coerce(parts: list[str], value: Any) -> Any:
     """Convert an override string to the type its key expects; unchanged if that fails."""
     if not isinstance(value, str):
         return value
-    if len(parts) == 3 and parts[0] == "search_space":
-        hint = fields_of(ParamSpec).get(parts[2])
-    elif len(parts) == 2:
-        hint = fields_of(sections()[parts[0]]).get(parts[1]) if parts[0] in sections() else None
-    else:
-        hint = fields_of(StudySpec).get(parts[0]) if len(parts) == 1 else None
-    kind = None if hint is None else python_type(hint)
+    node = locate(parts, {})[1]
+    found = [] if node is None else kinds(node)
+    kind = _TYPES.get(found[0].get("type")) if len(found) == 1 else None
     try:
         if kind is bool:
             return {"true": True, "false": False}[value.lower()]
@@ -102,12 +92,12 @@ def _apply(path: str, raw: dict, overrides: dict[str, Any]) -> tuple[tuple[str, 
         parts, node = dotted.split("."), raw
         if not all(parts):
             what = "expected a dotted key such as budget.n_trials"
-            raise study_error(path, dotted, what, overrides)
+            raise StudyFileError(path, dotted, what, overrides)
         for i, part in enumerate(parts[:-1]):
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 key, what = ".".join(parts[: i + 1]), f"is not a table; cannot set {dotted}"
-                raise study_error(path, key, what, overrides)
+                raise StudyFileError(path, key, what, overrides)
         node[parts[-1]] = _coerce(parts, value)
         value = node[parts[-1]]
         applied.append((dotted, tuple(value) if isinstance(value, list) else value))
@@ -117,20 +107,20 @@ def _apply(path: str, raw: dict, overrides: dict[str, Any]) -> tuple[tuple[str, 
 def _resolved(raw: dict, environ: Any) -> dict:
     """The file's tables as the schema takes them, unset keys resolved from the environment."""
     out = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
-    for name, kind in sections().items():
+    for name, schema in sections().items():
         table = out.setdefault(name, {}) if name != "data" else out.get(name)
         if not isinstance(table, dict):
             continue
-        variant = getattr(kind, "variant", None)
-        chosen = table.get(variant, default(kind, variant)) if variant else None
-        for key, var in env_keys(kind).items():
-            blank_ok = not any(getattr(m, "min_length", 0) for m in field_meta(kind, key))
-            if table.get(key, "") != "" or (key in table and not blank_ok):
-                continue  # the file (or an override) wins
-            if environ.get(var) and chosen in variant_keys(kind).get(key, (chosen,)):
-                table[key] = environ[var]
-            else:
-                table.pop(key, None)  # "": the default
+        variant = schema["variant"]  # the chosen one, else the default (None: no variants)
+        chosen = table.get(variant, schema["properties"].get(variant, {}).get("default"))
+        for key in takes(schema, chosen):  # an environment variable fills only a key in use
+            node = schema["properties"][key]
+            blank = table.get(key) == "" and not any(k.get("minLength") for k in kinds(node))
+            if "env" in node and (key not in table or blank):  # else the file (or --set) wins
+                if environ.get(node["env"]):
+                    table[key] = environ[node["env"]]
+                else:
+                    table.pop(key, None)  # "": the default
     name = out.get("name")
     if isinstance(name, str):  # defaults named after the study
         for section, key, value in (
@@ -216,14 +206,15 @@ def load_study(
     applied = _apply(path, raw, overrides)
 
     def fail(key: str, what: str):
-        raise study_error(path, key, what, overrides)
+        raise StudyFileError(path, key, what, overrides)
 
     for key in (k for k in LOADER_FIELDS if k in raw):
-        fail(key, unknown_key("", key, fields_of(StudySpec)))
+        fail(key, unknown_key("", key, keys(json_schema())))
     space = raw.get("search_space")
     for param, table in space.items() if isinstance(space, dict) else ():
         if isinstance(table, dict) and "name" in table:  # its name is the table's
-            fail(f"search_space.{param}.name", unknown_key(param, "name", fields_of(ParamSpec)))
+            params = json_schema()["$defs"]["ParamSpec"]
+            fail(f"search_space.{param}.name", unknown_key(param, "name", keys(params)))
     names = {
         k: list(raw[k]) for k in ("estimator", "search_space") if isinstance(raw.get(k), dict)
     }

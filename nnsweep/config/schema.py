@@ -1,53 +1,296 @@
-"""The study-file schema, declared once: one frozen pydantic dataclass per section.
+"""The study-file schema, declared once: one frozen pydantic dataclass per table.
 
 Each field carries its TOML type (strict: "10" is not an integer), its constraints
-(``Field(ge=...)``, ``Literal`` choices, the markers of `nnsweep.config.fields`: `Only` the
-variants using it, `FromEnv` the variable filling it) and its default, with a one-line comment
-saying what it means (above the field when the line is full); the documentation's study-key
-tables read all of them. Rules involving several keys are validators beside the fields they
-constrain: `ParamSpec` checks its range, `StudySpec` the keys that only some variants take,
-the grid sampler's needs and the storage URL.
+(``Field(ge=...)``, ``Literal`` choices) and its default, with a one-line comment saying what
+it means (above the field when the line is full). What its type does not say is pydantic
+metadata of the field (`meta`: ``Field(json_schema_extra=...)``): ``only``, the variants of
+its table that take it (values of the table's ``variant`` key: ``name``, ``backend``,
+``type``); ``env``, the variable filling it; ``expected``, what it should be in words when its
+constraints don't say it. `json_schema`, pydantic's JSON schema of `StudySpec`, holds all of
+it: the error messages, the overrides' types, the environment's keys and the documentation's
+study-key tables read it there. Rules involving several keys are validators beside the fields
+they constrain: `ParamSpec` checks its keys and its range, `StudySpec` the keys of another
+variant and the rules across sections.
 
-The sections live in `nnsweep.config.trial` (``[data]``, ``[search_space.*]``, ``[cv]``) and
-`nnsweep.config.runtime` (budget, sampler, pruner, workers, storage, tracking, evaluation),
-built of `nnsweep.config.base` (the choices, TOML's types, `section`); this module holds
-`StudySpec`, which nests them and checks the rules across sections, and re-exports them all.
+A file is validated through `validate_study`, with the file's tables as pydantic's validation
+context: only then are keys of another variant refused and ``data.path`` checked to exist.
+Building a spec directly checks the rest; unpickling one validates nothing again.
 
-A file is validated through `validate_study`: only then are keys of another variant refused
-and ``data.path`` checked to exist. Building a spec directly, or unpickling one (pydantic
-validates it again, e.g. in a worker process, maybe on another host), checks only the rest.
-
-Leaves out: error messages (`nnsweep.config.errors` words pydantic's errors as today's), TOML,
-overrides, the environment and the estimator's own checks (`nnsweep.config.load`).
+Leaves out: the wording of pydantic's errors (`nnsweep.config.errors`), TOML, overrides, the
+environment and the estimator's own checks (`nnsweep.config.load`).
 """
 
-import dataclasses
 import functools
+import os
 import typing
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, Strict, TypeAdapter, model_validator
+from pydantic.dataclasses import dataclass
+from pydantic_core import PydanticCustomError
 
-from .base import DATASETS, METRICS, PRUNERS, SAMPLERS, Metric, Scalar, Str, loading, section
-from .fields import Expected, fail, show, variant_keys
-from .runtime import (
-    DEFAULT_TRACKING_URI,
-    BudgetSpec,
-    EvaluationSpec,
-    PrunerSpec,
-    SamplerSpec,
-    StorageSpec,
-    TrackingSpec,
-    WorkersSpec,
-)
-from .trial import CVSpec, DataSpec, ParamSpec
+Dataset = Literal["digits", "mnist", "fashion-mnist", "csv", "npz"]
+Metric = Literal["accuracy", "neg_log_loss", "f1_macro"]  # all maximised
+Sampler = Literal["tpe", "random", "qmc", "cmaes", "grid"]
+Pruner = Literal["median", "successive_halving", "hyperband", "none"]
+DATASETS, METRICS = typing.get_args(Dataset), typing.get_args(Metric)
+SAMPLERS, PRUNERS = typing.get_args(Sampler), typing.get_args(Pruner)
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 
-__all__ = ["StudySpec", "sections", "validate_study"]
-# Re-exported, as before the sections moved out (`nnsweep.config` imports them from here; the
-# sections themselves are imported above for StudySpec).
-__all__ += ["DATASETS", "DEFAULT_TRACKING_URI", "METRICS", "PRUNERS", "SAMPLERS"]
 
-_NAME = Expected("a name of A-Z a-z 0-9 _ . -")
+def meta(*only: str, env: str | None = None, expected: str | None = None) -> Any:
+    """A key's metadata beside its type, as pydantic ``Field(json_schema_extra=...)``.
+
+    Parameters
+    ----------
+    *only : str
+        The variants of its table that take the key (values of the table's ``variant`` key).
+    env : str, optional
+        The environment variable that fills the key when the file leaves it.
+    expected : str, optional
+        What the value should be, in words, when its constraints don't say it.
+
+    Returns
+    -------
+    pydantic.fields.FieldInfo
+        For the field's ``Annotated`` metadata, beside its constraints.
+    """
+    extra = {"only": only or None, "env": env, "expected": expected}
+    return Field(json_schema_extra={k: v for k, v in extra.items() if v is not None})
+
+
+# TOML types, strictly: "10" is not an integer, true is not 1; an integer is a float.
+Bool = Annotated[bool, Strict()]
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]  # finite: the config refuses nan and inf
+Str = Annotated[str, Strict()]
+NonEmpty = Annotated[str, Strict(), Field(min_length=1)]
+Number = Int | Float
+Scalar = Annotated[Str | Bool | Int | Float, meta(expected="a string, number or boolean")]
+
+
+def _variant(schema: dict, cls: type) -> None:
+    schema["variant"] = getattr(cls, "variant", None)  # the key choosing the table's variant
+
+
+_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra=_variant)
+section = dataclass(frozen=True, config=_CONFIG)
+
+
+def fail(key: str, what: str) -> typing.NoReturn:
+    """Raise a validation error at ``key`` (dotted, relative to the table being validated)."""
+    raise PydanticCustomError("study", "{what}", {"key": key, "what": what})
+
+
+def show(v: Any, typed: bool = False) -> str:
+    """A value as TOML writes it (``"a"``, ``true``, ``0.5``), with its type if ``typed``."""
+    if isinstance(v, dict):
+        return "a table"
+    text = ("true" if v else "false") if isinstance(v, bool) else repr(v)
+    if isinstance(v, str):
+        text = '"' + v.replace('"', '\\"') + '"'
+    names = {bool: "boolean", int: "integer", float: "float", str: "string", list: "list"}
+    kind = names.get(type(v), type(v).__name__)
+    return f"{text} ({'an' if kind[0] in 'aeiou' else 'a'} {kind})" if typed else text
+
+
+def takes(table: dict, variant: Any) -> list[str]:
+    """The keys of a table's JSON schema that its variant ``variant`` takes, in order."""
+    return [k for k, node in table["properties"].items() if variant in node.get("only", [variant])]
+
+
+@section
+class DataSpec:
+    """``[data]``: the data set, its held-out split and preprocessing."""
+
+    name: Dataset  # the data set
+    path: Annotated[NonEmpty | None, meta("csv", "npz")] = None  # the file, relative to the cwd
+    label_column: Annotated[NonEmpty, meta("csv")] = "label"  # csv: the class label's column
+    # mnist/fashion-mnist: the IDX files' folder (unset: the loader's default)
+    data_dir: Annotated[
+        NonEmpty | None, meta("mnist", "fashion-mnist", env="NNSWEEP_DATA_DIR")
+    ] = None
+    subset: Annotated[Int | None, Field(ge=1)] = None  # only the first N training samples
+    # held-out fraction where there is no official test split
+    test_size: Annotated[Float, Field(gt=0, lt=1), meta("digits", "csv", "npz")] = 0.25
+    # random_state of that train_test_split
+    split_seed: Annotated[Int, Field(ge=0), meta("digits", "csv", "npz")] = 0
+    preprocessing: Literal["none", "standard", "minmax"] = "none"  # a step before the net
+    variant: ClassVar[str] = "name"
+
+    @model_validator(mode="after")
+    def _file_exists(self, info):
+        if self.name in ("csv", "npz") and self.path is None:
+            fail("path", f'missing required key; name = "{self.name}" needs a file')
+        if info.context and self.name in ("csv", "npz") and not os.path.isfile(self.path):
+            where = f"relative to {os.getcwd()}"
+            fail("path", f'expected an existing file ({where}), got "{self.path}"')
+        return self
+
+
+_RANGE = meta("float", "int")
+_CHOICES = "a non-empty list of strings, numbers or booleans"
+
+
+@section
+class ParamSpec:
+    """One ``[search_space.<name>]`` table: a tuned estimator parameter."""
+
+    name: Str  # the estimator parameter (the table's name)
+    type: Literal["categorical", "float", "int"]  # how it is sampled
+    low: Annotated[Number | None, _RANGE] = None  # required: lower bound (incl.)
+    high: Annotated[Number | None, _RANGE] = None  # required: upper bound (incl.)
+    log: Annotated[Bool, _RANGE] = False  # sample on a log scale (low > 0)
+    # the discretisation step (unset: continuous, or 1 for int); divides high - low
+    step: Annotated[Number | None, _RANGE] = None
+    # required: the values to choose from
+    choices: Annotated[tuple[Scalar, ...], meta("categorical", expected=_CHOICES)] = ()
+    # set: each trial first draws "<name>.enabled"; off, the parameter takes this value
+    off: Annotated[Number | None, _RANGE] = None
+    variant: ClassVar[str] = "type"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keys_of_its_type(cls, data):
+        if isinstance(data, dict) and data.get("type") in ("categorical", "float", "int"):
+            valid = takes(json_schema()["$defs"]["ParamSpec"], data["type"])[1:]  # not name
+            if data["type"] == "categorical" and "choices" not in data:
+                fail("choices", f"missing required key; expected {_CHOICES}")
+            for key in (k for k in data if k not in (*valid, "name")):
+                raise PydanticCustomError("unknown", "{key}", {"key": key, "valid": valid})
+        return data
+
+    @model_validator(mode="after")
+    def _range(self):
+        if self.type == "categorical":
+            if not self.choices:
+                fail("choices", f"expected {_CHOICES}, got {show([], True)}")
+            dups = [c for i, c in enumerate(self.choices) if c in self.choices[:i]]  # 1 == true
+            if dups:
+                fail("choices", f"expected distinct values, got {show(dups[0])} twice")
+            return self
+        what = "an integer" if self.type == "int" else "a number"
+        for bound in ("low", "high"):
+            if getattr(self, bound) is None:
+                fail(bound, f"missing required key; expected {what}")
+        shown = {k: show(getattr(self, k)) for k in ("low", "high", "step")}  # as written
+        for key in ("low", "high", "step", "off"):
+            value = getattr(self, key)
+            if self.type == "int" and isinstance(value, float):
+                fail(key, f"expected an integer, got {show(value, True)}")
+            if self.type == "float" and isinstance(value, int):
+                object.__setattr__(self, key, float(value))  # still being built: not frozen yet
+        low, high, step = self.low, self.high, self.step
+        if self.log and low <= 0:
+            fail("low", f"expected {what} > 0 with log = true, got {shown['low']}")
+        if low > high or (self.type == "float" and low == high):
+            rel = "<" if self.type == "float" else "<="
+            fail("low", f"expected {rel} high = {shown['high']}, got {shown['low']}")
+        if step is not None:
+            if step <= 0:
+                fail("step", f"expected {what} > 0, got {shown['step']}")
+            if self.log and step != 1:
+                fail("step", "expected no step with log = true (Optuna can't do both)")
+            n = (high - low) / step
+            if abs(n - round(n)) > 1e-9 * max(1.0, n):
+                fail("step", f"expected a divisor of high - low, got {shown['step']}")
+        return self
+
+
+@section
+class CVSpec:
+    """``[cv]``: the K-fold cross-validation that scores each trial."""
+
+    n_splits: Annotated[Int, Field(ge=2)] = 5  # K, the number of folds
+    stratified: Bool = True  # StratifiedKFold rather than KFold
+    shuffle: Bool = True  # shuffle before splitting
+    seed: Annotated[Int, Field(ge=0)] = 0  # random_state of the splitter (with shuffle)
+
+
+@section
+class BudgetSpec:
+    """``[budget]``: how many trials, how long."""
+
+    n_trials: Annotated[Int | None, Field(ge=1)] = 20  # study total (unset: timeout alone)
+    timeout: Annotated[Float | None, Field(gt=0)] = None  # seconds for this run (unset: none)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _timeout_alone(cls, data):
+        if isinstance(data, dict) and "timeout" in data and "n_trials" not in data:
+            return {**data, "n_trials": None}  # a timeout alone: no trial limit
+        return data
+
+
+@section
+class SamplerSpec:
+    """``[sampler]``: the Optuna sampler."""
+
+    name: Sampler = "tpe"  # the sampler
+    seed: Annotated[Int, Field(ge=0)] = 0  # base seed; worker i uses seed + i
+    # random trials first (unset: Optuna's default)
+    n_startup_trials: Annotated[Int | None, Field(ge=0), meta("tpe", "cmaes")] = None
+    multivariate: Annotated[Bool, meta("tpe")] = True  # model the parameters jointly
+    variant: ClassVar[str] = "name"
+
+
+_HALVING = meta("successive_halving", "hyperband")
+
+
+@section
+class PrunerSpec:
+    """``[pruner]``: the Optuna pruner; a step is an epoch."""
+
+    name: Pruner = "median"  # the pruner
+    n_startup_trials: Annotated[Int, Field(ge=0), meta("median")] = 5  # trials before pruning
+    n_warmup_steps: Annotated[Int, Field(ge=0), meta("median")] = 5  # epochs before pruning
+    min_resource: Annotated[Int | None, Field(ge=1), _HALVING] = None  # epochs (unset: auto)
+    reduction_factor: Annotated[Int, Field(ge=2), _HALVING] = 3  # 1/factor promoted per rung
+    variant: ClassVar[str] = "name"
+
+
+_ALL_CORES = meta(expected="an integer >= 0, or -1 (0 and -1: all cores)")
+
+
+@section
+class WorkersSpec:
+    """``[workers]``: where trials run."""
+
+    n_jobs: Annotated[Int, Field(ge=-1), _ALL_CORES] = 0  # worker processes; 0 or -1: all cores
+    backend: Literal["loky", "dask"] = "loky"  # local processes, or a Dask cluster
+    # the Dask scheduler's address (unset: a local cluster)
+    scheduler: Annotated[NonEmpty | None, meta("dask", env="DASK_SCHEDULER_ADDRESS")] = None
+    variant: ClassVar[str] = "backend"
+
+
+@section
+class StorageSpec:
+    """``[storage]``: where the Optuna study lives (shared by workers, survives restarts)."""
+
+    url: Str = ""  # RDB URL ("://") or journal file (.log); unset: mlruns/optuna/<name>.log
+    heartbeat_interval: Annotated[Int | None, Field(ge=1)] = None  # RDB: seconds between beats
+
+
+@section
+class TrackingSpec:
+    """``[tracking]``: MLflow."""
+
+    uri: Annotated[Str, meta(env="MLFLOW_TRACKING_URI")] = DEFAULT_TRACKING_URI  # tracking URI
+    experiment: Str = ""  # the MLflow experiment (unset: the study's name)
+    enabled: Bool = True  # log trials to MLflow at all
+    # the registered model's format: "cloudpickle" (loading it runs code: trust your store)
+    # or "skops" (safer against a tampered store; its import costs about 1-2 s of CPU)
+    model_format: Literal["cloudpickle", "skops"] = "cloudpickle"
+
+
+@section
+class EvaluationSpec:
+    """``[evaluation]``: what happens after the search."""
+
+    refit: Bool = True  # refit best params on all training data, score the test split, save
+
+
+_NAME = meta(expected="a name of A-Z a-z 0-9 _ . -")
 
 
 @section
@@ -72,23 +315,21 @@ class StudySpec:
     source_text: Str = ""  # its raw text (logged as an artifact)
     overrides: tuple[tuple[Str, Any], ...] = ()  # overrides applied on top of the file, coerced
 
-    @model_validator(mode="wrap")
-    @classmethod
-    def _file(cls, data, handler, info):
-        if not (isinstance(data, dict) and loading(info)):
-            return handler(data)
-        spec = handler(data)
-        for name, table in data.items():  # keys given for another variant
-            kind = sections().get(name)
-            if kind is not None and getattr(kind, "variant", None) and isinstance(table, dict):
-                chosen = getattr(getattr(spec, name), kind.variant)
-                for key, only in variant_keys(kind).items():
-                    if key in table and chosen not in only:
-                        note = "" if kind.variant in table else " (the default)"
-                        used = ", ".join(f'"{o}"' for o in only)
-                        what = f'not used with {kind.variant} = "{chosen}"{note}, only with'
-                        fail(f"{name}.{key}", f"{what} {used}")
-        return spec
+    @model_validator(mode="after")
+    def _keys_of_variants(self, info):
+        for name, table in info.context.items() if info.context else ():  # the file's tables
+            section = getattr(self, name, None)
+            variant = getattr(section, "variant", None)
+            if variant is None or not isinstance(table, dict):
+                continue
+            schema, chosen = sections()[name], getattr(section, variant)
+            for key in (k for k in schema["properties"] if k in table):
+                if key not in takes(schema, chosen):
+                    note = "" if variant in table else " (the default)"
+                    used = ", ".join(f'"{o}"' for o in schema["properties"][key]["only"])
+                    what = f'not used with {variant} = "{chosen}"{note}, only with {used}'
+                    fail(f"{name}.{key}", what)
+        return self
 
     @model_validator(mode="after")
     def _across_sections(self):
@@ -112,15 +353,28 @@ class StudySpec:
 
 
 @functools.cache
-def sections() -> dict[str, type]:
-    """``{name: dataclass}`` of `StudySpec`'s sections, in declaration order."""
-    hints = typing.get_type_hints(StudySpec)
-    return {f: t for f, t in hints.items() if isinstance(t, type) and dataclasses.is_dataclass(t)}
+def json_schema() -> dict:
+    """`StudySpec`'s JSON schema (pydantic's), with every key's metadata and table's variant."""
+    return TypeAdapter(StudySpec).json_schema()
+
+
+def kinds(node: dict) -> list[dict]:
+    """The types a key's JSON schema allows but null (TOML has none), tables resolved."""
+    defs = json_schema()["$defs"]
+    found = [k for k in node.get("anyOf", [node]) if k.get("type") != "null"]
+    return [defs[k["$ref"].rsplit("/", 1)[1]] if "$ref" in k else k for k in found]
+
+
+def sections() -> dict[str, dict]:
+    """``{name: JSON schema}`` of `StudySpec`'s tables of keys (``[data]``, ``[cv]``, ...)."""
+    tables = json_schema()["properties"].items()
+    return {name: kinds(node)[0] for name, node in tables if "$ref" in node}
 
 
 def validate_study(raw: dict) -> StudySpec:
     """Validate a study file's tables (as `nnsweep.config.load` resolved them) into a spec.
 
+    ``raw`` is also the validation context, which tells a file from a spec built directly.
     Raises ``pydantic.ValidationError``; `nnsweep.config.errors.study_file_error` words it.
     """
-    return StudySpec.__pydantic_validator__.validate_python(raw, context={"file": True})
+    return TypeAdapter(StudySpec).validate_python(raw, context=raw)
