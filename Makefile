@@ -16,7 +16,7 @@ export MKL_NUM_THREADS ?= 1
 
 DASHBOARD_PORT ?= 8080
 
-.PHONY: install test test-fast test-python sweep sweeps ui dashboard bench bench-mnist lint format clean clean-runs docs docs-serve
+.PHONY: install test test-fast test-python bench-sweep sweep sweeps ui dashboard bench bench-mnist lint format clean clean-runs docs docs-serve
 
 $(STAMP): pyproject.toml
 	$(PY) -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv --clear $(VENV)
@@ -73,6 +73,10 @@ bench: $(STAMP)
 # parameters: benchmarks/run.py --only mnist_seeds (~10 min).
 bench-mnist: $(STAMP)
 	$(PY) benchmarks/run.py --only mnist_study
+
+# `make sweep` on 5 fresh clones (about 1.5 min each): the README's timing, medians and ranges.
+bench-sweep: $(STAMP)
+	$(PY) benchmarks/run.py --only make_sweep
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

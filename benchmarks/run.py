@@ -34,7 +34,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 FIRST = ("speed", "accuracy")
-ON_REQUEST = ("mnist_study", "mnist_seeds")  # long (~1 h and ~10 min): only with --only
+ON_REQUEST = ("mnist_study", "mnist_seeds", "make_sweep")  # long: only with --only
 
 
 def discover():
