@@ -17,6 +17,8 @@ run first, the others after them in alphabetical order:
   when named, ``--only mnist_study`` (``make bench-mnist``).
 * ``mnist_seeds``: the spread of the test error over estimator seeds, for fixed
   parameters (about 10 minutes); run only when named.
+* ``make_sweep``: ``make sweep`` on fresh clones, medians and ranges (about 8 minutes); run
+  only when named (``make bench-sweep``).
 
 The others: ``digits_sweep`` (``make sweep`` here and at a baseline commit), ``faults``,
 ``logging`` (MLflow's cost), ``scaleout`` and ``sweep``. docs/benchmarks.md describes each.
