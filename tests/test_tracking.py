@@ -357,7 +357,9 @@ def test_the_end_registers_a_model_that_loads_and_predicts_the_same(
             "n_complete": 2,
             "n_pruned": 2,
             "n_failed": 2,
+            "n_interrupted": 1,
             "wall_time": 3.5,
+            "warnings": ["the best learning_rate (0.0201) is at the lower bound 0.02"],
             "model_path": str(out / "model.joblib"),
             "finished_at": time.time(),
         },
@@ -376,6 +378,8 @@ def test_the_end_registers_a_model_that_loads_and_predicts_the_same(
     assert run.info.status == "FINISHED"
     assert run.data.metrics["best_cv_mean"] == 0.9 and run.data.metrics["test_score"] == 0.75
     assert run.data.metrics["n_failed"] == 2 and run.data.metrics["wall_time"] == 3.5
+    assert run.data.metrics["n_interrupted"] == 1 and run.data.tags["nnsweep.warnings"] == "1"
+    assert "Warning: the best learning_rate (0.0201)" in run.data.tags["mlflow.note.content"]
     assert run.data.params["best.n_hidden"] == str(best.params["n_hidden"])
     plots = {a.path for a in client.list_artifacts(writer.parent_run_id, "plots")}
     for name in ("optimization_history", "param_importances", "parallel_coordinate"):

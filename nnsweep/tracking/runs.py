@@ -73,13 +73,18 @@ def log_result(client, uri, spec, run_id: str, result: dict) -> None:
     client.log_dict(run_id, payload, "best_params.json")
     stamp = int(1000 * float(result.get("finished_at") or 0)) or None
     metrics = []
-    for key in ("test_score", "n_complete", "n_pruned", "n_failed", "wall_time"):
+    for key in ("test_score", "n_complete", "n_pruned", "n_failed", "n_interrupted", "wall_time"):
         value = result.get(key)
         if isinstance(value, int | float) and stamp:
             metrics.append(Metric(key, float(value), stamp, 0))
     tags = {"nnsweep.best_trial": str(result.get("best_trial_number"))}
     if result.get("test_metric"):
         tags["nnsweep.test_metric"] = str(result["test_metric"])
+    warnings = list(result.get("warnings") or [])
+    tags["nnsweep.warnings"] = str(len(warnings))  # the UI filters on it: > 0 wants a look
+    if warnings:  # a line each under the study's description, on the run's page
+        note = spec.description + "\n\n" if spec.description else ""
+        tags["mlflow.note.content"] = note + "\n".join(f"Warning: {w}" for w in warnings)
     _, tag_entities = pl.as_entities(tags=tags)
     retry(client.log_batch, run_id, metrics=metrics, tags=tag_entities)
     model_path = result.get("model_path")
