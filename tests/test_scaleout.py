@@ -240,11 +240,24 @@ def test_servers_started_for_the_user_listen_on_localhost():
     servers = [
         line
         for line in makefile.splitlines()
-        if re.search(r"\b(mlflow (ui|server)|optuna-dashboard|dask (scheduler|worker))\b", line)
+        if re.search(
+            r"\b(mlflow (ui|server)|optuna-dashboard|dask (scheduler|worker)"
+            r"|nnsweep (ui|dashboard))\b",
+            line,
+        )
         and not line.lstrip().startswith("#")
     ]
     assert servers, "no server target found in the Makefile"
+    from nnsweep.cli import build_parser
+
+    for command in ("ui", "dashboard"):  # what make ui and make dashboard call: local by default
+        args = build_parser().parse_args(
+            [command] + (["s.toml"] if command == "dashboard" else [])
+        )
+        assert args.host == "127.0.0.1"
     for line in servers:
+        if re.search(r"nnsweep (ui|dashboard)", line) and "--host" not in line:
+            continue  # the command's own default, checked above
         host = re.search(r"--host[ =](\S+)", line)
         assert host, f"no --host: {line.strip()}"
         value = host.group(1)

@@ -71,7 +71,8 @@ def test_two_worker_sweep_logs_each_trial_once_and_workers_never_import_mlflow(t
     workers = list(hook.glob("worker-*"))
     assert len(workers) >= 2, "the import hook did not run in the worker processes"
     assert not (hook / "IMPORTED").exists(), "a worker process imported mlflow"
-    assert "MLflow runs: `make ui`, then http://127.0.0.1:5000/#/experiments/" in done.stdout
+    # not a checkout of nnsweep: the hint names the command that works there
+    assert "MLflow runs: `nnsweep ui`, then http://127.0.0.1:5000/#/experiments/" in done.stdout
 
     study = load_optuna_study("two", storage)
     assert all(t.state != TrialState.FAIL for t in study.trials), [
