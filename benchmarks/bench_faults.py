@@ -2,7 +2,7 @@
 
 Each fault is tried ``--repeats`` times on a fresh copy of a small digits study (6 trials of
 about a second, 2 workers, MLflow on a SQLite store), through a real pseudo-terminal
-(tests/terminal.py): Ctrl-C typed during the trials, at start-up, during the refit, while a
+(tests/support/terminal.py): Ctrl-C typed during the trials, at start-up, during the refit, while a
 journal write holds its lock (seen in /proc/locks), twice; SIGTERM to the command alone;
 SIGHUP to the group; SIGKILL of the command; SIGKILL of one worker. After each stop the same
 command is run again. Per fault: seconds from the stop to the command's exit, its exit code,
@@ -23,16 +23,16 @@ from pathlib import Path
 import common
 
 from nnsweep.study.records import is_interrupted
-from tests.processes import run_nnsweep, subprocess_env
-from tests.readback import mlflow_runs, trials_now
-from tests.stops import (
+from tests.support.processes import run_nnsweep, subprocess_env
+from tests.support.readback import mlflow_runs, trials_now
+from tests.support.stops import (
     N_TRIALS,
     journal_lock_held,
     running_mid_trial,
     start_in_terminal,
     stop_study,
 )
-from tests.studyfiles import NO_REFIT
+from tests.support.studyfiles import NO_REFIT
 
 ABOUT = (
     f"A digits study of {N_TRIALS} trials of about 1 s (1000 samples, batch 4, 20 epochs, "

@@ -43,7 +43,7 @@ from common import ROOT, cpu_busy_seconds, loadavg, table  # noqa: E402
 
 from nnsweep.study.records import Attr  # noqa: E402
 from nnsweep.study.storage import make_storage  # noqa: E402
-from tests.studyfiles import to_toml  # noqa: E402
+from tests.support.studyfiles import to_toml  # noqa: E402
 
 STUDY = ROOT / "studies" / "digits.toml"
 NAME = "digits"

@@ -44,14 +44,14 @@ common.blas_threads(1)
 from common import ROOT, QuietWaiter, blas_env, cpu_busy_seconds, table  # noqa: E402
 
 from nnsweep.study.records import Attr  # noqa: E402
-from tests.dask_cluster import local_cluster  # noqa: E402
-from tests.mlflow_server import start_mlflow_server  # noqa: E402
-from tests.postgres import start_postgres  # noqa: E402
-from tests.processes import subprocess_env  # noqa: E402
-from tests.readback import load_optuna_study  # noqa: E402
-from tests.studyfiles import write_study  # noqa: E402
+from tests.support.dask_cluster import local_cluster  # noqa: E402
+from tests.support.mlflow_server import start_mlflow_server  # noqa: E402
+from tests.support.postgres import start_postgres  # noqa: E402
+from tests.support.processes import subprocess_env  # noqa: E402
+from tests.support.readback import load_optuna_study  # noqa: E402
+from tests.support.studyfiles import write_study  # noqa: E402
 
-# The study every run here uses (tests/studyfiles.py writes it): the whole digits set, equal
+# The study every run here uses (tests/support/studyfiles.py writes it): the whole digits set, equal
 # trials (no early stop, no pruner), no MLflow, no refit.
 BENCH_STUDY = {
     "name": "bench",

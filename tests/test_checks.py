@@ -1,6 +1,6 @@
 """The summary's warnings (nnsweep.sweep.checks) and its counts, on studies built by hand.
 
-The study file's space (tests/studyfiles.TINY): learning_rate in [0.02, 0.3] on a log scale,
+The study file's space (tests/support/studyfiles.TINY): learning_rate in [0.02, 0.3] on a log scale,
 n_hidden in [16, 64] by 16.
 """
 
@@ -13,7 +13,7 @@ from nnsweep.config import load_study
 from nnsweep.study.records import Attr, StopReason, count_states
 from nnsweep.sweep.checks import at_bounds, failures, outlier_fold, warnings
 from nnsweep.sweep.refit import SweepResult, summarise_trials
-from tests.studyfiles import write_study
+from tests.support.studyfiles import write_study
 
 DISTS = {
     "learning_rate": FloatDistribution(0.02, 0.3, log=True),

@@ -23,12 +23,12 @@ from nnsweep.cli import main
 from nnsweep.compat.optuna import study_storage, trial_id
 from nnsweep.study.records import Attr, StopReason, is_interrupted
 from nnsweep.sweep import count_budget
-from tests.credentials import PASSWORD
-from tests.processes import kill_group, start_nnsweep, wait_exit, wait_for
-from tests.readback import check_trials_match_runs, load_optuna_study
-from tests.studyfiles import NO_REFIT, SLOW, write_cli_study, write_local_study
+from tests.support.credentials import PASSWORD
+from tests.support.processes import kill_group, start_nnsweep, wait_exit, wait_for
+from tests.support.readback import check_trials_match_runs, load_optuna_study
+from tests.support.studyfiles import NO_REFIT, SLOW, write_cli_study, write_local_study
 
-pytest_plugins = ["tests.postgres", "tests.mlflow_server"]
+pytest_plugins = ["tests.support.postgres", "tests.support.mlflow_server"]
 pytestmark = pytest.mark.slow
 
 

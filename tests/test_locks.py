@@ -15,9 +15,9 @@ from nnsweep.study.flock import FileLock
 from nnsweep.study.locks import StudyBusyError, take_exclusive
 from nnsweep.study.url import StorageURL
 from nnsweep.sweep.worker import count_budget
-from tests.processes import nnsweep_cmd, subprocess_env, wait_exit
-from tests.readback import load_optuna_study
-from tests.studyfiles import NO_REFIT, write_cli_study
+from tests.support.processes import nnsweep_cmd, subprocess_env, wait_exit
+from tests.support.readback import load_optuna_study
+from tests.support.studyfiles import NO_REFIT, write_cli_study
 
 
 def test_a_file_lock_is_exclusive_across_processes_and_says_who_holds_it(tmp_path):

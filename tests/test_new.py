@@ -17,7 +17,7 @@ from nnsweep.datasets.profile import (
     suggest_metric,
     suggest_preprocessing,
 )
-from tests.processes import run_nnsweep
+from tests.support.processes import run_nnsweep
 
 
 def write_csv(path, header, rows):
@@ -125,7 +125,7 @@ def test_new_refuses_a_bad_csv_with_its_own_message(tmp_path, rows, label, messa
 
 def test_the_scale_warning_fires_on_raw_breast_cancer_and_not_on_digits(tmp_path):
     from nnsweep.cli.inputs import load_data, scale_warning
-    from tests.studyfiles import write_study
+    from tests.support.studyfiles import write_study
 
     cancer_csv(tmp_path)
     csv_data = {"name": "csv", "path": str(tmp_path / "cancer.csv"), "label_column": "diagnosis"}

@@ -3,7 +3,7 @@ PostgreSQL (heartbeats on), MLflow logging to a tracking server backed by Postgr
 added by hand with ``nnsweep worker``; clear errors for a bad storage URL or a tracking server
 that is down; passwords masked everywhere.
 
-The servers come from tests/postgres.py, tests/dask_cluster.py and tests/mlflow_server.py
+The servers come from tests/support/postgres.py, tests/support/dask_cluster.py and tests/support/mlflow_server.py
 (session fixtures; never skipped: a server that cannot start fails the test with the reason).
 """
 
@@ -16,9 +16,9 @@ from optuna.trial import TrialState
 
 from nnsweep.study.records import Attr
 from nnsweep.study.redact import redact_url
-from tests.credentials import PASSWORD, USER
-from tests.dask_cluster import dask_worker_pids
-from tests.processes import (
+from tests.support.credentials import PASSWORD, USER
+from tests.support.dask_cluster import dask_worker_pids
+from tests.support.processes import (
     free_port,
     kill_group,
     run_nnsweep,
@@ -26,10 +26,10 @@ from tests.processes import (
     wait_exit,
     wait_for,
 )
-from tests.readback import check_trials_match_runs, load_optuna_study, secrets_in_mlflow
-from tests.studyfiles import write_cli_study
+from tests.support.readback import check_trials_match_runs, load_optuna_study, secrets_in_mlflow
+from tests.support.studyfiles import write_cli_study
 
-pytest_plugins = ["tests.postgres", "tests.dask_cluster", "tests.mlflow_server"]
+pytest_plugins = ["tests.support.postgres", "tests.support.dask_cluster", "tests.support.mlflow_server"]
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ from nnsweep.sweep import (
     split_data,
     suggest_params,
 )
-from tests.studyfiles import write_study
+from tests.support.studyfiles import write_study
 
 
 @pytest.fixture(scope="module")

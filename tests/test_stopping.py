@@ -1,7 +1,7 @@
 """Stop a sweep any way, at any moment, and lose nothing (issue 11), through a real terminal.
 
-Each test runs ``nnsweep run`` of a small study (tests/stops.py) in a pseudo-terminal
-(tests/terminal.py), stops it (Ctrl-C typed at several moments, including while a journal
+Each test runs ``nnsweep run`` of a small study (tests/support/stops.py) in a pseudo-terminal
+(tests/support/terminal.py), stops it (Ctrl-C typed at several moments, including while a journal
 write holds its lock; a second Ctrl-C; SIGTERM to the command alone; SIGHUP to the group),
 then checks what a person would: the exit code and how long it took, that no process of the
 sweep is left, that no trial stays RUNNING, and that running the same command again completes
@@ -27,9 +27,9 @@ from nnsweep.config import load_study
 from nnsweep.datasets import load_dataset
 from nnsweep.study.records import Attr, StopReason, StudyAttr, is_interrupted
 from nnsweep.sweep import count_budget, run_sweep
-from tests.processes import run_nnsweep, subprocess_env
-from tests.readback import check_trials_match_runs, load_optuna_study, trials_now
-from tests.stops import (
+from tests.support.processes import run_nnsweep, subprocess_env
+from tests.support.readback import check_trials_match_runs, load_optuna_study, trials_now
+from tests.support.stops import (
     N_TRIALS,
     STOPPING,
     Phases,

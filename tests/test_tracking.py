@@ -32,8 +32,8 @@ from nnsweep.sweep import record_study
 from nnsweep.tracking import StudyWriter, TrackingError, check_reachable
 from nnsweep.tracking.store import absolute_uri, artifact_location
 from nnsweep.tracking.sync import sync_study
-from tests.processes import free_port
-from tests.studyfiles import write_study
+from tests.support.processes import free_port
+from tests.support.studyfiles import write_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 REPO = Path(__file__).resolve().parents[1]

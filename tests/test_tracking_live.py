@@ -19,8 +19,8 @@ from optuna.trial import TrialState
 
 from nnsweep.study.records import Attr, StudyAttr
 from nnsweep.sweep import count_budget
-from tests.mlflow_server import start_mlflow_server
-from tests.processes import (
+from tests.support.mlflow_server import start_mlflow_server
+from tests.support.processes import (
     kill_group,
     run_nnsweep,
     start_nnsweep,
@@ -28,10 +28,10 @@ from tests.processes import (
     wait_exit,
     wait_for,
 )
-from tests.readback import check_trials_match_runs, load_optuna_study, mlflow_runs, trials_now
-from tests.studyfiles import NO_REFIT, write_cli_study, write_local_study
+from tests.support.readback import check_trials_match_runs, load_optuna_study, mlflow_runs, trials_now
+from tests.support.studyfiles import NO_REFIT, write_cli_study, write_local_study
 
-pytest_plugins = ["tests.postgres"]
+pytest_plugins = ["tests.support.postgres"]
 pytestmark = pytest.mark.slow
 
 # Installed in every process of the sweep through PYTHONPATH: in a loky worker, importing

@@ -8,8 +8,8 @@ import urllib.request
 
 import pytest
 
-from tests.processes import free_port, nnsweep_cmd, subprocess_env
-from tests.terminal import Terminal
+from tests.support.processes import free_port, nnsweep_cmd, subprocess_env
+from tests.support.terminal import Terminal
 
 
 def _store_with_a_run(tmp_path, experiment):

@@ -3,7 +3,7 @@ they wait for before stopping it.
 
 `stop_study` writes it: `N_TRIALS` trials of about a second, 2 workers, the Optuna journal
 under ``mlruns/optuna`` and MLflow on SQLite under ``mlruns``; `start_in_terminal` runs it in
-a pseudo-terminal (tests/terminal.py). While it runs, `running_mid_trial` says a trial has
+a pseudo-terminal (tests/support/terminal.py). While it runs, `running_mid_trial` says a trial has
 trained an epoch, `journal_lock_held` that a journal write holds its lock right now, and
 `Phases` which phases the command has entered (the test hook `nnsweep.phases`), holding it at
 one until the test says go. `STOPPING` is what the command prints once a stop signal is
@@ -15,10 +15,10 @@ from pathlib import Path
 
 from optuna.trial import TrialState
 
-from tests.processes import nnsweep_cmd, subprocess_env
-from tests.readback import trials_now
-from tests.studyfiles import NO_REFIT, SLOW, write_local_study
-from tests.terminal import Terminal
+from tests.support.processes import nnsweep_cmd, subprocess_env
+from tests.support.readback import trials_now
+from tests.support.studyfiles import NO_REFIT, SLOW, write_local_study
+from tests.support.terminal import Terminal
 
 N_TRIALS = 6
 STOPPING = "stopping after the epochs in progress"  # the first stop signal's message

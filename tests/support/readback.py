@@ -14,7 +14,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from tests.credentials import PASSWORD
+from tests.support.credentials import PASSWORD
 
 
 def load_optuna_study(name, url):

@@ -3,7 +3,7 @@
 Each ``nnsweep`` command runs in this interpreter with one BLAS thread (`subprocess_env`),
 either to its end (`run_nnsweep`) or in its own process group (`start_nnsweep`), so that
 `kill_group` stops it with all its workers and `wait_exit` fails a hung one in bounded time,
-with every process's stacks. The servers of tests/postgres.py and tests/mlflow_server.py get
+with every process's stacks. The servers of tests/support/postgres.py and tests/support/mlflow_server.py get
 a free port (`free_port`) and show the tail of their log (`log_tail`) when they cannot start
 (`ServerError`).
 """
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.credentials import masked
+from tests.support.credentials import masked
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 class ServerError(RuntimeError):

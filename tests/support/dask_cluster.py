@@ -2,7 +2,7 @@
 
 `local_cluster`: 2 worker processes with one thread and one BLAS thread each, on 127.0.0.1,
 no dashboard (also used by ``benchmarks/bench_scaleout.py``). Loaded as a plugin
-(``pytest_plugins = ["tests.dask_cluster"]``) for its session fixture `dask_cluster`.
+(``pytest_plugins = ["tests.support.dask_cluster"]``) for its session fixture `dask_cluster`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from tests.processes import blas_env
+from tests.support.processes import blas_env
 
 
 def local_cluster(**options):

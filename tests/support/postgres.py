@@ -9,7 +9,7 @@ for sure and deletes its folder; `reap_orphaned_postgres` stops the servers of t
 that died before their teardown.
 
 Loaded as a plugin by the test modules that need its fixtures
-(``pytest_plugins = ["tests.postgres"]``): `postgres`, one server per pytest run, and
+(``pytest_plugins = ["tests.support.postgres"]``): `postgres`, one server per pytest run, and
 `pg_url`, a fresh database of it per test. Nothing here skips: a server that cannot start
 fails the test that needs it, with the reason. ``benchmarks/bench_scaleout.py`` calls
 `start_postgres` itself.
@@ -31,8 +31,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.credentials import PASSWORD, USER
-from tests.processes import REPO, ServerError, free_port, log_tail
+from tests.support.credentials import PASSWORD, USER
+from tests.support.processes import REPO, ServerError, free_port, log_tail
 
 ENSURE_POSTGRES = REPO / ".ci" / "ensure-postgres"
 

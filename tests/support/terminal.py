@@ -23,7 +23,7 @@ import time
 
 import psutil
 
-from tests.processes import note_overdue_stop
+from tests.support.processes import note_overdue_stop
 
 
 class Terminal:

@@ -3,7 +3,7 @@
 `start_mlflow_server` runs ``mlflow server`` on a free port of 127.0.0.1 (or a given one: a
 server restarted at the same address) in its own process group, backed by a database URL
 passed in the environment (so no password is on a command line), artifacts served from a
-temporary folder. Loaded as a plugin (``pytest_plugins = ["tests.mlflow_server"]``) for its
+temporary folder. Loaded as a plugin (``pytest_plugins = ["tests.support.mlflow_server"]``) for its
 session fixture `mlflow_server`, backed by a database of the `postgres` fixture (which this
 module loads too). ``benchmarks/bench_scaleout.py`` calls `start_mlflow_server` itself.
 """
@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.credentials import PASSWORD, USER
-from tests.processes import ServerError, blas_env, free_port, log_tail
+from tests.support.credentials import PASSWORD, USER
+from tests.support.processes import ServerError, blas_env, free_port, log_tail
 
-pytest_plugins = ["tests.postgres"]  # the `mlflow_server` fixture's backend store
+pytest_plugins = ["tests.support.postgres"]  # the `mlflow_server` fixture's backend store
 
 
 @dataclass
