@@ -12,7 +12,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from nnsweep import NeuralNetworkClassifier
 from nnsweep.config import load_study
 from nnsweep.datasets import load_dataset
-from nnsweep.study.records import Attr, StopReason, TrialRecord
+from nnsweep.study.records import Attr, StopReason, TrialRecord, curves
 from nnsweep.sweep import (
     CrossValidationObjective,
     count_budget,
@@ -214,3 +214,33 @@ def test_split_data_uses_held_out_split_and_subset(make_study, digits):
     X, y, X_test, y_test = split_data(spec, digits)
     assert X.shape == (100, 64) and len(y) == 100
     assert len(y_test) == 450  # ceil(0.25 * 1797), as train_test_split rounds
+
+
+def test_live_curves_grow_the_journal_linearly_with_the_epochs(digits, tmp_path):
+    """A trial of a few thousand short epochs, its curves flushed after every epoch: the
+    journal's bytes per trial grow linearly with its epochs (chunks are appended, never the
+    whole curve again), and the chunks read back as the final curves."""
+    X, y = digits.X_train[:40], digits.y_train[:40]
+    space = load_study_space()
+    sizes, epochs = {}, (1000, 3000)
+    for n in epochs:
+        journal = tmp_path / f"{n}.log"
+        study = optuna.create_study(direction="maximize", storage=make_storage(str(journal)))
+        net = NeuralNetworkClassifier(
+            n_hidden=0, max_epochs=n, n_iter_no_change=n, tol=0.0, batch_size=40, random_state=0
+        )
+        objective = CrossValidationObjective(net, X, y, space, StratifiedKFold(2), live_interval=0.0)
+        study.enqueue_trial({"learning_rate": 1e-3})
+        study.optimize(objective, n_trials=1)
+        attrs = study.trials[0].user_attrs
+        assert attrs[Attr.N_EPOCHS] == n
+        chunks = [k for k in attrs if k.startswith(Attr.CURVE_CHUNK)]
+        assert len(chunks) == n  # one per epoch, then the whole curves once at the end
+        joined = curves({k: attrs[k] for k in chunks})
+        for key in (Attr.CURVE_VAL_MEAN, Attr.CURVE_LOSS_MEAN, Attr.CURVE_TIME):
+            assert joined[key] == attrs[key]
+        sizes[n] = journal.stat().st_size
+    per_epoch = {n: sizes[n] / n for n in epochs}
+    # Rewriting the whole curves each time would make the 3x longer trial ~9x bigger (~3x per
+    # epoch); appending keeps the bytes per epoch the same, within the numbers' widths.
+    assert per_epoch[3000] < 1.3 * per_epoch[1000], sizes

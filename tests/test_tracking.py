@@ -27,7 +27,7 @@ from nnsweep import NeuralNetworkClassifier
 from nnsweep.compat.optuna import trial_id
 from nnsweep.config import load_study
 from nnsweep.datasets import Dataset
-from nnsweep.study.records import Attr, StudyAttr, TrialRecord
+from nnsweep.study.records import Attr, StudyAttr, TrialRecord, curve_chunk, curves
 from nnsweep.sweep import record_study
 from nnsweep.tracking import StudyWriter, TrackingError, check_reachable
 from nnsweep.tracking.store import absolute_uri, artifact_location
@@ -89,12 +89,16 @@ def start_trial(study):
     return trial
 
 
-def live_epochs(trial, values, start_epoch=0):
-    """What the objective's live flush writes: the curves so far, with their times."""
-    n = start_epoch + len(values)
-    trial.set_user_attr(Attr.CURVE_VAL_MEAN, list(values))
-    trial.set_user_attr(Attr.CURVE_LOSS_MEAN, [2.0 / e for e in range(1, n + 1)])
-    trial.set_user_attr(Attr.CURVE_TIME, [0.5 * e for e in range(1, n + 1)])
+def live_epochs(trial, values):
+    """What the objective's live flush writes: the epochs of ``values`` not yet written, as one
+    chunk, with their losses and times."""
+    n = len(values)
+    record = TrialRecord(
+        curve_val_mean=list(values),
+        curve_loss_mean=[2.0 / e for e in range(1, n + 1)],
+        curve_time=[0.5 * e for e in range(1, n + 1)],
+    )
+    trial.set_user_attr(*curve_chunk(record, len(curves(trial.user_attrs)[Attr.CURVE_VAL_MEAN])))
 
 
 def finish_trial(study, trial, outcome, value=0.5, epochs=4, folds=3):

@@ -7,6 +7,7 @@ name the attributes through this module, never by spelling the strings.
 * `StopReason`: why a trial ended.
 * `Attr`: the names of the user attributes a trial carries.
 * `TrialRecord`: the attributes of one trial as a typed object (``TrialRecord.of(frozen)``).
+* `curve_chunk`, `curves`: a running trial's curves, appended a chunk at a time.
 * `is_interrupted`: a trial that did not end by itself (retried, not counted in the budget).
 * `count_states`: how many trials are in each state.
 
@@ -21,7 +22,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Attr", "StopReason", "StudyAttr", "TrialRecord", "count_states", "is_interrupted"]
+__all__ = [
+    "Attr",
+    "StopReason",
+    "StudyAttr",
+    "TrialRecord",
+    "count_states",
+    "curve_chunk",
+    "curves",
+    "is_interrupted",
+]
 
 
 class StopReason(StrEnum):
@@ -49,6 +59,7 @@ class Attr:
     CURVE_LOSS_MEAN = "curve_loss_mean"  # per epoch: mean training loss over folds
     CURVE_TIME = "curve_time"  # per epoch: seconds since the trial started
     CURVE_VAL_FOLDS = "curve_val_folds"  # per fold, per epoch: validation score
+    CURVE_CHUNK = "curve_chunk:"  # + first epoch: a running trial's new epochs (`curves`)
     WORKER = "worker"  # "host:pid" of the worker process that ran it
     RETRY_OF = "retry_of"  # number of the interrupted trial this one retries
 
@@ -110,6 +121,40 @@ class TrialRecord:
 
 
 _REASONS = {r.value for r in StopReason}
+_CURVES = ("val", Attr.CURVE_VAL_MEAN), ("loss", Attr.CURVE_LOSS_MEAN), ("time", Attr.CURVE_TIME)
+
+
+def curve_chunk(record: TrialRecord, first: int) -> tuple[str, dict[str, list]]:
+    """The user attribute holding ``record``'s curves from epoch ``first`` (0-based) on.
+
+    A running trial appends its new epochs as one attribute each time, so the storage grows
+    with the epochs, not with their square: each attribute is a journal entry of its own, and
+    a rewritten whole curve would be the whole curve again every time.
+    """
+    chunk = {
+        short: _json_safe(list(getattr(record, attr)[first:]))
+        for short, attr in zip(("val", "loss", "time"), ("curve_val_mean", "curve_loss_mean", "curve_time"))
+    }
+    return f"{Attr.CURVE_CHUNK}{first}", chunk
+
+
+def curves(attrs: dict[str, Any]) -> dict[str, list]:
+    """A trial's per-epoch curves, keyed by `Attr` name: the final ones, once the trial wrote
+    them, or else its chunks (`curve_chunk`) joined in epoch order."""
+    if Attr.CURVE_VAL_MEAN in attrs:
+        return {attr: list(attrs.get(attr) or []) for _, attr in _CURVES}
+    chunks = sorted(
+        (int(key[len(Attr.CURVE_CHUNK) :]), value)
+        for key, value in attrs.items()
+        if key.startswith(Attr.CURVE_CHUNK)
+    )
+    out: dict[str, list] = {attr: [] for _, attr in _CURVES}
+    for first, chunk in chunks:
+        if first != len(out[Attr.CURVE_VAL_MEAN]):
+            break  # a gap: a chunk not yet visible (never expected: chunks are written in order)
+        for short, attr in _CURVES:
+            out[attr].extend(chunk[short])
+    return out
 
 
 def is_interrupted(trial) -> bool:

@@ -20,7 +20,7 @@ from sklearn.pipeline import Pipeline
 from ..estimator import TrainingDivergedError
 from ..stopping import SweepStopped, should_stop
 from ..study.journal import is_disk_error
-from ..study.records import Attr, StopReason, TrialRecord
+from ..study.records import Attr, StopReason, TrialRecord, curve_chunk
 from .factories import suggest_params
 from .scoring import FoldScorer
 
@@ -180,24 +180,21 @@ class _LockstepFolds:
 
 
 class _LiveCurves:
-    """Write a running trial's curves to its user attributes, at most every ``interval`` s.
+    """Append a running trial's new epochs to its user attributes, at most every ``interval`` s.
 
-    The MLflow writer follows the storage and turns them into step metrics while the trial
-    trains; the validation mean is also in Optuna's intermediate values (``trial.report``).
+    Each flush writes only the epochs since the last one, as one attribute (`curve_chunk`), so
+    the storage grows linearly with the epochs. The MLflow writer follows the storage and turns
+    them into step metrics while the trial trains; the validation mean is also in Optuna's
+    intermediate values (``trial.report``). The whole curves are written once, at the end.
     """
 
     def __init__(self, trial, record, interval):
         self.trial, self.record, self.interval = trial, record, interval
-        self.last = time.perf_counter()
+        self.last, self.written = time.perf_counter(), 0
 
     def maybe_flush(self):
         if self.interval is None or time.perf_counter() - self.last < self.interval:
             return
-        r = self.record
-        for key, value in (
-            (Attr.CURVE_VAL_MEAN, r.curve_val_mean),
-            (Attr.CURVE_LOSS_MEAN, r.curve_loss_mean),
-            (Attr.CURVE_TIME, r.curve_time),
-        ):
-            self.trial.set_user_attr(key, [v if math.isfinite(v) else None for v in value])
+        self.trial.set_user_attr(*curve_chunk(self.record, self.written))
+        self.written = len(self.record.curve_val_mean)
         self.last = time.perf_counter()

@@ -16,7 +16,7 @@ import optuna
 from mlflow.entities import Dataset as MlflowDataset
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 
-from ..study.records import Attr, StopReason
+from ..study.records import Attr, StopReason, curves
 from ..study.redact import redact_text, redact_url
 from .util import finite, ms, param_value
 
@@ -122,13 +122,8 @@ def end_ms(ft) -> int | None:
 
 
 def curves_known(ft) -> int:
-    """How many epochs of the trial's curves are in its user attributes (complete ones)."""
-    attrs = ft.user_attrs
-    val = attrs.get(Attr.CURVE_VAL_MEAN) or []
-    loss = attrs.get(Attr.CURVE_LOSS_MEAN) or []
-    if ft.state == TrialState.RUNNING:  # written one after the other: all three or wait
-        return min(len(val), len(loss), len(attrs.get(Attr.CURVE_TIME) or []))
-    return max(len(val), len(loss))
+    """How many epochs of the trial's curves are in its user attributes."""
+    return len(curves(ft.user_attrs)[Attr.CURVE_VAL_MEAN])
 
 
 def curve_metrics(ft, after: int = 0) -> list[Metric]:
@@ -137,13 +132,13 @@ def curve_metrics(ft, after: int = 0) -> list[Metric]:
     Step = epoch (1-based); the timestamp is the trial's start plus the epoch's time
     (``curve_time``), so the MLflow UI's time axis is the trial's own.
     """
-    attrs, n = ft.user_attrs, curves_known(ft)
+    known = curves(ft.user_attrs)
     start = ms(ft.datetime_start) or 0
-    times = attrs.get(Attr.CURVE_TIME) or []
+    times = known[Attr.CURVE_TIME]
     metrics = []
     for key, attr in (("val_mean", Attr.CURVE_VAL_MEAN), ("loss_mean", Attr.CURVE_LOSS_MEAN)):
-        values = attrs.get(attr) or []
-        for epoch in range(after + 1, min(n, len(values)) + 1):
+        values = known[attr]
+        for epoch in range(after + 1, len(values) + 1):
             value = values[epoch - 1]
             if not finite(value):
                 continue
