@@ -51,8 +51,8 @@ from tests.support.processes import subprocess_env  # noqa: E402
 from tests.support.readback import load_optuna_study  # noqa: E402
 from tests.support.studyfiles import write_study  # noqa: E402
 
-# The study every run here uses (tests/support/studyfiles.py writes it): the whole digits set, equal
-# trials (no early stop, no pruner), no MLflow, no refit.
+# The study every run here uses (tests/support/studyfiles.py writes it): the whole digits set,
+# equal trials (no early stop, no pruner), no MLflow, no refit.
 BENCH_STUDY = {
     "name": "bench",
     "data": {"name": "digits"},

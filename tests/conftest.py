@@ -11,7 +11,10 @@ from tests.support.studyfiles import write_study
 # checks of tests/support/readback.py, and the server modules that test modules load as plugins
 # (`pytest_plugins`) and may import as well (registered here, before any of them imports one).
 pytest.register_assert_rewrite(
-    "tests.support.readback", "tests.support.postgres", "tests.support.mlflow_server", "tests.support.dask_cluster"
+    "tests.support.readback",
+    "tests.support.postgres",
+    "tests.support.mlflow_server",
+    "tests.support.dask_cluster",
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,7 +30,10 @@ def _one_blas_thread(monkeypatch):
 
 @pytest.fixture
 def make_study(tmp_path):
-    """Write a small digits study file under tmp_path (tests/support/studyfiles.py); returns its path."""
+    """Write a small digits study file under tmp_path (tests/support/studyfiles.py).
+
+    Returns its path.
+    """
 
     def make(
         name="tiny",

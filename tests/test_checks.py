@@ -1,7 +1,7 @@
 """The summary's warnings (nnsweep.sweep.checks) and its counts, on studies built by hand.
 
-The study file's space (tests/support/studyfiles.TINY): learning_rate in [0.02, 0.3] on a log scale,
-n_hidden in [16, 64] by 16.
+The study file's space (tests/support/studyfiles.TINY): learning_rate in [0.02, 0.3] on a log
+scale, n_hidden in [16, 64] by 16.
 """
 
 import optuna

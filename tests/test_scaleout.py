@@ -3,8 +3,9 @@ PostgreSQL (heartbeats on), MLflow logging to a tracking server backed by Postgr
 added by hand with ``nnsweep worker``; clear errors for a bad storage URL or a tracking server
 that is down; passwords masked everywhere.
 
-The servers come from tests/support/postgres.py, tests/support/dask_cluster.py and tests/support/mlflow_server.py
-(session fixtures; never skipped: a server that cannot start fails the test with the reason).
+The servers come from tests/support/postgres.py, tests/support/dask_cluster.py and
+tests/support/mlflow_server.py (session fixtures; never skipped: a server that cannot start fails
+the test with the reason).
 """
 
 import re
@@ -29,7 +30,11 @@ from tests.support.processes import (
 from tests.support.readback import check_trials_match_runs, load_optuna_study, secrets_in_mlflow
 from tests.support.studyfiles import write_cli_study
 
-pytest_plugins = ["tests.support.postgres", "tests.support.dask_cluster", "tests.support.mlflow_server"]
+pytest_plugins = [
+    "tests.support.postgres",
+    "tests.support.dask_cluster",
+    "tests.support.mlflow_server",
+]
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]

@@ -229,7 +229,9 @@ def test_live_curves_grow_the_journal_linearly_with_the_epochs(digits, tmp_path)
         net = NeuralNetworkClassifier(
             n_hidden=0, max_epochs=n, n_iter_no_change=n, tol=0.0, batch_size=40, random_state=0
         )
-        objective = CrossValidationObjective(net, X, y, space, StratifiedKFold(2), live_interval=0.0)
+        objective = CrossValidationObjective(
+            net, X, y, space, StratifiedKFold(2), live_interval=0.0
+        )
         study.enqueue_trial({"learning_rate": 1e-3})
         study.optimize(objective, n_trials=1)
         attrs = study.trials[0].user_attrs

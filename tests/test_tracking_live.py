@@ -28,7 +28,12 @@ from tests.support.processes import (
     wait_exit,
     wait_for,
 )
-from tests.support.readback import check_trials_match_runs, load_optuna_study, mlflow_runs, trials_now
+from tests.support.readback import (
+    check_trials_match_runs,
+    load_optuna_study,
+    mlflow_runs,
+    trials_now,
+)
 from tests.support.studyfiles import NO_REFIT, write_cli_study, write_local_study
 
 pytest_plugins = ["tests.support.postgres"]

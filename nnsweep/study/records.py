@@ -121,7 +121,12 @@ class TrialRecord:
 
 
 _REASONS = {r.value for r in StopReason}
-_CURVES = ("val", Attr.CURVE_VAL_MEAN), ("loss", Attr.CURVE_LOSS_MEAN), ("time", Attr.CURVE_TIME)
+#: Each curve: its key in a chunk, its attribute, its `TrialRecord` field.
+_CURVES = (
+    ("val", Attr.CURVE_VAL_MEAN, "curve_val_mean"),
+    ("loss", Attr.CURVE_LOSS_MEAN, "curve_loss_mean"),
+    ("time", Attr.CURVE_TIME, "curve_time"),
+)
 
 
 def curve_chunk(record: TrialRecord, first: int) -> tuple[str, dict[str, list]]:
@@ -131,28 +136,28 @@ def curve_chunk(record: TrialRecord, first: int) -> tuple[str, dict[str, list]]:
     with the epochs, not with their square: each attribute is a journal entry of its own, and
     a rewritten whole curve would be the whole curve again every time.
     """
-    chunk = {
-        short: _json_safe(list(getattr(record, attr)[first:]))
-        for short, attr in zip(("val", "loss", "time"), ("curve_val_mean", "curve_loss_mean", "curve_time"))
-    }
+    chunk = {short: _json_safe(getattr(record, name)[first:]) for short, _, name in _CURVES}
     return f"{Attr.CURVE_CHUNK}{first}", chunk
 
 
 def curves(attrs: dict[str, Any]) -> dict[str, list]:
-    """A trial's per-epoch curves, keyed by `Attr` name: the final ones, once the trial wrote
-    them, or else its chunks (`curve_chunk`) joined in epoch order."""
+    """A trial's per-epoch curves, keyed by `Attr` name.
+
+    The final ones, once the trial wrote them; or else its chunks (`curve_chunk`), joined in
+    epoch order.
+    """
     if Attr.CURVE_VAL_MEAN in attrs:
-        return {attr: list(attrs.get(attr) or []) for _, attr in _CURVES}
+        return {attr: list(attrs.get(attr) or []) for _, attr, _ in _CURVES}
     chunks = sorted(
         (int(key[len(Attr.CURVE_CHUNK) :]), value)
         for key, value in attrs.items()
         if key.startswith(Attr.CURVE_CHUNK)
     )
-    out: dict[str, list] = {attr: [] for _, attr in _CURVES}
+    out: dict[str, list] = {attr: [] for _, attr, _ in _CURVES}
     for first, chunk in chunks:
         if first != len(out[Attr.CURVE_VAL_MEAN]):
             break  # a gap: a chunk not yet visible (never expected: chunks are written in order)
-        for short, attr in _CURVES:
+        for short, attr, _ in _CURVES:
             out[attr].extend(chunk[short])
     return out
 

@@ -1,10 +1,10 @@
 """The processes the tests start: ``nnsweep`` commands, and what starting a server needs.
 
-Each ``nnsweep`` command runs in this interpreter with one BLAS thread (`subprocess_env`),
-either to its end (`run_nnsweep`) or in its own process group (`start_nnsweep`), so that
-`kill_group` stops it with all its workers and `wait_exit` fails a hung one in bounded time,
-with every process's stacks. The servers of tests/support/postgres.py and tests/support/mlflow_server.py get
-a free port (`free_port`) and show the tail of their log (`log_tail`) when they cannot start
+Each ``nnsweep`` command runs in this interpreter with one BLAS thread (`subprocess_env`), either
+to its end (`run_nnsweep`) or in its own process group (`start_nnsweep`), so that `kill_group`
+stops it with all its workers and `wait_exit` fails a hung one in bounded time, with every
+process's stacks. The servers of tests/support/postgres.py and tests/support/mlflow_server.py get a
+free port (`free_port`) and show the tail of their log (`log_tail`) when they cannot start
 (`ServerError`).
 """
 
