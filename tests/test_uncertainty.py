@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from sklearn.metrics import f1_score
+from sklearn.metrics import f1_score, log_loss
 
 from nnsweep.sweep.uncertainty import corrected_ttest, score_interval, within_noise
 
@@ -16,7 +16,7 @@ def test_wilson_interval_of_441_right_out_of_450():
     # half   = z / (1 + z^2/n) * sqrt(p(1-p)/n + z^2/4n^2) = 1.943371 * 0.0069497 = 0.0135058
     y = np.ones(450, dtype=int)
     pred = np.r_[np.ones(441, dtype=int), np.zeros(9, dtype=int)]
-    ci = score_interval(y, pred)
+    ci = score_interval("accuracy", y, one_hot(pred, 2), np.array([0, 1]))
     assert ci.method == "wilson" and ci.n == 450
     assert ci.low == pytest.approx(0.962431, abs=1e-6)
     assert ci.high == pytest.approx(0.989443, abs=1e-6)
@@ -26,7 +26,9 @@ def test_wilson_interval_of_441_right_out_of_450():
 
 
 def test_wilson_interval_stays_inside_0_and_1():
-    ci = score_interval(np.zeros(20), np.zeros(20))
+    ci = score_interval(
+        "accuracy", np.zeros(20), one_hot(np.zeros(20, dtype=int), 2), np.array([0, 1])
+    )
     assert ci.high == 1.0 and 0.8 < ci.low < 1.0
 
 
@@ -34,13 +36,19 @@ def test_bootstrap_interval_for_another_metric_is_reproducible():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 300)
     pred = np.where(rng.random(300) < 0.8, y, (y + 1) % 3)
-    f1 = lambda a, b: f1_score(a, b, average="macro")  # noqa: E731
-    ci = score_interval(y, pred, metric="f1_macro", scorer=f1)
-    assert ci.method == "bootstrap" and ci.low < f1(y, pred) < ci.high
-    assert ci == score_interval(y, pred, metric="f1_macro", scorer=f1)
+    proba = 0.1 + 0.7 * one_hot(pred, 3)  # rows sum to 1
+    classes = np.arange(3)
+    ci = score_interval("f1_macro", y, proba, classes)
+    f1 = f1_score(y, pred, average="macro")
+    assert ci.method == "bootstrap" and ci.low < f1 < ci.high
+    assert ci == score_interval("f1_macro", y, proba, classes)
     assert 0.02 < ci.half_width < 0.08  # ~ sqrt(0.8 * 0.2 / 300) * 1.96 = 0.045
-    with pytest.raises(ValueError, match="needs its scorer"):
-        score_interval(y, pred, metric="f1_macro")
+    loss = score_interval("neg_log_loss", y, proba, classes)
+    assert loss.low < -log_loss(y, proba) < loss.high
+
+
+def one_hot(labels, k):
+    return np.eye(k)[labels]
 
 
 def test_corrected_ttest_by_hand():

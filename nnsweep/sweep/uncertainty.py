@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
+from sklearn.metrics import f1_score, log_loss
 
 __all__ = ["Interval", "corrected_ttest", "score_interval", "within_noise"]
 
@@ -65,17 +66,20 @@ class Interval:
         }
 
 
-def score_interval(y_true, y_pred, metric="accuracy", scorer=None, confidence=0.95, seed=0):
-    """The ``confidence`` interval of a test score for the test set's sampling error.
+def score_interval(metric, y_true, proba, classes, confidence=0.95, seed=0):
+    """The ``confidence`` interval of a model's test score for the test set's sampling error.
 
     Parameters
     ----------
-    y_true, y_pred : array-like of shape (n,)
-        The test labels and the model's predictions.
-    metric : str, default="accuracy"
-        With ``"accuracy"``, Wilson's interval on the number right; otherwise a bootstrap.
-    scorer : callable, optional
-        ``scorer(y_true, y_pred) -> float``, the metric to bootstrap (required unless accuracy).
+    metric : {"accuracy", "neg_log_loss", "f1_macro"}
+        With ``"accuracy"``, Wilson's interval on the number right; otherwise a percentile
+        bootstrap over the test samples (999 resamples).
+    y_true : array-like of shape (n,)
+        The test labels.
+    proba : ndarray of shape (n, n_classes)
+        The model's ``predict_proba`` on the test set.
+    classes : ndarray of shape (n_classes,)
+        The model's ``classes_``, the columns of ``proba``.
     confidence : float, default=0.95
     seed : int, default=0
         The bootstrap's random state: the same predictions give the same interval.
@@ -84,19 +88,16 @@ def score_interval(y_true, y_pred, metric="accuracy", scorer=None, confidence=0.
     -------
     Interval
     """
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    y_true, proba, classes = np.asarray(y_true), np.asarray(proba), np.asarray(classes)
     n = int(y_true.shape[0])
     if metric == "accuracy":
-        ci = stats.binomtest(int(np.sum(y_true == y_pred)), n).proportion_ci(
-            confidence_level=confidence, method="wilson"
-        )
+        right = int(np.sum(classes[np.argmax(proba, axis=1)] == y_true))
+        ci = stats.binomtest(right, n).proportion_ci(confidence_level=confidence, method="wilson")
         return Interval(float(ci.low), float(ci.high), n, "wilson", confidence)
-    if scorer is None:
-        raise ValueError(f"a bootstrap interval for {metric!r} needs its scorer")
+    score = _METRICS[metric]
     res = stats.bootstrap(
-        (y_true, y_pred),
-        scorer,
-        paired=True,
+        (np.arange(n),),
+        lambda idx: score(y_true[idx], proba[idx], classes),
         vectorized=False,
         confidence_level=confidence,
         n_resamples=999,
@@ -105,6 +106,13 @@ def score_interval(y_true, y_pred, metric="accuracy", scorer=None, confidence=0.
     )
     ci = res.confidence_interval
     return Interval(float(ci.low), float(ci.high), n, "bootstrap", confidence)
+
+
+#: The other metrics, of the labels and the probabilities (as the scorers compute them).
+_METRICS = {
+    "neg_log_loss": lambda y, p, classes: -log_loss(y, p, labels=classes),
+    "f1_macro": lambda y, p, classes: f1_score(y, classes[np.argmax(p, axis=1)], average="macro"),
+}
 
 
 def corrected_ttest(best_scores, other_scores, n_train, n_test):
