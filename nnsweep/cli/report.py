@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..study.records import Attr, count_states
+from ..study.records import Attr, StudyAttr, count_states
 from ..study.redact import redact_url
 from .inputs import load_spec
 
@@ -29,10 +29,44 @@ def print_summary(spec, result):
     for name, value in sorted(result.best_params.items()):
         if name in tuned:
             print(f"  {name:<24} {value}")
+    for line in answer_lines(result.summary(), spec.metric):
+        print(line)
     if result.test_score is not None:
-        print(f"test {spec.metric}: {result.test_score:.4f} (model saved in {result.output_dir})")
+        print(f"model ({result.registered}) saved in {result.output_dir}")
     for warning in result.warnings:
         print(f"warning: {warning}")
+
+
+def answer_lines(summary, metric):
+    """How sure the answer is, in words: the trials within noise of the best, the test score.
+
+    ``summary`` is `SweepResult.summary` (``summary.json``, the study's recorded result).
+    """
+    lines = []
+    ties = summary.get("within_noise") or []
+    if len(ties) > 1:
+        shown = ", ".join(f"#{t['trial']} {t['value']:.4f}" for t in ties[:8])
+        more = f" and {len(ties) - 8} more" if len(ties) > 8 else ""
+        lines.append(
+            f"{len(ties)} trials within noise of the best (corrected resampled t-test on the "
+            f"fold scores, 5 %): {shown}{more}"
+        )
+    scores = summary.get("test_scores") or []
+    if not scores:
+        return lines
+    interval = summary.get("test_interval") or {}
+    if len(scores) == 1:
+        text = f"test {metric}: {scores[0]:.4f} (1 refit, seed {summary['test_seeds'][0]})"
+    else:
+        text = (
+            f"test {metric}: {summary['test_mean']:.4f} mean of {len(scores)} seeds "
+            f"({min(scores):.4f}-{max(scores):.4f}, std {summary['test_std']:.4f})"
+        )
+    if interval:
+        text += f"; 95 % CI +-{interval['half_width']:.4f} on {interval['n']} test samples"
+    if summary.get("ensemble_score") is not None:
+        text += f"; ensemble {summary['ensemble_score']:.4f}"
+    return [*lines, text]
 
 
 def cmd_show(args):
@@ -62,6 +96,8 @@ def cmd_show(args):
     _print_table(header, rows)
     counts = count_states(study.get_trials(deepcopy=False))
     print(", ".join(f"{v} {k.lower()}" for k, v in sorted(counts.items())))
+    for line in answer_lines(study.user_attrs.get(StudyAttr.RESULT) or {}, spec.metric):
+        print(line)
     return 0
 
 

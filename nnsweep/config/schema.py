@@ -288,6 +288,10 @@ class EvaluationSpec:
     """``[evaluation]``: what happens after the search."""
 
     refit: Bool = True  # refit best params on all training data, score the test split, save
+    # refits with random_state, random_state + 1, ...: one process of one BLAS thread each
+    refit_seeds: Annotated[Int, Field(ge=1, le=64)] = 1
+    choose: Literal["best", "simplest"] = "best"  # simplest: fewest weights within noise of best
+    ensemble: Bool = False  # the registered model: the soft vote of the refits (else the first)
 
 
 _NAME = meta(expected="a name of A-Z a-z 0-9 _ . -")

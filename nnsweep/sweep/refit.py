@@ -13,6 +13,8 @@ from pathlib import Path
 import joblib
 import numpy as np
 from sklearn.base import clone
+from sklearn.ensemble import VotingClassifier
+from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import get_scorer
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
@@ -21,6 +23,7 @@ from .. import phases, stopping
 from ..study.records import Attr, count_states
 from . import checks
 from .factories import build_estimator
+from .uncertainty import score_interval, within_noise
 
 __all__ = ["SweepResult", "refit", "summarise_trials"]
 
@@ -34,8 +37,16 @@ class SweepResult:
     best_value: float | None = None
     best_std: float | None = None
     best_trial_number: int | None = None
-    test_score: float | None = None
+    test_score: float | None = None  # the registered model's (the first seed's, or the ensemble's)
     test_metric: str = "accuracy"
+    test_seeds: list = field(default_factory=list)  # the refits' random_state
+    test_scores: list = field(default_factory=list)  # each single refit's test score
+    test_mean: float | None = None  # over the single refits
+    test_std: float | None = None
+    test_interval: dict | None = None  # the registered model's, for the test set's sampling error
+    ensemble_score: float | None = None  # the soft vote of the refits (2 seeds or more)
+    registered: str = ""  # which model is saved and registered: "seed <s>" or "ensemble"
+    within_noise: list = field(default_factory=list)  # {trial, value, p}: the folds' ties (best)
     model: object = None
     X_example: object = None
     n_complete: int = 0
@@ -54,7 +65,9 @@ class SweepResult:
     def summary(self) -> dict:
         """The result without the model: what ``summary.json`` holds (JSON types only)."""
         keys = ("study_name", "best_trial_number", "best_value", "best_std", "test_metric")
-        keys += ("test_score", "n_complete", "n_pruned", "n_failed", "n_interrupted")
+        keys += ("test_score", "test_seeds", "test_scores", "test_mean", "test_std")
+        keys += ("test_interval", "ensemble_score", "registered", "within_noise")
+        keys += ("n_complete", "n_pruned", "n_failed", "n_interrupted")
         keys += ("wall_time", "refit_time", "warnings")
         out = {k: getattr(self, k) for k in keys}
         out["best_params"] = {k: _jsonable(v) for k, v in self.best_params.items()}
@@ -71,8 +84,13 @@ def _jsonable(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def summarise_trials(spec, study, result):
-    """Put the study's trial counts, its best trial and its warnings on ``result``."""
+def summarise_trials(spec, study, result, n_samples=None):
+    """Put the study's trial counts, its best trial, its ties and its warnings on ``result``.
+
+    The ties (`within_noise`) are the complete trials whose fold scores the corrected
+    resampled t-test cannot tell from the best's (`nnsweep.sweep.uncertainty`); they need
+    ``n_samples``, the number of rows the folds split.
+    """
     trials = study.get_trials(deepcopy=False)
     counts = count_states(trials)
     result.n_complete, result.n_pruned = counts["COMPLETE"], counts["PRUNED"]
@@ -85,46 +103,147 @@ def summarise_trials(spec, study, result):
         result.best_value = best.value
         result.best_std = best.user_attrs.get(Attr.CV_STD)
         result.best_trial_number = best.number
+        if n_samples:
+            result.within_noise = _ties(spec, trials, best, n_samples)
     result.warnings = checks.warnings(spec, study, result.best_params)
 
 
+def _ties(spec, trials, best, n_samples):
+    """``[{trial, value, p}]`` of the best trial and those within noise of it, best first."""
+    n_test = n_samples // spec.cv.n_splits
+    others = {
+        t.number: t.user_attrs.get(Attr.FOLD_SCORES) or []
+        for t in trials
+        if t.state.name == "COMPLETE" and t.number != best.number
+    }
+    kept = within_noise(
+        best.user_attrs.get(Attr.FOLD_SCORES) or [], others, n_samples - n_test, n_test
+    )
+    values = {t.number: t.value for t in trials}
+    ties = [{"trial": best.number, "value": best.value, "p": 1.0}]
+    ties += [{"trial": n, "value": values[n], "p": p} for n, p in kept.items()]
+    return sorted(ties, key=lambda tie: -tie["value"])
+
+
 def refit(spec, result, X, y, X_test, y_test, output_dir):
-    """Refit and test the best parameters, save the model and ``summary.json`` (or stop)."""
+    """Refit the best parameters with R seeds, test each and their soft vote once, save (or stop).
+
+    ``[evaluation] refit_seeds = R`` refits with the estimator's ``random_state`` and the
+    R - 1 after it, as R processes of one BLAS thread (at most one per core); R = 1 refits in
+    this process with every core's threads, as one model trains fastest. Stopped mid-refit,
+    nothing is kept: no model, no result; a rerun refits.
+    """
     phases.enter("refit")
     refit_started = time.time()
-    _refit_and_test(spec, build_estimator(spec), result, X, y, X_test, y_test, output_dir)
-    if stopping.should_stop():  # stopped mid-refit: no model, no result; a rerun refits
+    template = _with_best(spec, build_estimator(spec), result.best_params)
+    seeds = _seeds(template, spec.evaluation.refit_seeds)
+    members = fit_seeds(template, seeds, X, y)
+    if members is None or stopping.should_stop():
         result.interrupted = True
         return
-    result.refit_time = time.time() - refit_started
-    summary = json.dumps(result.summary(), indent=2, default=str)
-    (Path(result.output_dir) / "summary.json").write_text(summary + "\n")
-
-
-def _refit_and_test(spec, estimator, result, X, y, X_test, y_test, output_dir):
-    """Refit the best parameters on all training data; score the test split once; save."""
-    model = clone(estimator)
-    tuned = {p.name for p in spec.search_space}
-    best = {k: v for k, v in result.best_params.items() if k in tuned}
-    if isinstance(model, Pipeline):
-        best = {f"{model.steps[-1][0]}__{k}": v for k, v in best.items()}
-    model.set_params(**best)
-    net = model.steps[-1][1] if isinstance(model, Pipeline) else model
-    net.set_params(epoch_callback=_stop_requested)  # Ctrl-C during the refit: stop at an epoch
-    with threadpool_limits(limits=joblib.cpu_count()):
-        model.fit(X, y)
-    net.set_params(epoch_callback=None)
-    if stopping.should_stop():
-        return
-    with threadpool_limits(limits=joblib.cpu_count()):
-        result.test_score = float(get_scorer(spec.metric)(model, X_test, y_test))
-    result.model = model
-    result.X_example = np.asarray(X[:5])
+    _test(spec, result, seeds, members, X, y, X_test, y_test)
     out = Path(output_dir or Path("mlruns") / "studies" / spec.name)
     out.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, out / "model.joblib")
+    joblib.dump(result.model, out / "model.joblib")
+    result.X_example = np.asarray(X[:5])
     np.save(out / "X_example.npy", result.X_example)  # the MLflow model's input example
     result.output_dir = str(out)
+    result.refit_time = time.time() - refit_started
+    summary = json.dumps(result.summary(), indent=2, default=str)
+    (out / "summary.json").write_text(summary + "\n")
+
+
+def fit_seeds(template, seeds, X, y):
+    """Clones of ``template`` fit on ``(X, y)``, one per seed (its ``random_state``).
+
+    One seed: in this process, with every core's BLAS threads. Several: in loky processes of
+    one BLAS thread each, at most one per core, stopped as the sweep's workers are
+    (`nnsweep.stopping`). Returns the fitted models in the order of ``seeds``, or None when
+    asked to stop.
+    """
+    from joblib.externals.loky.process_executor import BrokenProcessPool
+
+    models = [_seeded(template, seed) for seed in seeds]
+    if len(models) == 1:
+        with threadpool_limits(limits=joblib.cpu_count()):
+            _fit_until_stopped(models[0], X, y)
+        return None if stopping.should_stop() else models
+    stop_file = stopping.new_stop_file()
+    backend = {"initializer": stopping.worker_process_init, "inner_max_num_threads": 1}
+    try:
+        with stopping.relayed(stop_file), joblib.parallel_backend("loky", **backend):
+            fitted = joblib.Parallel(n_jobs=min(len(models), joblib.cpu_count()))(
+                joblib.delayed(_fit_member)(model, X, y, stop_file) for model in models
+            )
+    except BrokenProcessPool:
+        if stopping.should_stop():
+            return None  # a process still starting when the stop signal came: the stop itself
+        raise
+    return None if stopping.should_stop() or None in fitted else fitted
+
+
+def _fit_member(model, X, y, stop_file):
+    """In a worker process: fit one seed's model with one BLAS thread; None when stopped."""
+    with stopping.in_worker(stop_file), threadpool_limits(limits=1):
+        _fit_until_stopped(model, X, y)
+        return None if stopping.should_stop() else model
+
+
+def _fit_until_stopped(model, X, y):
+    net = _net(model)
+    net.set_params(epoch_callback=_stop_requested)  # Ctrl-C during the refit: stop at an epoch
+    model.fit(X, y)
+    net.set_params(epoch_callback=None)
+
+
+def _test(spec, result, seeds, members, X, y, X_test, y_test):
+    """Score each refit and their soft vote on the test split, once; the registered model."""
+    scorer = get_scorer(spec.metric)
+    with threadpool_limits(limits=joblib.cpu_count()):
+        singles = [float(scorer(m, X_test, y_test)) for m in members]
+        ensemble = None
+        if len(members) > 1:
+            votes = [
+                (f"seed_{s}", FrozenEstimator(m)) for s, m in zip(seeds, members, strict=True)
+            ]
+            ensemble = VotingClassifier(votes, voting="soft").fit(X, y)  # the labels' encoder
+            result.ensemble_score = float(scorer(ensemble, X_test, y_test))
+        chosen = ensemble if spec.evaluation.ensemble and ensemble is not None else members[0]
+        proba = chosen.predict_proba(X_test)
+    result.model = chosen
+    result.registered = "ensemble" if chosen is ensemble else f"seed {seeds[0]}"
+    result.test_seeds, result.test_scores = list(seeds), singles
+    result.test_score = result.ensemble_score if chosen is ensemble else singles[0]
+    result.test_mean, result.test_std = float(np.mean(singles)), float(np.std(singles))
+    interval = score_interval(spec.metric, y_test, proba, chosen.classes_)
+    result.test_interval = interval.as_dict()
+
+
+def _with_best(spec, estimator, best_params):
+    """``estimator`` (a clone) with the tuned parameters of ``best_params`` set."""
+    model = clone(estimator)
+    tuned = {p.name for p in spec.search_space}
+    best = {k: v for k, v in best_params.items() if k in tuned}
+    if isinstance(model, Pipeline):
+        best = {f"{model.steps[-1][0]}__{k}": v for k, v in best.items()}
+    return model.set_params(**best)
+
+
+def _seeds(model, n):
+    """The refits' seeds: the estimator's ``random_state`` (0 if unset) and the ``n - 1`` after."""
+    base = _net(model).random_state
+    base = base if isinstance(base, int) else 0
+    return list(range(base, base + n))
+
+
+def _seeded(model, seed):
+    model = clone(model)
+    _net(model).set_params(random_state=seed)
+    return model
+
+
+def _net(model):
+    return model.steps[-1][1] if isinstance(model, Pipeline) else model
 
 
 def _stop_requested(_estimator, _info):
