@@ -145,12 +145,17 @@ def test_ctrl_c_at_start_up(tmp_path, phase, pause, within):
     _resumes_to_the_budget(tmp_path, study_file, storage, tracking, "startup")
 
 
-def test_ctrl_c_during_the_refit_then_the_rerun_refits(tmp_path):
-    study_file, storage, tracking = stop_study(tmp_path, "refit", extra="")
-    phases = Phases(tmp_path, pause_at="refit")  # held at the refit's start until the Ctrl-C
+@pytest.mark.parametrize(
+    ("phase", "extra"),
+    [("refit", ""), ("refit-seed", "\n[evaluation]\nrefit_seeds = 3\n")],
+    ids=["one-refit", "refits-over-seeds-in-processes"],
+)
+def test_ctrl_c_during_the_refit_then_the_rerun_refits(tmp_path, phase, extra):
+    study_file, storage, tracking = stop_study(tmp_path, "refit", extra=extra)
+    phases = Phases(tmp_path, pause_at=phase)  # held at the phase until the Ctrl-C
     term = start_in_terminal(tmp_path, study_file, phases.env())
     try:
-        _wait(lambda: phases.reached("refit"), 240, "the refit", term)
+        _wait(lambda: phases.reached(phase), 240, f"the phase {phase}", term)
         term.ctrl_c()
         _wait(lambda: STOPPING in term.output, 30, "the Ctrl-C handled", term)
         phases.go()

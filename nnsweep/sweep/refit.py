@@ -185,6 +185,7 @@ def fit_seeds(template, seeds, X, y):
 def _fit_member(model, X, y, stop_file):
     """In a worker process: fit one seed's model with one BLAS thread; None when stopped."""
     with stopping.in_worker(stop_file), threadpool_limits(limits=1):
+        phases.enter("refit-seed")
         _fit_until_stopped(model, X, y)
         return None if stopping.should_stop() else model
 
