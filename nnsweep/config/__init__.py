@@ -17,46 +17,18 @@ with the estimator's constraints (``nnsweep.estimator.check_estimator_params``).
 from .errors import StudyFileError
 from .fingerprint import StudyChangedError, changed_keys, study_fingerprint
 from .load import load_study, parse_overrides
-from .schema import (
-    DATASETS,
-    DEFAULT_TRACKING_URI,
-    METRICS,
-    PRUNERS,
-    SAMPLERS,
-    BudgetSpec,
-    CVSpec,
-    DataSpec,
-    EvaluationSpec,
-    ParamSpec,
-    PrunerSpec,
-    SamplerSpec,
-    Scalar,
-    StorageSpec,
-    StudySpec,
-    TrackingSpec,
-    WorkersSpec,
-)
+from .schema import DATASETS, DEFAULT_TRACKING_URI, METRICS, CVSpec, DataSpec, ParamSpec, StudySpec
 
 __all__ = [
     "DATASETS",
     "DEFAULT_TRACKING_URI",
     "METRICS",
-    "PRUNERS",
-    "SAMPLERS",
-    "BudgetSpec",
     "CVSpec",
     "DataSpec",
-    "EvaluationSpec",
     "ParamSpec",
-    "PrunerSpec",
-    "SamplerSpec",
-    "Scalar",
-    "StorageSpec",
     "StudyChangedError",
     "StudyFileError",
     "StudySpec",
-    "TrackingSpec",
-    "WorkersSpec",
     "changed_keys",
     "load_study",
     "parse_overrides",

@@ -128,9 +128,6 @@ def _worded(error: dict, names: dict[str, list[str]]) -> tuple[int, str, str]:
         table = kinds(locate(error["loc"][:-1], names)[1])[0]
         return 0, key, unknown_key(".".join(parts[:-1]), parts[-1], keys(table))
     if kind == "missing":
-        table = kinds(node)[0]
-        if "required" in table:  # a missing table: its first required key
-            key, node = f"{key}.{table['required'][0]}", table["properties"][table["required"][0]]
         return 1, key, f"missing required key; expected {expected(node)}"
     if node is None or expected(node) in ("a table", "a list"):
         return 1, key, f"expected a table [{key}], got {show(value, True)}"

@@ -62,6 +62,16 @@ def _same(a: Any, b: Any) -> bool:
     return a is not _NOT_SET and b is not _NOT_SET and a == b
 
 
+def _changes(stored: dict[str, Any], current: dict[str, Any]):
+    """``(dotted key, stored value, current value)`` for each of `changed_keys`."""
+    for key in [*current, *(k for k in stored if k not in current)]:
+        old, new = stored.get(key, _NOT_SET), current.get(key, _NOT_SET)
+        if isinstance(old, dict) and isinstance(new, dict):
+            yield from ((f"{key}.{leaf}", a, b) for leaf, a, b in _changes(old, new))
+        elif not _same(old, new):
+            yield key, old, new
+
+
 def changed_keys(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """The dotted keys whose values differ between two `study_fingerprint` dicts.
 
@@ -79,20 +89,7 @@ def changed_keys(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
         (``["estimator.dropout_rate", "search_space.learning_rate.high"]``). Empty: the same
         study.
     """
-    out = []
-    for key in [*current, *(k for k in stored if k not in current)]:
-        old, new = stored.get(key, _NOT_SET), current.get(key, _NOT_SET)
-        if isinstance(old, dict) and isinstance(new, dict):
-            out.extend(f"{key}.{leaf}" for leaf in changed_keys(old, new))
-        elif not _same(old, new):
-            out.append(key)
-    return out
-
-
-def _lookup(tree: dict[str, Any], dotted: str) -> Any:
-    for part in dotted.split("."):
-        tree = tree.get(part, _NOT_SET) if isinstance(tree, dict) else _NOT_SET
-    return tree
+    return [key for key, _, _ in _changes(stored, current)]
 
 
 def _inline(v: Any) -> str:
@@ -130,8 +127,8 @@ class StudyChangedError(StudyFileError):
 
     def __init__(self, path: str, study: str, stored: dict[str, Any], current: dict[str, Any]):
         self.study = study
-        self.changed = changed_keys(stored, current)
-        self.changes = [(k, _lookup(stored, k), _lookup(current, k)) for k in self.changed]
+        self.changes = list(_changes(stored, current))
+        self.changed = [key for key, _, _ in self.changes]
         shown = "".join(f"\n    {k}: {_inline(a)} -> {_inline(b)}" for k, a, b in self.changes)
         what = (
             f'study "{study}" already exists with other settings, and resuming it would mix '

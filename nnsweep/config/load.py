@@ -108,19 +108,18 @@ def _resolved(raw: dict, environ: Any) -> dict:
     """The file's tables as the schema takes them, unset keys resolved from the environment."""
     out = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
     for name, schema in sections().items():
-        table = out.setdefault(name, {}) if name != "data" else out.get(name)
+        table, keys = out.setdefault(name, {}), schema["properties"]
         if not isinstance(table, dict):
             continue
         variant = schema["variant"]  # the chosen one, else the default (None: no variants)
-        chosen = table.get(variant, schema["properties"].get(variant, {}).get("default"))
-        for key in takes(schema, chosen):  # an environment variable fills only a key in use
-            node = schema["properties"][key]
-            blank = table.get(key) == "" and not any(k.get("minLength") for k in kinds(node))
-            if "env" in node and (key not in table or blank):  # else the file (or --set) wins
-                if environ.get(node["env"]):
-                    table[key] = environ[node["env"]]
+        chosen = table.get(variant, keys.get(variant, {}).get("default"))
+        for key in (k for k in takes(schema, chosen) if "env" in keys[k]):  # keys in use only
+            # unset, or "" where the default is not: the environment, else the default
+            if key not in table or (table[key] == "" and keys[key].get("default")):
+                if environ.get(keys[key]["env"]):
+                    table[key] = environ[keys[key]["env"]]
                 else:
-                    table.pop(key, None)  # "": the default
+                    table.pop(key, None)
     name = out.get("name")
     if isinstance(name, str):  # defaults named after the study
         for section, key, value in (

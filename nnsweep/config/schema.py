@@ -31,10 +31,7 @@ from pydantic_core import PydanticCustomError
 
 Dataset = Literal["digits", "mnist", "fashion-mnist", "csv", "npz"]
 Metric = Literal["accuracy", "neg_log_loss", "f1_macro"]  # all maximised
-Sampler = Literal["tpe", "random", "qmc", "cmaes", "grid"]
-Pruner = Literal["median", "successive_halving", "hyperband", "none"]
 DATASETS, METRICS = typing.get_args(Dataset), typing.get_args(Metric)
-SAMPLERS, PRUNERS = typing.get_args(Sampler), typing.get_args(Pruner)
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 
 
@@ -226,7 +223,7 @@ class BudgetSpec:
 class SamplerSpec:
     """``[sampler]``: the Optuna sampler."""
 
-    name: Sampler = "tpe"  # the sampler
+    name: Literal["tpe", "random", "qmc", "cmaes", "grid"] = "tpe"  # the sampler
     seed: Annotated[Int, Field(ge=0)] = 0  # base seed; worker i uses seed + i
     # random trials first (unset: Optuna's default)
     n_startup_trials: Annotated[Int | None, Field(ge=0), meta("tpe", "cmaes")] = None
@@ -241,7 +238,7 @@ _HALVING = meta("successive_halving", "hyperband")
 class PrunerSpec:
     """``[pruner]``: the Optuna pruner; a step is an epoch."""
 
-    name: Pruner = "median"  # the pruner
+    name: Literal["median", "successive_halving", "hyperband", "none"] = "median"  # the pruner
     n_startup_trials: Annotated[Int, Field(ge=0), meta("median")] = 5  # trials before pruning
     n_warmup_steps: Annotated[Int, Field(ge=0), meta("median")] = 5  # epochs before pruning
     min_resource: Annotated[Int | None, Field(ge=1), _HALVING] = None  # epochs (unset: auto)
@@ -321,18 +318,14 @@ class StudySpec:
 
     @model_validator(mode="after")
     def _keys_of_variants(self, info):
-        for name, table in info.context.items() if info.context else ():  # the file's tables
-            section = getattr(self, name, None)
-            variant = getattr(section, "variant", None)
-            if variant is None or not isinstance(table, dict):
-                continue
-            schema, chosen = sections()[name], getattr(section, variant)
-            for key in (k for k in schema["properties"] if k in table):
-                if key not in takes(schema, chosen):
-                    note = "" if variant in table else " (the default)"
-                    used = ", ".join(f'"{o}"' for o in schema["properties"][key]["only"])
-                    what = f'not used with {variant} = "{chosen}"{note}, only with {used}'
-                    fail(f"{name}.{key}", what)
+        for name, schema in sections().items() if info.context else ():  # the file's tables
+            table, variant, keys = info.context[name], schema["variant"], schema["properties"]
+            chosen = getattr(getattr(self, name), variant) if variant else None
+            for key in (k for k in keys if k in table and k not in takes(schema, chosen)):
+                note = "" if variant in table else " (the default)"
+                used = ", ".join(f'"{o}"' for o in keys[key]["only"])
+                what = f'not used with {variant} = "{chosen}"{note}, only with {used}'
+                fail(f"{name}.{key}", what)
         return self
 
     @model_validator(mode="after")
