@@ -116,36 +116,35 @@ def unknown_key(section: str, key: str, valid: Iterable[str]) -> str:
     return what + (f" (valid: {', '.join(valid)})" if len(valid) <= 12 else "")
 
 
-def _worded(error: dict, names: dict[str, list[str]]) -> tuple[int, str, str]:
-    """``(rank, dotted key, what)`` for one pydantic error; rank 0 for unknown keys."""
+def _worded(error: dict, names: dict[str, list[str]]) -> tuple[bool, str, str]:
+    """``(unknown key?, dotted key, what)`` for one pydantic error."""
     parts, node, inner = locate(error["loc"], names)
     kind, ctx, value, key = error["type"], error.get("ctx") or {}, error["input"], ".".join(parts)
     if kind == "study":
-        return 1, ".".join([*parts, ctx["key"]]), ctx["what"]
+        return False, ".".join([*parts, ctx["key"]]), ctx["what"]
     if kind == "unknown":  # a key of another search-space type
-        return 0, ".".join([*parts, ctx["key"]]), unknown_key(key, ctx["key"], ctx["valid"])
+        return True, ".".join([*parts, ctx["key"]]), unknown_key(key, ctx["key"], ctx["valid"])
     if kind == "unexpected_keyword_argument":
         table = kinds(locate(error["loc"][:-1], names)[1])[0]
-        return 0, key, unknown_key(".".join(parts[:-1]), parts[-1], keys(table))
+        return True, key, unknown_key(".".join(parts[:-1]), parts[-1], keys(table))
     if kind == "missing":
-        return 1, key, f"missing required key; expected {expected(node)}"
-    if node is None or expected(node) in ("a table", "a list"):
-        return 1, key, f"expected a table [{key}], got {show(value, True)}"
+        return False, key, f"missing required key; expected {expected(node)}"
+    if expected(node) in ("a table", "a list"):
+        return False, key, f"expected a table [{key}], got {show(value, True)}"
     typed = not ctx or (kind == "literal_error" and not isinstance(value, str))
     among = " in the list" if inner else ""  # an element of a list (choices)
-    return 2 - typed, key, f"expected {expected(node)}, got {show(value, typed)}{among}"
+    return False, key, f"expected {expected(node)}, got {show(value, typed)}{among}"
 
 
 def study_file_error(
     path: str, exc: ValidationError, names: dict[str, list[str]], overrides: Iterable[str] = ()
 ) -> StudyFileError:
-    """The first of pydantic's errors as a `StudyFileError` (unknown keys first).
+    """The first of pydantic's errors as a `StudyFileError`: the first unknown key, if any.
 
     ``names`` gives the file's keys of ``estimator`` and ``search_space`` in order (pydantic
-    sees them as lists). Errors of one key (a union's members) give the most specific one.
+    sees them as lists). pydantic's errors come in the schema's order of keys; those of one key
+    (a union's members) are worded alike.
     """
     worded = [_worded(e, names) for e in exc.errors()]
-    rank, key, what = min(worded, key=lambda w: w[0] > 0)  # the first unknown key, else first
-    same = [w for w in worded if w[1] == key]
-    rank, key, what = min(same, key=lambda w: -w[0]) if rank else (rank, key, what)
+    _, key, what = min(worded, key=lambda w: not w[0])
     return StudyFileError(path, key, what, overrides)
