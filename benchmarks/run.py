@@ -21,7 +21,8 @@ run first, the others after them in alphabetical order:
   only when named (``make bench-sweep``).
 
 The others: ``digits_sweep`` (``make sweep`` here and at a baseline commit), ``faults``,
-``logging`` (MLflow's cost), ``scaleout`` and ``sweep``. docs/benchmarks.md describes each.
+``logging`` (MLflow's cost), ``refit_seeds`` (refits over seeds in parallel), ``scaleout``
+and ``sweep``. docs/benchmarks.md describes each.
 
 A separate process per benchmark keeps BLAS thread limits and imported libraries
 (torch, OpenMP runtimes) from leaking from one into the next.

@@ -2,8 +2,8 @@
 
 With ``NNSWEEP_TEST_PHASE_FILE=<path>`` in the environment, `enter` appends the phase's name
 to that file, one a line: ``loading`` (the command loads the data; the MLflow writer has
-started), ``worker`` (a worker process starts), ``refit`` (the best model's refit begins), ``refit-seed`` (a worker process starts one
-seed's refit, with 2 seeds or more).
+started), ``worker`` (a worker process starts), ``refit`` (the best model's refit begins),
+``refit-seed`` (a process starts one seed's refit, with 2 seeds or more).
 With ``NNSWEEP_TEST_PAUSE_AT=<phase>`` as well, the process waits at that phase until the
 file ``<path>.go`` exists (at most ``PAUSE_LIMIT`` seconds): a test can then stop the command
 exactly there. Without them, `enter` does nothing (the environment is read once, at import).

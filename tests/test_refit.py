@@ -7,15 +7,18 @@ import os
 
 import joblib
 import numpy as np
+import optuna
 import pytest
 from sklearn.ensemble import VotingClassifier
 from threadpoolctl import threadpool_info
 
 from nnsweep import NeuralNetworkClassifier
+from nnsweep.cli.report import answer_lines
 from nnsweep.config import load_study
 from nnsweep.datasets import load_dataset
+from nnsweep.study.records import Attr
 from nnsweep.sweep import run_sweep, split_data
-from nnsweep.sweep.refit import fit_seeds
+from nnsweep.sweep.refit import SweepResult, fit_seeds, n_weights, summarise_trials
 
 
 class RecordingNet(NeuralNetworkClassifier):
@@ -71,3 +74,43 @@ def test_a_sweep_refits_over_seeds_and_registers_their_soft_vote(make_study, dig
     members = [e.predict_proba(X_test) for e in model.estimators_]
     np.testing.assert_allclose(proba, np.mean(members, axis=0))
     assert result.test_score == pytest.approx(np.mean(model.predict(X_test) == y_test))
+
+
+def _trial(number_of_units, folds):
+    from optuna.distributions import IntDistribution
+
+    return optuna.trial.create_trial(
+        value=float(np.mean(folds)),
+        params={"n_hidden": number_of_units},
+        distributions={"n_hidden": IntDistribution(16, 64, step=16)},
+        user_attrs={
+            Attr.FOLD_SCORES: folds,
+            Attr.ESTIMATOR_PARAMS: {"n_hidden": number_of_units, "learning_rate": 0.1},
+        },
+    )
+
+
+@pytest.mark.parametrize("rule", ["best", "simplest"])
+def test_choose_simplest_refits_the_smallest_tie_and_says_what_it_gave_up(make_study, rule):
+    spec = load_study(make_study(extra=f'[evaluation]\nchoose = "{rule}"\n'))
+    study = optuna.create_study(direction="maximize")
+    for units, folds in [
+        (64, [0.95, 0.96, 0.94]),  # 0: the best
+        (16, [0.95, 0.95, 0.94]),  # 1: within noise, the fewest weights
+        (32, [0.95, 0.96, 0.935]),  # 2: within noise, more weights
+        (16, [0.70, 0.71, 0.69]),  # 3: as small, but far below: not a tie
+    ]:
+        study.add_trial(_trial(units, folds))
+    result = SweepResult(study_name=spec.name)
+    summarise_trials(spec, study, result, shape=(300, 64, 10))
+    assert [t["trial"] for t in result.within_noise] == [0, 2, 1]
+    assert result.best_trial_number == 0
+    if rule == "best":
+        assert result.chosen["trial"] == 0 and result.chosen["params"]["n_hidden"] == 64
+        return
+    assert result.chosen["trial"] == 1 and result.chosen["params"]["n_hidden"] == 16
+    assert result.chosen["n_weights"] == 64 * 16 + 16 * 10 == n_weights({"n_hidden": 16}, 64, 10)
+    assert result.chosen["best_n_weights"] == 64 * 64 + 64 * 10
+    assert result.chosen["cv_given_up"] == pytest.approx(0.95 - np.mean([0.95, 0.95, 0.94]))
+    lines = answer_lines(result.summary(), "accuracy")
+    assert any("refit: trial #1, the fewest weights within noise of the best" in x for x in lines)

@@ -51,6 +51,13 @@ def answer_lines(summary, metric):
             f"{len(ties)} trials within noise of the best (corrected resampled t-test on the "
             f"fold scores, 5 %): {shown}{more}"
         )
+    chosen = summary.get("chosen") or {}
+    if chosen.get("rule") == "simplest":
+        lines.append(
+            f"refit: trial #{chosen['trial']}, the fewest weights within noise of the best "
+            f"({chosen['n_weights']:,} against {chosen['best_n_weights']:,}; CV given up "
+            f"{chosen['cv_given_up']:.4f})"
+        )
     scores = summary.get("test_scores") or []
     if not scores:
         return lines

@@ -47,6 +47,7 @@ class SweepResult:
     ensemble_score: float | None = None  # the soft vote of the refits (2 seeds or more)
     registered: str = ""  # which model is saved and registered: "seed <s>" or "ensemble"
     within_noise: list = field(default_factory=list)  # {trial, value, p}: the folds' ties (best)
+    chosen: dict = field(default_factory=dict)  # the refit's trial: rule, trial, value, params
     model: object = None
     X_example: object = None
     n_complete: int = 0
@@ -66,7 +67,7 @@ class SweepResult:
         """The result without the model: what ``summary.json`` holds (JSON types only)."""
         keys = ("study_name", "best_trial_number", "best_value", "best_std", "test_metric")
         keys += ("test_score", "test_seeds", "test_scores", "test_mean", "test_std")
-        keys += ("test_interval", "ensemble_score", "registered", "within_noise")
+        keys += ("test_interval", "ensemble_score", "registered", "within_noise", "chosen")
         keys += ("n_complete", "n_pruned", "n_failed", "n_interrupted")
         keys += ("wall_time", "refit_time", "warnings")
         out = {k: getattr(self, k) for k in keys}
@@ -84,12 +85,15 @@ def _jsonable(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def summarise_trials(spec, study, result, n_samples=None):
-    """Put the study's trial counts, its best trial, its ties and its warnings on ``result``.
+def summarise_trials(spec, study, result, shape=None):
+    """Put the study's trial counts, best trial, ties, chosen trial and warnings on ``result``.
 
     The ties (`within_noise`) are the complete trials whose fold scores the corrected
-    resampled t-test cannot tell from the best's (`nnsweep.sweep.uncertainty`); they need
-    ``n_samples``, the number of rows the folds split.
+    resampled t-test cannot tell from the best's (`nnsweep.sweep.uncertainty`). The chosen
+    trial is the one the refit takes: the best, or with ``[evaluation] choose = "simplest"``
+    the tie with the fewest weights (the one-standard-error rule's idea, with the folds' own
+    test). Both need ``shape``: ``(n_samples, n_features, n_classes)`` of the data the folds
+    split.
     """
     trials = study.get_trials(deepcopy=False)
     counts = count_states(trials)
@@ -103,9 +107,47 @@ def summarise_trials(spec, study, result, n_samples=None):
         result.best_value = best.value
         result.best_std = best.user_attrs.get(Attr.CV_STD)
         result.best_trial_number = best.number
-        if n_samples:
-            result.within_noise = _ties(spec, trials, best, n_samples)
+        result.chosen = {"rule": "best", "trial": best.number, "value": best.value}
+        if shape:
+            result.within_noise = _ties(spec, trials, best, shape[0])
+            if spec.evaluation.choose == "simplest":
+                result.chosen = _simplest(trials, result.within_noise, *shape[1:])
+        result.chosen["params"] = result.best_params
+        if result.chosen["trial"] != best.number:
+            chosen = next(t for t in trials if t.number == result.chosen["trial"])
+            result.chosen["params"] = dict(
+                chosen.user_attrs.get(Attr.ESTIMATOR_PARAMS, chosen.params)
+            )
     result.warnings = checks.warnings(spec, study, result.best_params)
+
+
+def _simplest(trials, ties, n_features, n_classes):
+    """The tie with the fewest weights (the higher CV among equals), and what it gave up."""
+    by_number = {t.number: t for t in trials}
+
+    def weights(number):
+        t = by_number[number]
+        return n_weights(t.user_attrs.get(Attr.ESTIMATOR_PARAMS, t.params), n_features, n_classes)
+
+    best = ties[0]
+    pick = min(ties, key=lambda tie: (weights(tie["trial"]), -tie["value"]))
+    return {
+        "rule": "simplest",
+        "trial": pick["trial"],
+        "value": pick["value"],
+        "n_weights": weights(pick["trial"]),
+        "best_n_weights": weights(best["trial"]),
+        "cv_given_up": best["value"] - pick["value"],
+    }
+
+
+def n_weights(params, n_features, n_classes):
+    """The number of weights (biases left out) of the network that ``params`` describe."""
+    hidden = params.get("hidden_layer_sizes")
+    if hidden is None:  # the study file's one-layer width, until its depth syntax replaces it
+        hidden = (params["n_hidden"],) if params.get("n_hidden") else ()
+    sizes = [n_features, *hidden, n_classes]
+    return int(sum(a * b for a, b in zip(sizes, sizes[1:], strict=False)))
 
 
 def _ties(spec, trials, best, n_samples):
@@ -135,7 +177,9 @@ def refit(spec, result, X, y, X_test, y_test, output_dir):
     """
     phases.enter("refit")
     refit_started = time.time()
-    template = _with_best(spec, build_estimator(spec), result.best_params)
+    template = _with_best(
+        spec, build_estimator(spec), result.chosen.get("params") or result.best_params
+    )
     seeds = _seeds(template, spec.evaluation.refit_seeds)
     members = fit_seeds(template, seeds, X, y)
     if members is None or stopping.should_stop():

@@ -103,7 +103,7 @@ def run_sweep(
             if writer is not None:
                 writer.start(study)
             _run_trials(spec, study, X, y, started, result, progress, log)
-        summarise_trials(spec, study, result, n_samples=len(y))
+        summarise_trials(spec, study, result, shape=(len(y), X.shape[1], len(np.unique(y))))
         result.wall_time = time.time() - started
         if not result.interrupted:
             if writer is not None:
