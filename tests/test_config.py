@@ -644,6 +644,10 @@ def test_unknown_key_message_in_full(tmp_path):
          "expected a table [search_space.momentum], got 3 (an integer)"),
         (BASE + "[search_space.n_hidden]\ntype = \"int\"\nlow = 1\nhigh = 9\nstep = 0\n",
          "search_space.n_hidden.step", "expected an integer > 0, got 0"),
+        (BASE + "[evaluation]\nrefit_seeds = 100\n", "evaluation.refit_seeds",
+         "expected an integer from 1 to 64, got 100"),
+        (BASE + '[evaluation]\nchoose = "smallest"\n', "evaluation.choose",
+         'expected one of "best", "simplest", got "smallest"'),
     ],
 )  # fmt: skip
 def test_more_invalid_studies(tmp_path, text, key, fragment):

@@ -61,6 +61,8 @@ def expected(node: dict) -> str:
         return "one of " + ", ".join(f'"{o}"' for o in node["enum"])
     if {"exclusiveMinimum", "exclusiveMaximum"} <= set(node):
         return f"a number in ({node['exclusiveMinimum']}, {node['exclusiveMaximum']})"
+    if {"minimum", "maximum"} <= set(node):
+        return f"an integer from {node['minimum']} to {node['maximum']}"
     string = "a non-empty string" if node.get("minLength") else "a string"
     words = {"integer": "an integer", "number": "a number", "boolean": "true or false"}
     words |= {"string": string, "array": "a list"}
