@@ -153,7 +153,7 @@ def test_diverged_trial_fails_with_reason(digits):
     X, y = digits.X_train[:150], digits.y_train[:150]
     spec_space = load_study_space()
     objective = CrossValidationObjective(
-        NeuralNetworkClassifier(n_hidden=8, max_epochs=3, random_state=0),
+        NeuralNetworkClassifier(hidden_layer_sizes=(8,), max_epochs=3, random_state=0),
         X,
         y,
         spec_space,
@@ -184,7 +184,9 @@ def test_objective_matches_cross_val_score_of_the_same_model(digits):
     """Lockstep training gives exactly what sklearn's cross_val_score gives per fold."""
     X, y = digits.X_train[:300], digits.y_train[:300]
     cv = StratifiedKFold(3, shuffle=True, random_state=0)
-    net = NeuralNetworkClassifier(n_hidden=16, max_epochs=5, n_iter_no_change=100, random_state=0)
+    net = NeuralNetworkClassifier(
+        hidden_layer_sizes=(16,), max_epochs=5, n_iter_no_change=100, random_state=0
+    )
     space = load_study_space()
     objective = CrossValidationObjective(net, X, y, space, cv)
     study = optuna.create_study(direction="maximize")
@@ -227,7 +229,12 @@ def test_live_curves_grow_the_journal_linearly_with_the_epochs(digits, tmp_path)
         journal = tmp_path / f"{n}.log"
         study = optuna.create_study(direction="maximize", storage=make_storage(str(journal)))
         net = NeuralNetworkClassifier(
-            n_hidden=0, max_epochs=n, n_iter_no_change=n, tol=0.0, batch_size=40, random_state=0
+            hidden_layer_sizes=(),
+            max_epochs=n,
+            n_iter_no_change=n,
+            tol=0.0,
+            batch_size=40,
+            random_state=0,
         )
         objective = CrossValidationObjective(
             net, X, y, space, StratifiedKFold(2), live_interval=0.0

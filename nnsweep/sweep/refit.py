@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 from .. import phases, stopping
 from ..study.records import Attr, count_states
 from . import checks
-from .factories import build_estimator
+from .factories import build_estimator, estimator_params
 
 __all__ = ["SweepResult", "refit", "summarise_trials"]
 
@@ -105,7 +105,7 @@ def _refit_and_test(spec, estimator, result, X, y, X_test, y_test, output_dir):
     """Refit the best parameters on all training data; score the test split once; save."""
     model = clone(estimator)
     tuned = {p.name for p in spec.search_space}
-    best = {k: v for k, v in result.best_params.items() if k in tuned}
+    best = estimator_params({k: v for k, v in result.best_params.items() if k in tuned})
     if isinstance(model, Pipeline):
         best = {f"{model.steps[-1][0]}__{k}": v for k, v in best.items()}
     model.set_params(**best)
