@@ -19,8 +19,10 @@ from nnsweep.sweep import (
     make_storage,
     run_sweep,
     split_data,
+    study_param_names,
     suggest_params,
 )
+from nnsweep.sweep.factories import estimator_params
 from tests.support.studyfiles import write_study
 
 
@@ -51,9 +53,13 @@ def test_two_worker_sweep_runs_exactly_the_budget(make_study, digits, tmp_path):
         assert record.stop_reason is StopReason.COMPLETED
         assert record.estimator_params["learning_rate"] == t.params["learning_rate"]
         assert record.estimator_params["max_epochs"] == epochs
+        # the study file's n_hidden is recorded as tuned, not the estimator's default widths
+        assert record.estimator_params["n_hidden"] == t.params["n_hidden"]
+        assert "hidden_layer_sizes" not in record.estimator_params
         assert record.fit_time > 0
     assert result.n_complete == 6 and result.best_value == max(t.value for t in trials)
     assert 0.5 < result.test_score <= 1
+    assert result.model.hidden_layer_sizes == (result.best_params["n_hidden"],)  # the refit
     assert (tmp_path / "out" / "model.joblib").exists()
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["best_value"] == result.best_value and summary["n_complete"] == 6
@@ -194,6 +200,15 @@ def test_objective_matches_cross_val_score_of_the_same_model(digits):
     study.optimize(objective, n_trials=1)
     expected = cross_val_score(net.set_params(learning_rate=0.1), X, y, cv=cv)
     np.testing.assert_allclose(study.trials[0].user_attrs[Attr.FOLD_SCORES], expected)
+
+
+def test_a_study_files_n_hidden_is_the_estimators_hidden_layer_sizes():
+    assert estimator_params({"n_hidden": 64, "learning_rate": 0.1}) == {
+        "hidden_layer_sizes": (64,),
+        "learning_rate": 0.1,
+    }
+    assert estimator_params({"n_hidden": 0}) == {"hidden_layer_sizes": ()}  # softmax regression
+    assert {"n_hidden", "hidden_layer_sizes", "learning_rate"} <= set(study_param_names())
 
 
 def test_off_or_range_parameters(digits):

@@ -51,7 +51,8 @@ def estimator_params(params):
     """A study file's (or a trial's) parameters as the estimator's keyword arguments.
 
     ``n_hidden = n`` becomes ``hidden_layer_sizes = (n,)``, or ``()`` for 0 (softmax
-    regression); every other parameter is the estimator's own, under its own name.
+    regression); every other parameter is the estimator's own, under its own name. The
+    study-file syntax for depth (layers and their widths) replaces this mapping.
     """
     params = dict(params)
     if "n_hidden" in params:
