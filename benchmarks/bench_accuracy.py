@@ -34,7 +34,7 @@ ABOUT = (
 
 # digits: the starting point, and what was tried around it (all of it is reported).
 DIGITS_BASE = dict(
-    n_hidden=256,
+    hidden_layer_sizes=(256,),
     activation="relu",
     learning_rate=0.1,
     momentum=0.9,
@@ -67,7 +67,7 @@ DIGITS_VARIANTS = {
 }
 # MNIST and Fashion-MNIST: one fixed configuration (Srivastava et al. 2014 style dropout net).
 MNIST_CONFIG = dict(
-    n_hidden=800,
+    hidden_layer_sizes=(800,),
     activation="relu",
     learning_rate=0.1,
     momentum=0.9,

@@ -32,7 +32,7 @@ RATES = (0.01, 0.1)
 
 def cv_accuracy(X, y, learning_rate, epochs):
     model = NeuralNetworkClassifier(
-        n_hidden=64, learning_rate=learning_rate, max_epochs=epochs, random_state=0
+        hidden_layer_sizes=(64,), learning_rate=learning_rate, max_epochs=epochs, random_state=0
     )
     folds = StratifiedKFold(5, shuffle=True, random_state=0)
     return float(cross_val_score(model, X, y, cv=folds, error_score=np.nan).mean())

@@ -166,7 +166,7 @@ def components(workdir, reference_dir):
     c = time.process_time()
     artifacts.prewarm()
     out["prewarm"] = time.process_time() - c
-    model = NeuralNetworkClassifier(n_hidden=64, max_epochs=2, random_state=0)
+    model = NeuralNetworkClassifier(hidden_layer_sizes=(64,), max_epochs=2, random_state=0)
     model.fit(dataset.X_train, dataset.y_train)
     import joblib
     import numpy as np

@@ -276,10 +276,9 @@ def bench_storage(pg, n_trials, epochs, folder):
     import numpy as np
 
     from nnsweep.config import load_study
-    from nnsweep.estimator import NeuralNetworkClassifier
-    from nnsweep.sweep import create_study, make_job
+    from nnsweep.sweep import create_study, make_job, study_param_names
 
-    params = NeuralNetworkClassifier().get_params().keys()
+    params = study_param_names()
     rows = {}
     # the first configuration is a warm-up (imports, first connections), not reported
     configs = [("tpe", "journal", 5)]
@@ -339,12 +338,11 @@ def bench_mlflow(server_url, n_trials, epochs, folder):
     import optuna
 
     from nnsweep.config import load_study
-    from nnsweep.estimator import NeuralNetworkClassifier
-    from nnsweep.sweep import create_study
+    from nnsweep.sweep import create_study, study_param_names
     from nnsweep.tracking import StudyWriter
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    params = NeuralNetworkClassifier().get_params().keys()
+    params = study_param_names()
     out = {}
     for kind, uri in (
         ("sqlite", f"sqlite:///{folder}/mlruns/mlflow.db"),
@@ -385,6 +383,7 @@ from threadpoolctl import threadpool_limits
 from nnsweep import NeuralNetworkClassifier
 from nnsweep.config import load_study
 from nnsweep.datasets import load_dataset
+from nnsweep.sweep.factories import estimator_params
 
 threads, epochs = int(sys.argv[1]), int(sys.argv[2])
 spec = load_study("studies/mnist.toml")
@@ -392,7 +391,7 @@ d = load_dataset("mnist", data_dir=spec.data.data_dir)
 X, y = d.X_train, d.y_train
 n_train = len(X) * (spec.cv.n_splits - 1) // spec.cv.n_splits
 Xt, yt, Xv, yv = X[:n_train], y[:n_train], X[n_train:], y[n_train:]
-params = dict(spec.estimator)
+params = estimator_params(spec.estimator)
 params.update(max_epochs=epochs + 1, n_iter_no_change=1000, learning_rate=0.05,
               learning_rate_decay=0.03, dropout_rate=0.45, input_dropout_rate=0.15,
               max_norm=3.5)
@@ -443,12 +442,11 @@ def mnist_job_size():
     """Megabytes of the pickled worker job of the MNIST study (what Dask ships per worker)."""
     from nnsweep.cli import load_data
     from nnsweep.config import load_study
-    from nnsweep.estimator import NeuralNetworkClassifier
-    from nnsweep.sweep import make_job, split_data
+    from nnsweep.sweep import make_job, split_data, study_param_names
 
     spec = load_study(
         ROOT / "studies" / "mnist.toml",
-        estimator_params=NeuralNetworkClassifier().get_params().keys(),
+        estimator_params=study_param_names(),
         overrides={"storage.url": "/tmp/unused.log"},
     )
     X, y, _, _ = split_data(spec, load_data(spec))

@@ -1,20 +1,21 @@
 """Seconds per training epoch on MNIST: nnsweep against scikit-learn, PyTorch and a GEMM bound.
 
 The task is the same for every contender: the real MNIST training set (60000 x 784
-float32, 10 classes), one relu hidden layer of ``h`` units, mini-batches of 128
-(469 per epoch, shuffled), SGD with learning rate 0.01 and classical momentum 0.9,
-no penalty. Contenders:
+float32, 10 classes), relu hidden layers of ``h`` units (``h``: one layer; ``1024x1024``:
+two of 1024), mini-batches of 128 (469 per epoch, shuffled), SGD with learning rate 0.01
+and classical momentum 0.9, no penalty. Contenders:
 
 * **ours**: ``NeuralNetworkClassifier``; one epoch is one step of `iter_epochs`.
 * **sklearn**: ``MLPClassifier(solver="sgd", alpha=0, ...)``; one epoch is one
   ``partial_fit`` (float32 input stays float32).
-* **torch**: ``nn.Sequential(Linear, ReLU, Linear)``, ``CrossEntropyLoss``,
+* **torch**: ``nn.Sequential(Linear, ReLU, ..., Linear)``, ``CrossEntropyLoss``,
   ``optim.SGD(momentum=0.9)``; a plain loop over ``randperm`` index batches of a
   float32 tensor (no DataLoader).
-* **GEMM bound**: only the five matrix products of each batch (forward
-  ``X_b @ W1``, ``A1 @ W2``; backward ``A1.T @ dlogits``, ``dlogits @ W2.T``,
-  ``X_b.T @ dZ1``) with NumPy float32 into preallocated outputs, 469 batches of
-  the real shapes. No implementation of this network on NumPy can beat it.
+* **GEMM bound**: only the matrix products of each batch, ``3 L - 1`` of them for
+  ``L`` layers (with ``A_0 = X_b``: forward ``A_{l-1} @ W_l`` for every layer; backward
+  ``A_{l-1}.T @ delta_l`` for every layer and ``delta_l @ W_l.T`` for every layer but the
+  first; five for one hidden layer), with NumPy float32 into preallocated outputs, 469
+  batches of the real shapes. No implementation of this network on NumPy can beat it.
 
 Every contender runs in its own worker process, started with its BLAS/OpenMP
 thread count fixed in the environment (and again with threadpoolctl /
@@ -25,14 +26,16 @@ them alike; each number reported is the median over the rounds.
 
 With ``--baseline REF`` the same code at git commit ``REF`` (its ``nnsweep`` package
 extracted by ``git archive`` into a temporary folder) is one more contender, so a
-change is measured against the code before it in the same interleaved rounds.
+change is measured against the code before it in the same interleaved rounds (one hidden
+layer only, for a baseline from before ``hidden_layer_sizes``).
 
 Two small measurements that the code's docstrings refer to come last: what a
 gemm into the velocity costs when it runs on NumPy's own BLAS or on SciPy's copy
 of OpenBLAS (``nnsweep.nn._blas``), and the relu derivative's two spellings.
 
 Run ``python benchmarks/bench_speed.py [--quick] [--baseline REF]``; results go to
-``benchmarks/results/speed.json`` and ``speed.md``.
+``benchmarks/results/speed.json`` and ``speed.md``. The smallest run, a smoke test of every
+contender: ``--quick --hidden 16 16x16 --threads 1``.
 """
 
 import argparse
@@ -76,11 +79,21 @@ def _load_mnist():
     return ds.X_train, ds.y_train
 
 
+def _widths(text):
+    """The hidden layers' widths from their command-line form: ``800`` or ``1024x1024``."""
+    return tuple(int(h) for h in text.split("x"))
+
+
 def _ours(X, y, hidden, dtype="float32"):
     from nnsweep import NeuralNetworkClassifier
 
+    if "hidden_layer_sizes" in NeuralNetworkClassifier().get_params():
+        layers = {"hidden_layer_sizes": hidden}
+    else:  # a baseline from before hidden_layer_sizes: one hidden layer, named n_hidden
+        (n_hidden,) = hidden
+        layers = {"n_hidden": n_hidden}
     clf = NeuralNetworkClassifier(
-        n_hidden=hidden,
+        **layers,
         activation="relu",
         learning_rate=LEARNING_RATE,
         momentum=MOMENTUM,
@@ -106,7 +119,7 @@ def _sklearn(X, y, hidden):
 
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     clf = MLPClassifier(
-        hidden_layer_sizes=(hidden,),
+        hidden_layer_sizes=hidden,
         activation="relu",
         solver="sgd",
         alpha=0.0,
@@ -136,7 +149,11 @@ def _torch(X, y, hidden, threads):
     torch.manual_seed(0)
     Xt = torch.from_numpy(X.copy())  # (60000, 784) float32 (a writable copy)
     yt = torch.from_numpy(y.astype("int64"))
-    model = nn.Sequential(nn.Linear(X.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, 10))
+    sizes = [X.shape[1], *hidden]
+    layers = [
+        m for a, b in zip(sizes[:-1], sizes[1:], strict=True) for m in (nn.Linear(a, b), nn.ReLU())
+    ]
+    model = nn.Sequential(*layers, nn.Linear(sizes[-1], 10))
     loss_fn = nn.CrossEntropyLoss()
     opt = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM)
     n = Xt.shape[0]
@@ -160,30 +177,28 @@ def _gemm(X, hidden):
     import numpy as np
 
     rng = np.random.default_rng(0)
-    d, k = X.shape[1], 10
-    W1 = rng.standard_normal((d, hidden), dtype=np.float32)
-    W2 = rng.standard_normal((hidden, k), dtype=np.float32)
+    sizes = [X.shape[1], *hidden, 10]  # h_0 = d, ..., h_L = k
+    W = [rng.standard_normal(s, dtype=np.float32) for s in zip(sizes[:-1], sizes[1:], strict=True)]
     starts = np.arange(0, X.shape[0], BATCH)
     out = {}  # preallocated outputs per batch size (the last batch is smaller)
     for b in {min(BATCH, X.shape[0] - s) for s in starts}:
         out[b] = dict(
-            Z1=np.empty((b, hidden), np.float32),
-            logits=np.empty((b, k), np.float32),
-            dW2=np.empty((hidden, k), np.float32),
-            dA1=np.empty((b, hidden), np.float32),
-            dW1=np.empty((d, hidden), np.float32),
-            dlogits=rng.standard_normal((b, k), dtype=np.float32),
+            Z=[np.empty((b, h), np.float32) for h in sizes[1:]],  # Z_1 .. Z_L (A_l is Z_l here)
+            dW=[np.empty_like(Wl) for Wl in W],
+            delta=[rng.standard_normal((b, h), dtype=np.float32) for h in sizes[1:]],
         )
 
     def epoch():
         for s in rng.permutation(starts):
             Xb = X[s : s + BATCH]  # (b, d)
             o = out[Xb.shape[0]]
-            np.matmul(Xb, W1, out=o["Z1"])  # forward, hidden
-            np.matmul(o["Z1"], W2, out=o["logits"])  # forward, output
-            np.matmul(o["Z1"].T, o["dlogits"], out=o["dW2"])  # backward, dW2
-            np.matmul(o["dlogits"], W2.T, out=o["dA1"])  # backward, dA1
-            np.matmul(Xb.T, o["dA1"], out=o["dW1"])  # backward, dW1
+            A = [Xb, *o["Z"][:-1]]  # A_0 .. A_{L-1}: each layer's input
+            for A_in, Wl, Z in zip(A, W, o["Z"], strict=True):
+                np.matmul(A_in, Wl, out=Z)  # forward: Z_l = A_{l-1} @ W_l
+            for i in reversed(range(len(W))):  # layer l = i + 1, from the last
+                np.matmul(A[i].T, o["delta"][i], out=o["dW"][i])  # backward: dW_l
+                if i:
+                    np.matmul(o["delta"][i], W[i].T, out=o["delta"][i - 1])  # delta_{l-1}
         return {"loss": None, "dtype": "float32"}
 
     return epoch
@@ -318,6 +333,7 @@ class Worker:
     baseline_tree = None
 
     def __init__(self, kind, hidden, threads):
+        """``hidden``: the widths' command-line form (``800``, ``1024x1024``)."""
         env = {**os.environ, **common.blas_env(threads)}
         if kind == "base":
             env["PYTHONPATH"] = os.pathsep.join(
@@ -325,7 +341,7 @@ class Worker:
             )
         self.kind = kind
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--worker", kind, "--hidden", str(hidden)]
+            [sys.executable, __file__, "--worker", kind, "--hidden", hidden]
             + ["--threads", str(threads)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -448,12 +464,14 @@ def _ratio(res, a, b):
 
 
 ABOUT = (
-    "Seconds per epoch on the real MNIST training set: 60000 x 784 float32, 10 classes, one "
-    "relu hidden layer of h units, batch 128 (469 batches, shuffled), SGD learning rate 0.01, "
-    "momentum 0.9, no penalty. Each contender runs in its own process with its BLAS/OpenMP "
-    "threads fixed and keeps its model between epochs; after one warm-up epoch each, rounds of "
-    "one epoch per contender, the order rotating every round. GEMM bound: the five matrix "
-    "products of every batch alone (NumPy float32, preallocated outputs, the same threads). "
+    "Seconds per epoch on the real MNIST training set: 60000 x 784 float32, 10 classes, relu "
+    "hidden layers of h units (h1xh2: two layers), batch 128 (469 batches, shuffled), SGD "
+    "learning rate 0.01, momentum 0.9, no penalty. Each contender runs in its own process with "
+    "its BLAS/OpenMP threads fixed and keeps its model between epochs; after one warm-up epoch "
+    "each, rounds of one epoch per contender, the order rotating every round. GEMM bound: the "
+    "3L - 1 matrix products of every batch of an L-layer network alone (forward A @ W of every "
+    "layer, backward A.T @ delta of every layer and delta @ W.T of all but the first: five for "
+    "one hidden layer; NumPy float32, preallocated outputs, the same threads). "
     "Baseline (`--baseline`): the same code at another commit, one more contender in the same "
     "rounds. Before each epoch the benchmark waits (a bounded time) until other processes use "
     f"fewer than {QUIET} cores, and measures what they use during it (busy CPU from /proc/stat "
@@ -612,7 +630,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: h=256, 1 round")
     parser.add_argument("--rounds", type=int, help="timed rounds per configuration")
-    parser.add_argument("--hidden", type=int, nargs="+", help="hidden sizes (default 256 800)")
+    parser.add_argument(
+        "--hidden",
+        nargs="+",
+        help="hidden layers' widths, 800 or 1024x1024 for two layers (default 256 800 1024x1024)",
+    )
     parser.add_argument("--threads", type=int, nargs="+", help="BLAS threads (default 1 2)")
     parser.add_argument(
         "--max-wait",
@@ -632,12 +654,13 @@ def main(argv=None):
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        return worker(args.worker, args.hidden[0], args.threads[0])
+        return worker(args.worker, _widths(args.hidden[0]), args.threads[0])
 
     rounds = args.rounds or (1 if args.quick else 7)
     if args.max_wait is None:
         args.max_wait = 2.0 if args.quick else 20.0
-    hiddens = args.hidden or ([256] if args.quick else [256, 800])
+    hiddens = args.hidden or (["256"] if args.quick else ["256", "800", "1024x1024"])
+    widest = max((h for h in hiddens if len(_widths(h)) == 1), key=_widths, default=None)
     threads = args.threads or [1, 2]
     has_torch = not args.no_torch and common.version("torch") is not None
     kinds = tuple(
@@ -659,9 +682,10 @@ def main(argv=None):
     results = []
     for t in threads:
         for h in hiddens:
-            extra = ("ours64",) if (h == max(hiddens) and t == max(threads)) else ()
+            extra = ("ours64",) if (h == widest and t == max(threads)) else ()
+            here = kinds if len(_widths(h)) == 1 else tuple(k for k in kinds if k != "base")
             t0 = time.perf_counter()
-            res = measure(h, t, kinds + extra, rounds, args.max_wait, profile=True)
+            res = measure(h, t, here + extra, rounds, args.max_wait, profile=True)
             print(
                 f"h={h} threads={t}: "
                 + ", ".join(f"{LABELS[k]} {v:.3f}" for k, v in res["median"].items())
@@ -673,7 +697,7 @@ def main(argv=None):
     pairs = []
     for t in threads:
         QUIET_WAIT.wait(args.max_wait)
-        w = Worker("pairs", 800, t)
+        w = Worker("pairs", "800", t)
         pairs.append(w.read())
         w.proc.stdin.close()
         w.proc.wait(timeout=60)

@@ -2,9 +2,9 @@ r"""
 A single layer: softmax regression and its ten templates
 ========================================================
 
-With ``n_hidden=0`` :class:`~nnsweep.NeuralNetworkClassifier` has no hidden layer: the logits
-are :math:`z = W^\top x + b` with :math:`W \in \mathbb{R}^{64 \times 10}`, and the class
-probabilities are their softmax. Column :math:`k` of :math:`W` is a 64-pixel image, the
+With ``hidden_layer_sizes=()`` :class:`~nnsweep.NeuralNetworkClassifier` has no hidden layer:
+the logits are :math:`z = W^\top x + b` with :math:`W \in \mathbb{R}^{64 \times 10}`, and the
+class probabilities are their softmax. Column :math:`k` of :math:`W` is a 64-pixel image, the
 template that class :math:`k`'s score is the dot product with. This script trains it and
 draws the ten templates.
 """
@@ -27,7 +27,11 @@ X_train, X_test, y_train, y_test = train_test_split(
     digits.X_train, digits.y_train, test_size=0.25, random_state=0
 )
 softmax_regression = NeuralNetworkClassifier(
-    n_hidden=0, learning_rate=0.1, momentum=0.9, max_epochs=15 if QUICK else 60, random_state=0
+    hidden_layer_sizes=(),
+    learning_rate=0.1,
+    momentum=0.9,
+    max_epochs=15 if QUICK else 60,
+    random_state=0,
 ).fit(X_train, y_train)
 (W,) = softmax_regression.coefs_  # (64, 10)
 print(f"W: {W.shape}, epochs run: {softmax_regression.n_iter_}")
@@ -53,7 +57,7 @@ def show_templates(W, side, title):
 # Red pixels raise the class's logit, blue ones lower it. The templates are not class means:
 # a '0' template punishes ink in the middle, where a '0' has none and most other digits do.
 
-show_templates(W, 8, "softmax regression on digits: the columns of W (n_hidden=0)")
+show_templates(W, 8, "softmax regression on digits: the columns of W (no hidden layer)")
 
 # %%
 # The loss curve
@@ -63,7 +67,7 @@ show_templates(W, 8, "softmax regression on digits: the columns of W (n_hidden=0
 
 fig, ax = plt.subplots(figsize=(6, 3))
 ax.plot(np.arange(1, softmax_regression.n_iter_ + 1), softmax_regression.loss_curve_)
-ax.set(xlabel="epoch", ylabel="training cross-entropy", yscale="log", title="n_hidden=0")
+ax.set(xlabel="epoch", ylabel="training cross-entropy", yscale="log", title="no hidden layer")
 fig.tight_layout()
 
 # %%
@@ -84,7 +88,7 @@ except DatasetError as exc:
 if mnist is not None:
     n = 5000 if QUICK else 20000
     on_mnist = NeuralNetworkClassifier(
-        n_hidden=0,
+        hidden_layer_sizes=(),
         learning_rate=0.05,
         l2_penalty=1e-3,
         max_epochs=5 if QUICK else 10,

@@ -31,30 +31,34 @@ EPOCHS = 20 if QUICK else 60
 # %%
 # Width against accuracy
 # ----------------------
-# ``n_hidden=0`` is the softmax regression of the previous section. A layer narrower than the
-# ten classes is a bottleneck that loses information; from a few dozen relu units on, the
-# network matches softmax regression on the held-out digits, then beats it.
+# ``hidden_layer_sizes=()`` is the softmax regression of the previous section. A layer
+# narrower than the ten classes is a bottleneck that loses information; from a few dozen relu
+# units on, the network matches softmax regression on the held-out digits, then beats it.
 
-widths = [0, 4, 16, 64] if QUICK else [0, 2, 4, 8, 16, 32, 64, 128, 256]
+widths = [0, 4, 16, 64] if QUICK else [0, 2, 4, 8, 16, 32, 64, 128, 256]  # 0: no hidden layer
 seeds = [0] if QUICK else [0, 1, 2]
 test_accuracy = []
 for width in widths:
     scores = [
-        NeuralNetworkClassifier(n_hidden=width, max_epochs=EPOCHS, random_state=seed)
+        NeuralNetworkClassifier(
+            hidden_layer_sizes=(width,) if width else (), max_epochs=EPOCHS, random_state=seed
+        )
         .fit(X_train, y_train)
         .score(X_test, y_test)
         for seed in seeds
     ]
     test_accuracy.append(np.mean(scores))
-    print(f"n_hidden={width:>3}: test accuracy {np.mean(scores):.4f}")
+    print(f"{width:>3} hidden units: test accuracy {np.mean(scores):.4f}")
 
 fig, ax = plt.subplots(figsize=(6, 3))
 ax.plot(widths[1:], test_accuracy[1:], "o-", label="one hidden layer")
-ax.axhline(test_accuracy[0], color="tab:gray", ls="--", label="softmax regression (n_hidden=0)")
+ax.axhline(
+    test_accuracy[0], color="tab:gray", ls="--", label="softmax regression (no hidden layer)"
+)
 ax.set_xscale("log", base=2)
 ax.set_xticks(widths[1:], [str(w) for w in widths[1:]])
 ax.set(
-    xlabel="n_hidden",
+    xlabel="hidden units",
     ylabel="held-out accuracy",
     title=f"relu, {EPOCHS} epochs, mean of {len(seeds)} seed(s)",
 )
@@ -73,11 +77,12 @@ fig.tight_layout()
 # change is exactly zero never fired on any training image: it was dead from the start
 # (section 3's caveat about relu) and learned nothing.
 
-net = NeuralNetworkClassifier(n_hidden=64, max_epochs=EPOCHS, random_state=0).fit(X_train, y_train)
+net = NeuralNetworkClassifier(hidden_layer_sizes=(64,), max_epochs=EPOCHS, random_state=0)
+net.fit(X_train, y_train)
 W1, W2 = net.coefs_  # (64, 64), (64, 10)
-(W1_init, _), _ = init_params(64, 64, 10, "relu", np.random.default_rng(0))
+(W1_init, _), _ = init_params(64, (64,), 10, "relu", np.random.default_rng(0))
 barely_trained = NeuralNetworkClassifier(
-    n_hidden=64, learning_rate=1e-12, max_epochs=1, random_state=0
+    hidden_layer_sizes=(64,), learning_rate=1e-12, max_epochs=1, random_state=0
 ).fit(X_train, y_train)
 assert np.allclose(barely_trained.coefs_[0], W1_init, atol=1e-6), "initial weights not matched"
 change = W1 - W1_init
@@ -130,7 +135,7 @@ except DatasetError as exc:
 if mnist is not None:
     n = 5000 if QUICK else 10000
     on_mnist = NeuralNetworkClassifier(
-        n_hidden=64, l2_penalty=1e-3, max_epochs=5 if QUICK else 10, random_state=0
+        hidden_layer_sizes=(64,), l2_penalty=1e-3, max_epochs=5 if QUICK else 10, random_state=0
     ).fit(mnist.X_train[:n], mnist.y_train[:n])
     print(f"MNIST, {n} images: test accuracy {on_mnist.score(mnist.X_test, mnist.y_test):.4f}")
     W = on_mnist.coefs_[0]  # (784, 64)

@@ -24,19 +24,19 @@ rng = np.random.default_rng(0)
 digits = load_dataset("digits")
 X = digits.X_train[:8].astype(np.float64)  # (n, d) = (8, 64)
 y = digits.y_train[:8]
-n_hidden, activation, l1, l2 = 12, "tanh", 1e-3, 1e-2
-coefs, intercepts = init_params(64, n_hidden, 10, activation, rng, dtype=np.float64)
-mask = dropout_mask((len(X), n_hidden), 0.25, rng, dtype=np.float64)  # the same mask every time
+hidden_layer_sizes, activation, l1, l2 = (12,), "tanh", 1e-3, 1e-2
+coefs, intercepts = init_params(64, hidden_layer_sizes, 10, activation, rng, dtype=np.float64)
+masks = [dropout_mask((len(X), 12), 0.25, rng, dtype=np.float64)]  # the same mask every time
 
 
 def objective(coefs, intercepts):
     """J = mean cross-entropy + l2/2 sum W^2 + l1 sum |W|, with the fixed dropout mask."""
-    logits = forward(coefs, intercepts, X, activation, hidden_mask=mask).logits
+    logits = forward(coefs, intercepts, X, activation, hidden_masks=masks).logits
     return cross_entropy(log_softmax(logits), y) + penalty(coefs, l1, l2)
 
 
-acts = forward(coefs, intercepts, X, activation, hidden_mask=mask)
-_, coef_grads, intercept_grads = backward(coefs, acts, y, activation, l1, l2, hidden_mask=mask)
+acts = forward(coefs, intercepts, X, activation, hidden_masks=masks)
+_, coef_grads, intercept_grads = backward(coefs, acts, y, activation, l1, l2, hidden_masks=masks)
 
 params = coefs + intercepts
 analytic = np.concatenate([g.ravel() for g in coef_grads + intercept_grads])

@@ -28,7 +28,7 @@ EPOCHS = 15 if QUICK else 40
 def loss_curve(**params):
     """Training loss per epoch (penalties included); None if training diverged."""
     net = NeuralNetworkClassifier(
-        n_hidden=64,
+        hidden_layer_sizes=(64,),
         batch_size=32,
         max_epochs=EPOCHS,
         n_iter_no_change=EPOCHS,

@@ -63,7 +63,7 @@ X_train, X_test, y_train, y_test = train_test_split(
 fig_curves, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(10, 4))
 for schedule in SCHEDULES:
     net = NeuralNetworkClassifier(
-        n_hidden=128,
+        hidden_layer_sizes=(128,),
         learning_rate=lr,
         momentum=0.9,
         learning_rate_schedule=schedule,

@@ -31,7 +31,7 @@ settings = {"no penalty": {}, "L2 = 3e-3": {"l2_penalty": 3e-3}, "L1 = 3e-4": {"
 nets = {}
 for name, params in settings.items():
     nets[name] = NeuralNetworkClassifier(
-        n_hidden=128,
+        hidden_layer_sizes=(128,),
         learning_rate=0.05,
         momentum=0.9,
         batch_size=32,

@@ -44,7 +44,7 @@ settings = {
 fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(10, 4))
 for (name, params), color in zip(settings.items(), plt.cm.tab10.colors, strict=False):
     net = NeuralNetworkClassifier(
-        n_hidden=256,
+        hidden_layer_sizes=(256,),
         learning_rate=0.05,
         momentum=0.9,
         batch_size=32,

@@ -19,10 +19,9 @@ import optuna
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
-from nnsweep import NeuralNetworkClassifier
 from nnsweep.config import load_study
 from nnsweep.datasets import load_dataset
-from nnsweep.sweep import run_sweep
+from nnsweep.sweep import run_sweep, study_param_names
 
 # sphinx_gallery_start_ignore
 QUICK = os.environ.get("NNSWEEP_DOCS_QUICK") == "1"  # the tests build a fast version
@@ -106,7 +105,7 @@ enabled = false
 [evaluation]
 refit = true
 """)
-spec = load_study(study_file, estimator_params=NeuralNetworkClassifier().get_params())
+spec = load_study(study_file, estimator_params=study_param_names())
 result = run_sweep(spec, load_dataset("digits"), progress=False, output_dir=folder / "model")
 print(f"{result.n_complete} complete, {result.n_pruned} pruned in {result.wall_time:.1f} s")
 print(

@@ -11,6 +11,7 @@ best weights.
 """
 
 import sys
+from numbers import Integral
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -18,6 +19,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from ._labels import encode_labels, learn_classes
+from .compat.sklearn import InvalidParameterError
 from .nn.fused import FusedSGD
 from .nn.network import init_params
 from .nn.optim import decayed_learning_rate
@@ -90,7 +92,7 @@ def _initialize(est, n_features):
     est._rng = np.random.default_rng(rs)
     n_classes = len(est.classes_)
     est.coefs_, est.intercepts_ = init_params(
-        n_features, est.n_hidden, n_classes, est.activation, est._rng, np.dtype(est.dtype)
+        n_features, _hidden_layer_sizes(est), n_classes, est.activation, est._rng, est.dtype
     )
     est._optimizer = _new_optimizer(est)
     est.loss_curve_ = []
@@ -100,6 +102,22 @@ def _initialize(est, n_features):
     est._no_improvement_count = 0
     est.n_iter_ = 0
     est.t_ = 0
+
+
+def _hidden_layer_sizes(est):
+    """``est.hidden_layer_sizes`` as a tuple of widths, read as scikit-learn's MLP reads it.
+
+    An int is one layer; an array-like, one layer per element, each an int >= 1 (what the
+    parameter constraints cannot say of the elements).
+    """
+    sizes = est.hidden_layer_sizes
+    sizes = tuple(sizes) if hasattr(sizes, "__iter__") else (sizes,)
+    if not all(isinstance(h, Integral) and not isinstance(h, bool) and h >= 1 for h in sizes):
+        raise InvalidParameterError(
+            f"The 'hidden_layer_sizes' parameter of {type(est).__name__} must be an int >= 1 "
+            f"or an array-like of ints >= 1. Got {est.hidden_layer_sizes!r} instead."
+        )
+    return tuple(int(h) for h in sizes)
 
 
 def _new_optimizer(est):

@@ -9,8 +9,7 @@ anyone can watch or stop training through ``epoch_callback``. The generator is
 `_fitting.epochs`; one epoch over mini-batches is `nn.training.train_epoch`; the
 equations live in `nn.network`, the update rule and learning-rate schedules in `nn.optim`.
 
-Left out on purpose: more than one hidden layer, regression, and solvers other
-than SGD with momentum.
+Left out on purpose: regression, and solvers other than SGD with momentum.
 """
 
 from collections.abc import Mapping
@@ -45,15 +44,17 @@ _PREDICT_CHUNK = 8192  # rows per forward pass at prediction time: bounds memory
 
 
 class NeuralNetworkClassifier(ClassifierMixin, BaseEstimator):
-    """Softmax classifier with one hidden layer, trained by SGD with momentum.
+    """Softmax classifier with hidden layers, trained by SGD with momentum.
 
     Parameters
     ----------
-    n_hidden : int, default=100
-        Units in the hidden layer; 0 gives softmax (multinomial logistic) regression.
+    hidden_layer_sizes : array-like of int, default=(100,)
+        Units in each hidden layer, from the input's side, as scikit-learn's
+        ``MLPClassifier`` takes them (an int is one layer); ``()`` gives softmax
+        (multinomial logistic) regression.
     activation : {"relu", "tanh", "sigmoid"}, default="relu"
-        Hidden activation. Weights start with He initialisation for relu and
-        Glorot for tanh and sigmoid.
+        Activation of every hidden layer. Weights start with He initialisation for
+        relu and Glorot for tanh and sigmoid.
     learning_rate : float, default=0.05
         Initial step size.
     momentum : float, default=0.9
@@ -75,12 +76,13 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseEstimator):
         L2 penalty ``l2 / 2 * sum(W**2)`` on the weights: PyTorch's weight decay.
         Penalties are not divided by the number of samples.
     dropout_rate : float, default=0.0
-        Probability of dropping each hidden unit while training (inverted dropout).
+        Probability of dropping each unit of every hidden layer while training
+        (inverted dropout).
     input_dropout_rate : float, default=0.0
         Probability of dropping each input feature while training.
     max_norm : float or None, default=None
-        If set, after each update every hidden unit's incoming weight vector is
-        rescaled to an L2 norm of at most ``max_norm``.
+        If set, after each update the incoming weight vector of every unit of every
+        hidden layer is rescaled to an L2 norm of at most ``max_norm``.
     batch_size : int, default=128
         Mini-batch size (capped at the number of samples).
     max_epochs : int, default=50
@@ -115,10 +117,12 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseEstimator):
     classes_ : ndarray of shape (n_classes,)
         Class labels.
     coefs_ : list of ndarray
-        ``[W1, W2]`` (``[W]`` when ``n_hidden=0``), shapes (n_features, n_hidden)
-        and (n_hidden, n_classes).
+        The weights of each layer, from the input's side: ``coefs_[i]`` has shape
+        (fan_in, fan_out), (n_features, hidden_layer_sizes[0]) first and
+        (hidden_layer_sizes[-1], n_classes) last; one matrix, (n_features, n_classes),
+        when ``hidden_layer_sizes=()``.
     intercepts_ : list of ndarray
-        ``[b1, b2]`` (``[b]`` when ``n_hidden=0``).
+        The biases of each layer, ``intercepts_[i]`` of shape (fan_out,).
     loss_curve_ : list of float
         Training loss per epoch, penalties included.
     validation_scores_ : list of float or None
@@ -141,13 +145,13 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseEstimator):
     >>> from sklearn.datasets import load_digits
     >>> from nnsweep import NeuralNetworkClassifier
     >>> X, y = load_digits(return_X_y=True)
-    >>> clf = NeuralNetworkClassifier(n_hidden=64, random_state=0).fit(X / 16, y)
+    >>> clf = NeuralNetworkClassifier(hidden_layer_sizes=(64,), random_state=0).fit(X / 16, y)
     >>> clf.score(X / 16, y) > 0.95
     True
     """
 
     _parameter_constraints = {
-        "n_hidden": [Interval(Integral, 0, None, closed="left")],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "momentum": [Interval(Real, 0, 1, closed="left")],
@@ -175,7 +179,7 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        n_hidden=100,
+        hidden_layer_sizes=(100,),
         activation="relu",
         *,
         learning_rate=0.05,
@@ -201,7 +205,7 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseEstimator):
         verbose=0,
         epoch_callback=None,
     ):
-        self.n_hidden = n_hidden
+        self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.learning_rate = learning_rate
         self.momentum = momentum

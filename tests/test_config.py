@@ -15,16 +15,17 @@ from nnsweep.config import (
     parse_overrides,
     study_fingerprint,
 )
-from nnsweep.estimator import check_estimator_params
+from nnsweep.sweep.factories import STUDY_FILE_PARAMS, check_study_params, estimator_params
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = sorted((ROOT / "studies").glob("*.toml"))
-# NeuralNetworkClassifier().get_params().keys()
+# NeuralNetworkClassifier().get_params().keys(), and the study files' own n_hidden
+# (STUDY_FILE_PARAMS): the names the command line accepts
 PARAMS = (
-    "n_hidden activation learning_rate momentum nesterov learning_rate_schedule "
-    "learning_rate_decay decay_steps l1_penalty l2_penalty dropout_rate input_dropout_rate "
-    "max_norm batch_size max_epochs early_stopping validation_fraction n_iter_no_change tol "
-    "dtype warm_start random_state verbose epoch_callback"
+    "n_hidden hidden_layer_sizes activation learning_rate momentum nesterov "
+    "learning_rate_schedule learning_rate_decay decay_steps l1_penalty l2_penalty dropout_rate "
+    "input_dropout_rate max_norm batch_size max_epochs early_stopping validation_fraction "
+    "n_iter_no_change tol dtype warm_start random_state verbose epoch_callback"
 ).split()
 BASE = 'name = "t"\n[data]\nname = "digits"\n'
 ENV = ("MLFLOW_TRACKING_URI", "NNSWEEP_DATA_DIR", "DASK_SCHEDULER_ADDRESS")
@@ -54,7 +55,7 @@ def rendered(key):
 
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)
 def test_shipped_study_loads(path):
-    spec = load_study(path, estimator_params=PARAMS, estimator_check=check_estimator_params)
+    spec = load_study(path, estimator_params=PARAMS, estimator_check=check_study_params)
     assert spec.name == path.stem  # study name = file name = journal file stem
     assert spec.search_space and spec.source_text == path.read_text()
 
@@ -65,18 +66,19 @@ def test_shipped_study_values_are_accepted_by_the_estimator(path):
 
     spec = load_study(path, estimator_params=PARAMS)
     fixed = dict(spec.estimator)
-    NeuralNetworkClassifier(**fixed)._validate_params()
+    NeuralNetworkClassifier(**estimator_params(fixed))._validate_params()
     for p in spec.search_space:
         for value in (p.low, p.high, p.off, *p.choices):
             if value is not None:
-                NeuralNetworkClassifier(**fixed, **{p.name: value})._validate_params()
+                params = estimator_params({**fixed, p.name: value})
+                NeuralNetworkClassifier(**params)._validate_params()
 
 
 def test_names_match_the_estimator_and_the_loader():
     from nnsweep import config, datasets
     from nnsweep.estimator import NeuralNetworkClassifier
 
-    assert set(PARAMS) == set(NeuralNetworkClassifier().get_params())
+    assert set(PARAMS) == {*NeuralNetworkClassifier().get_params(), *STUDY_FILE_PARAMS}
     assert config.DATASETS == datasets.DATASETS
 
 
@@ -261,7 +263,7 @@ INVALID = [
 def test_invalid_study_is_refused(tmp_path, monkeypatch, text, key, fragment, checked):
     monkeypatch.chdir(tmp_path)
     path = write(tmp_path, text)
-    check = check_estimator_params if checked else None
+    check = check_study_params if checked else None
     with pytest.raises(StudyFileError) as info:
         load_study(path, estimator_params=PARAMS, estimator_check=check)
     message = str(info.value)
@@ -367,7 +369,7 @@ def test_override_of_a_list_keeps_the_spec_hashable(tmp_path):
 def load_checked(tmp_path, text, **kwargs):
     path = write(tmp_path, text)
     return load_study(
-        path, estimator_params=PARAMS, estimator_check=check_estimator_params, **kwargs
+        path, estimator_params=PARAMS, estimator_check=check_study_params, **kwargs
     )
 
 

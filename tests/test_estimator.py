@@ -33,7 +33,7 @@ def moons():
 
 
 def small(**params):
-    defaults = dict(n_hidden=16, max_epochs=20, batch_size=16, random_state=0)
+    defaults = dict(hidden_layer_sizes=(16,), max_epochs=20, batch_size=16, random_state=0)
     return NeuralNetworkClassifier(**{**defaults, **params})
 
 
@@ -54,16 +54,43 @@ class RecordEpochs:
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
 def test_fits_digits_subset_with_each_activation(digits200, activation):
     X, y = digits200
-    clf = small(activation=activation, n_hidden=32, learning_rate=0.1, max_epochs=40).fit(X, y)
+    clf = small(activation=activation, hidden_layer_sizes=(32,), learning_rate=0.1, max_epochs=40)
+    clf.fit(X, y)
     assert clf.score(X, y) > 0.95
     assert clf.loss_curve_[-1] < clf.loss_curve_[0]
 
 
 def test_softmax_regression_has_one_layer_and_learns(digits200):
     X, y = digits200
-    clf = small(n_hidden=0, learning_rate=0.1).fit(X, y)
+    clf = small(hidden_layer_sizes=(), learning_rate=0.1).fit(X, y)
     assert len(clf.coefs_) == 1 and clf.coefs_[0].shape == (64, 10)
     assert clf.score(X, y) > 0.9
+
+
+@pytest.mark.parametrize(
+    "activation, sizes",
+    [("relu", (32, 16)), ("relu", (32, 16, 16)), ("tanh", (32, 16)), ("tanh", (32, 16, 16)),
+     ("sigmoid", (32, 16))],
+)  # fmt: skip
+def test_two_and_three_hidden_layers_learn_in_scikit_learns_layout(digits200, activation, sizes):
+    # (Three sigmoid layers stay at chance for these 40 epochs: sigmoid' <= 1/4 per layer.)
+    X, y = digits200
+    clf = small(hidden_layer_sizes=sizes, activation=activation)
+    clf.set_params(max_epochs=40, dropout_rate=0.1, max_norm=3.0).fit(X, y)
+    widths = [64, *sizes, 10]
+    assert [W.shape for W in clf.coefs_] == list(zip(widths[:-1], widths[1:], strict=True))
+    assert [b.shape for b in clf.intercepts_] == [(h,) for h in widths[1:]]
+    assert clf.score(X, y) > 0.95
+
+
+@pytest.mark.parametrize("sizes", [16, [16], np.array([16])], ids=["int", "list", "array"])
+def test_hidden_layer_sizes_is_read_as_scikit_learn_reads_it(digits200, sizes):
+    X, y = digits200
+    as_tuple = small(max_epochs=3).fit(X, y)
+    other = small(hidden_layer_sizes=sizes, max_epochs=3).fit(X, y)
+    for a, b in zip(as_tuple.coefs_, other.coefs_, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert other.get_params()["hidden_layer_sizes"] is sizes  # kept as given, for clone
 
 
 def test_attributes_after_fit(digits200):
@@ -102,6 +129,22 @@ def test_pipeline_in_grid_search_with_two_jobs(digits200):
     assert search.score(X, y) > 0.9
 
 
+def test_two_hidden_layers_in_a_pipeline_in_grid_search(digits200):
+    X, y = digits200
+    pipe = make_pipeline(StandardScaler(), small(hidden_layer_sizes=(32, 16), max_epochs=10))
+    grid = {
+        "neuralnetworkclassifier__hidden_layer_sizes": [(32, 16), (16, 16)],
+        "neuralnetworkclassifier__dropout_rate": [0.0, 0.1],
+    }
+    search = GridSearchCV(pipe, grid, cv=3).fit(X, y)
+    assert len(search.cv_results_["mean_test_score"]) == 4
+    assert search.best_score_ > 0.8
+    best = search.best_estimator_[-1]
+    sizes = search.best_params_["neuralnetworkclassifier__hidden_layer_sizes"]
+    assert [W.shape[1] for W in best.coefs_] == [*sizes, 10]
+    assert search.score(X, y) > 0.9
+
+
 def test_cross_val_score_is_reproducible(moons):
     X, y = moons
     a = cross_val_score(small(), X, y, cv=3)
@@ -123,15 +166,18 @@ def _fit_weights(X, y, **params):
     return small(dropout_rate=0.2, input_dropout_rate=0.1, **params).fit(X, y).coefs_
 
 
-def test_same_seed_gives_bit_identical_weights_in_process_and_joblib_worker(digits200):
+@pytest.mark.parametrize("sizes", [(16,), (16, 8)], ids=["1 hidden", "2 hidden"])
+def test_same_seed_gives_bit_identical_weights_in_process_and_joblib_worker(digits200, sizes):
     X, y = digits200
-    here = _fit_weights(X, y)
-    again = _fit_weights(X, y)
-    (worker,) = joblib.Parallel(n_jobs=2)(joblib.delayed(_fit_weights)(X, y) for _ in range(1))
+    here = _fit_weights(X, y, hidden_layer_sizes=sizes)
+    again = _fit_weights(X, y, hidden_layer_sizes=sizes)
+    (worker,) = joblib.Parallel(n_jobs=2)(
+        joblib.delayed(_fit_weights)(X, y, hidden_layer_sizes=sizes) for _ in range(1)
+    )
     for a, b, c in zip(here, again, worker, strict=True):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
-    other = _fit_weights(X, y, random_state=1)
+    other = _fit_weights(X, y, hidden_layer_sizes=sizes, random_state=1)
     assert not np.array_equal(here[0], other[0])
 
 
@@ -168,7 +214,10 @@ def test_feature_names_in(moons):
 @pytest.mark.parametrize(
     "param, value",
     [
-        ("n_hidden", -1),
+        ("hidden_layer_sizes", -1),
+        ("hidden_layer_sizes", (16, 0)),
+        ("hidden_layer_sizes", (16.5,)),
+        ("hidden_layer_sizes", "16"),
         ("activation", "softplus"),
         ("learning_rate", 0),
         ("momentum", 1.0),
@@ -216,10 +265,11 @@ def test_one_dimensional_X_is_refused(moons):
 
 
 # --------------------------------------------------------------------- sparse
-def test_sparse_csr_trains_like_dense(digits200):
+@pytest.mark.parametrize("sizes", [(), (16,), (16, 8)], ids=["0 hidden", "1 hidden", "2 hidden"])
+def test_sparse_csr_trains_like_dense(digits200, sizes):
     X, y = digits200
-    dense = small(dtype="float64").fit(X, y)
-    sparse = small(dtype="float64").fit(sp.csr_matrix(X), y)
+    dense = small(hidden_layer_sizes=sizes, dtype="float64").fit(X, y)
+    sparse = small(hidden_layer_sizes=sizes, dtype="float64").fit(sp.csr_matrix(X), y)
     for a, b in zip(dense.coefs_, sparse.coefs_, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(
@@ -250,10 +300,14 @@ def test_l1_drives_weights_toward_zero(digits200):
     assert np.abs(lasso).sum() < 0.5 * np.abs(plain).sum()
 
 
-def test_max_norm_bounds_every_hidden_unit(digits200):
+@pytest.mark.parametrize("sizes", [(16,), (16, 8)], ids=["1 hidden", "2 hidden"])
+def test_max_norm_bounds_every_hidden_unit(digits200, sizes):
     X, y = digits200
-    clf = small(max_norm=0.5, learning_rate=0.2).fit(X, y)
-    assert np.linalg.norm(clf.coefs_[0], axis=0).max() <= 0.5 + 1e-5
+    clf = small(hidden_layer_sizes=sizes, max_norm=0.5, learning_rate=0.2).fit(X, y)
+    for W in clf.coefs_[:-1]:  # every hidden layer's incoming weights, not the output's
+        assert np.linalg.norm(W, axis=0).max() <= 0.5 + 1e-5
+    unbounded = small(hidden_layer_sizes=sizes, learning_rate=0.2).fit(X, y)
+    assert max(np.linalg.norm(W, axis=0).max() for W in unbounded.coefs_[:-1]) > 0.5
 
 
 # --------------------------------------------------------------------- stopping

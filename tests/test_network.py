@@ -1,4 +1,5 @@
-"""Tests for nnsweep.nn.network: initialisation, forward pass, penalty and backpropagation."""
+"""Tests for nnsweep.nn.network: initialisation, forward pass, penalty and backpropagation,
+at every depth from softmax regression (no hidden layer) to three hidden layers."""
 
 import numpy as np
 import pytest
@@ -12,13 +13,25 @@ from nnsweep.nn.network import WeightGradient, backward, forward, init_params, p
 
 ACTIVATION_NAMES = ["relu", "tanh", "sigmoid"]
 PENALTIES = {"none": (0.0, 0.0), "l2": (0.0, 0.1), "l1": (0.05, 0.0), "l1+l2": (0.05, 0.1)}
-N_SAMPLES, N_FEATURES, N_HIDDEN, N_CLASSES = 5, 4, 3, 3
+N_SAMPLES, N_FEATURES, N_CLASSES = 5, 4, 3
+# The hidden layers' widths at each depth: 0 is softmax regression; widths differ from layer
+# to layer, so that a transposed weight or a mask on the wrong layer fails on its shape.
+DEPTHS = {0: (), 1: (3,), 2: (4, 3), 3: (3, 5, 4)}
+depths = pytest.mark.parametrize("depth", list(DEPTHS))
 
-# A fixed inverted-dropout mask for rate 1/2: every sample drops at least one
+# A fixed inverted-dropout mask for rate 1/2 and 3 units: every sample drops at least one
 # unit, every unit is dropped by some sample and kept by another.
 HIDDEN_MASK = np.array(
     [[2.0, 0.0, 2.0], [0.0, 2.0, 2.0], [2.0, 2.0, 0.0], [2.0, 0.0, 0.0], [0.0, 2.0, 2.0]]
 )
+
+
+def _masks(sizes):
+    """Fixed masks ``[M_1, ...]``, one per hidden layer, with `HIDDEN_MASK`'s properties:
+    sample ``i`` drops unit ``j`` of hidden layer ``k`` (from 0) when ``(i + j + k) % 3 == 0``."""
+    i, j = np.ogrid[:N_SAMPLES, : max(sizes, default=0)]
+    return [np.where((i + j[:, :h] + k) % 3 == 0, 0.0, 2.0) for k, h in enumerate(sizes)]
+
 
 # Finite differences: central, step H. For the float64 objective J ~ 1, the
 # round-off error of (J(w + h) - J(w - h)) / 2h is ~ eps * J / h ~ 2e-16 / 1e-6
@@ -30,22 +43,26 @@ H = 1e-6
 RTOL, ATOL, NORM_RTOL = 1e-6, 1e-8, 1e-6
 
 
-def _problem(n_hidden, activation, seed=0):
-    """Five samples, four features, three classes, float64 weights and non-zero biases."""
+def _problem(sizes, activation, seed=1):
+    """Five samples, four features, three classes, float64 weights and non-zero biases.
+
+    Seed 1 keeps every weight and every relu pre-activation 1000 H from a kink at every
+    depth, with the masks and without (`_assert_away_from_kinks`; seed 0 does not at depth 3).
+    """
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(N_SAMPLES, N_FEATURES))
     y = np.array([0, 1, 2, 1, 0])
-    coefs, intercepts = init_params(N_FEATURES, n_hidden, N_CLASSES, activation, rng, np.float64)
+    coefs, intercepts = init_params(N_FEATURES, sizes, N_CLASSES, activation, rng, np.float64)
     intercepts = [rng.normal(scale=0.1, size=b.shape) for b in intercepts]  # zero is too easy
     return X, y, coefs, intercepts
 
 
-def _objective(coefs, intercepts, X, y, activation, l1, l2, mask):
-    acts = forward(coefs, intercepts, X, activation, mask)
+def _objective(coefs, intercepts, X, y, activation, l1, l2, masks):
+    acts = forward(coefs, intercepts, X, activation, masks)
     return cross_entropy(log_softmax(acts.logits), y) + penalty(coefs, l1, l2)
 
 
-def _numerical_gradients(coefs, intercepts, X, y, activation, l1, l2, mask):
+def _numerical_gradients(coefs, intercepts, X, y, activation, l1, l2, masks):
     """Central differences of `_objective` for every weight and bias."""
     grads = []
     for param in coefs + intercepts:
@@ -53,9 +70,9 @@ def _numerical_gradients(coefs, intercepts, X, y, activation, l1, l2, mask):
         for i in np.ndindex(param.shape):
             old = param[i]
             param[i] = old + H
-            j_plus = _objective(coefs, intercepts, X, y, activation, l1, l2, mask)
+            j_plus = _objective(coefs, intercepts, X, y, activation, l1, l2, masks)
             param[i] = old - H
-            j_minus = _objective(coefs, intercepts, X, y, activation, l1, l2, mask)
+            j_minus = _objective(coefs, intercepts, X, y, activation, l1, l2, masks)
             param[i] = old
             grad[i] = (j_plus - j_minus) / (2 * H)
         grads.append(grad)
@@ -72,11 +89,13 @@ def _assert_gradients_close(analytic, numerical):
     assert np.linalg.norm(a - n) / np.linalg.norm(a + n) < NORM_RTOL
 
 
-def _assert_away_from_kinks(X, coefs, intercepts, l1):
+def _assert_away_from_kinks(X, coefs, intercepts, activation, l1, masks):
     """Finite differences are only valid where relu and |W| are differentiable."""
-    if len(coefs) == 2:
-        Z1 = X @ coefs[0] + intercepts[0]
-        assert np.abs(Z1).min() > 1000 * H  # relu's kink at 0
+    A = X
+    for W, b, M in zip(coefs[:-1], intercepts[:-1], masks, strict=True):
+        Z = A @ W + b  # every hidden layer's pre-activations: relu's kink at 0
+        assert activation != "relu" or np.abs(Z).min() > 1000 * H
+        A = np.maximum(Z, 0) * M
     if l1:
         assert min(np.abs(W).min() for W in coefs) > 1000 * H  # |W|'s kink at 0
 
@@ -87,69 +106,67 @@ def _assert_away_from_kinks(X, coefs, intercepts, l1):
 @pytest.mark.parametrize("dropout", [False, True], ids=["no-dropout", "dropout"])
 @pytest.mark.parametrize("penalty_name", list(PENALTIES))
 @pytest.mark.parametrize("activation", ACTIVATION_NAMES)
-def test_backward_matches_finite_differences(activation, penalty_name, dropout):
+@depths
+def test_backward_matches_finite_differences(depth, activation, penalty_name, dropout):
     l1, l2 = PENALTIES[penalty_name]
-    X, y, coefs, intercepts = _problem(N_HIDDEN, activation)
-    _assert_away_from_kinks(X, coefs, intercepts, l1)
-    mask = HIDDEN_MASK if dropout else None
+    sizes = DEPTHS[depth]
+    X, y, coefs, intercepts = _problem(sizes, activation)
+    masks = _masks(sizes) if dropout else None
+    _assert_away_from_kinks(X, coefs, intercepts, activation, l1, masks or [1.0] * depth)
 
-    acts = forward(coefs, intercepts, X, activation, mask)
-    loss, coef_grads, intercept_grads = backward(coefs, acts, y, activation, l1, l2, mask)
+    acts = forward(coefs, intercepts, X, activation, masks)
+    loss, coef_grads, intercept_grads = backward(coefs, acts, y, activation, l1, l2, masks)
     num_coef_grads, num_intercept_grads = _numerical_gradients(
-        coefs, intercepts, X, y, activation, l1, l2, mask
+        coefs, intercepts, X, y, activation, l1, l2, masks
     )
 
+    assert len(coef_grads) == len(intercept_grads) == depth + 1
     _assert_gradients_close(coef_grads, num_coef_grads)
     _assert_gradients_close(intercept_grads, num_intercept_grads)
     assert loss == pytest.approx(cross_entropy(log_softmax(acts.logits), y), rel=1e-15)
 
 
-@pytest.mark.parametrize("penalty_name", list(PENALTIES))
-def test_backward_matches_finite_differences_without_hidden_layer(penalty_name):
-    l1, l2 = PENALTIES[penalty_name]
-    X, y, coefs, intercepts = _problem(0, "relu")
-    assert len(coefs) == 1 and coefs[0].shape == (N_FEATURES, N_CLASSES)
-    _assert_away_from_kinks(X, coefs, intercepts, l1)
-
-    acts = forward(coefs, intercepts, X)
-    _, coef_grads, intercept_grads = backward(coefs, acts, y, l1=l1, l2=l2)
-    num_coef_grads, num_intercept_grads = _numerical_gradients(
-        coefs, intercepts, X, y, "relu", l1, l2, None
-    )
-
-    _assert_gradients_close(coef_grads, num_coef_grads)
-    _assert_gradients_close(intercept_grads, num_intercept_grads)
+def test_the_masks_of_the_gradient_check_drop_and_keep_every_unit():
+    for sizes in DEPTHS.values():
+        for M in _masks(sizes):
+            assert ((M == 0).any(axis=1)).all()  # every sample drops a unit
+            assert ((M == 0).any(axis=0) & (M == 2).any(axis=0)).all()  # dropped and kept
+    assert _masks(()) == []
 
 
-def test_dropped_units_get_no_incoming_gradient_from_that_sample():
-    # Sample 3 drops units 1 and 2: alone, it sends gradient only into unit 0.
-    X, y, coefs, intercepts = _problem(N_HIDDEN, "tanh")
-    mask = HIDDEN_MASK[3:4]
-    acts = forward(coefs, intercepts, X[3:4], "tanh", mask)
-    _, coef_grads, intercept_grads = backward(coefs, acts, y[3:4], "tanh", hidden_mask=mask)
+@pytest.mark.parametrize("sizes", [(3,), (3, 4)], ids=["1 hidden", "2 hidden"])
+def test_dropped_units_get_no_incoming_gradient_from_that_sample(sizes):
+    # Sample 3 drops units 1 and 2 of the first hidden layer (and nothing above it): alone,
+    # it sends gradient only into unit 0, and only unit 0's outgoing weights get gradient.
+    X, y, coefs, intercepts = _problem(sizes, "tanh")
+    masks = [HIDDEN_MASK[3:4]] + [np.ones((1, h)) for h in sizes[1:]]
+    acts = forward(coefs, intercepts, X[3:4], "tanh", masks)
+    _, coef_grads, intercept_grads = backward(coefs, acts, y[3:4], "tanh", hidden_masks=masks)
     assert_array_equal(coef_grads[0][:, 1:], 0.0)
     assert_array_equal(intercept_grads[0][1:], 0.0)
     assert_array_equal(coef_grads[1][1:, :], 0.0)
     assert np.all(coef_grads[0][:, 0] != 0.0)
+    assert np.all(coef_grads[1][0, :] != 0.0)
 
 
 @pytest.mark.parametrize("penalty_name", list(PENALTIES))
-@pytest.mark.parametrize("n_hidden", [N_HIDDEN, 0])
 @pytest.mark.parametrize("activation", ACTIVATION_NAMES)
-def test_unevaluated_weight_gradients_are_the_same_products(activation, n_hidden, penalty_name):
+@depths
+def test_unevaluated_weight_gradients_are_the_same_products(depth, activation, penalty_name):
     # evaluate=False gives dJ/dW = A.T @ delta + penalty unevaluated; evaluated, it is
     # the gradient that the finite-difference checks above accept, bit for bit.
-    X, y, coefs, intercepts = _problem(n_hidden, activation)
+    sizes = DEPTHS[depth]
+    X, y, coefs, intercepts = _problem(sizes, activation)
     l1, l2 = PENALTIES[penalty_name]
-    mask = HIDDEN_MASK if n_hidden else None
-    acts = forward(coefs, intercepts, X, activation, mask)
-    loss, coef_grads, intercept_grads = backward(coefs, acts, y, activation, l1, l2, mask)
+    masks = _masks(sizes)
+    acts = forward(coefs, intercepts, X, activation, masks)
+    loss, coef_grads, intercept_grads = backward(coefs, acts, y, activation, l1, l2, masks)
     loss_d, deferred, intercept_grads_d = backward(
-        coefs, acts, y, activation, l1, l2, mask, evaluate=False
+        coefs, acts, y, activation, l1, l2, masks, evaluate=False
     )
     assert loss_d == loss
-    inputs = [X] if n_hidden == 0 else [X, acts.A1]
-    for g, d, W, A in zip(coef_grads, deferred, coefs, inputs, strict=True):
+    assert acts.A[0] is X and len(acts.A) == depth + 1
+    for g, d, W, A in zip(coef_grads, deferred, coefs, acts.A, strict=True):
         assert isinstance(d, WeightGradient) and isinstance(d, tuple)
         assert d.A is A and d.delta.shape == (N_SAMPLES, W.shape[1])
         assert (d.penalty is None) == (l1 == l2 == 0.0)
@@ -158,39 +175,33 @@ def test_unevaluated_weight_gradients_are_the_same_products(activation, n_hidden
         assert_array_equal(d, g)
 
 
-@pytest.mark.parametrize("n_hidden", [N_HIDDEN, 0])
-def test_backward_leaves_its_inputs_unchanged(n_hidden):
-    X, y, coefs, intercepts = _problem(n_hidden, "relu")
-    mask = HIDDEN_MASK if n_hidden else None
-    acts = forward(coefs, intercepts, X, "relu", mask)
-    before = [None if a is None else a.copy() for a in acts]
-    coefs_before = [W.copy() for W in coefs]
-    mask_before = None if mask is None else mask.copy()
-    backward(coefs, acts, y, "relu", 0.05, 0.1, mask)
-    backward(coefs, acts, y, "relu", 0.05, 0.1, mask, evaluate=False)
-    for a, b in zip(acts, before, strict=True):
-        if b is None:
-            assert a is None
-        else:
-            assert_array_equal(a, b)
-    for W, W0 in zip(coefs, coefs_before, strict=True):
-        assert_array_equal(W, W0)
-    if mask is not None:
-        assert_array_equal(mask, mask_before)
+@depths
+def test_backward_leaves_its_inputs_unchanged(depth):
+    sizes = DEPTHS[depth]
+    X, y, coefs, intercepts = _problem(sizes, "relu")
+    masks = _masks(sizes)
+    acts = forward(coefs, intercepts, X, "relu", masks)
+    before = [a.copy() for a in [*acts.A, *acts.H, acts.logits, *coefs, *masks]]
+    backward(coefs, acts, y, "relu", 0.05, 0.1, masks)
+    backward(coefs, acts, y, "relu", 0.05, 0.1, masks, evaluate=False)
+    for a, b in zip([*acts.A, *acts.H, acts.logits, *coefs, *masks], before, strict=True):
+        assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("n_hidden", [N_HIDDEN, 0])
-def test_backward_keeps_float32(n_hidden):
-    X, y, coefs, intercepts = _problem(n_hidden, "relu")
+@depths
+def test_backward_keeps_float32(depth):
+    sizes = DEPTHS[depth]
+    X, y, coefs, intercepts = _problem(sizes, "relu")
     coefs = [W.astype(np.float32) for W in coefs]
     intercepts = [b.astype(np.float32) for b in intercepts]
     X32 = X.astype(np.float32)
-    mask = HIDDEN_MASK.astype(np.float32) if n_hidden else None
-    acts = forward(coefs, intercepts, X32, "relu", mask)
+    masks = [M.astype(np.float32) for M in _masks(sizes)]
+    acts = forward(coefs, intercepts, X32, "relu", masks)
     assert acts.logits.dtype == np.float32
-    _, coef_grads, intercept_grads = backward(coefs, acts, y, "relu", 0.05, 0.1, mask)
+    assert all(a.dtype == np.float32 for a in acts.A + acts.H)
+    _, coef_grads, intercept_grads = backward(coefs, acts, y, "relu", 0.05, 0.1, masks)
     assert all(g.dtype == np.float32 for g in coef_grads + intercept_grads)
-    _, deferred, _ = backward(coefs, acts, y, "relu", 0.05, 0.1, mask, evaluate=False)
+    _, deferred, _ = backward(coefs, acts, y, "relu", 0.05, 0.1, masks, evaluate=False)
     for d in deferred:
         assert d.delta.dtype == d.penalty.dtype == d.evaluate().dtype == np.float32
 
@@ -199,22 +210,24 @@ def test_backward_keeps_float32(n_hidden):
 
 
 @pytest.mark.parametrize("sparse_format", [sp.csr_array, sp.csr_matrix])
-@pytest.mark.parametrize("n_hidden", [N_HIDDEN, 0])
-def test_gradients_with_sparse_input_equal_dense(sparse_format, n_hidden):
-    X, y, coefs, intercepts = _problem(n_hidden, "tanh")
+@depths
+def test_gradients_with_sparse_input_equal_dense(depth, sparse_format):
+    sizes = DEPTHS[depth]
+    X, y, coefs, intercepts = _problem(sizes, "tanh")
     X[np.abs(X) < 0.7] = 0.0  # make it actually sparse
     X_sparse = sparse_format(X)
     assert X_sparse.nnz < X.size
     l1, l2 = PENALTIES["l1+l2"]
-    mask = HIDDEN_MASK if n_hidden else None
+    masks = _masks(sizes)
 
-    acts_dense = forward(coefs, intercepts, X, "tanh", mask)
-    acts_sparse = forward(coefs, intercepts, X_sparse, "tanh", mask)
+    acts_dense = forward(coefs, intercepts, X, "tanh", masks)
+    acts_sparse = forward(coefs, intercepts, X_sparse, "tanh", masks)
     assert type(acts_sparse.logits) is np.ndarray
+    assert all(type(a) is np.ndarray for a in acts_sparse.A[1:] + acts_sparse.H)
     assert_allclose(acts_sparse.logits, acts_dense.logits, rtol=1e-13)
 
-    dense = backward(coefs, acts_dense, y, "tanh", l1, l2, mask)
-    sparse = backward(coefs, acts_sparse, y, "tanh", l1, l2, mask)
+    dense = backward(coefs, acts_dense, y, "tanh", l1, l2, masks)
+    sparse = backward(coefs, acts_sparse, y, "tanh", l1, l2, masks)
     assert sparse[0] == pytest.approx(dense[0], rel=1e-13)
     for g_sparse, g_dense in zip(sparse[1] + sparse[2], dense[1] + dense[2], strict=True):
         assert type(g_sparse) is np.ndarray  # not np.matrix, not sparse
@@ -226,63 +239,62 @@ def test_gradients_with_sparse_input_equal_dense(sparse_format, n_hidden):
 
 
 @pytest.mark.parametrize("activation", ACTIVATION_NAMES)
-def test_init_params_shapes_and_zero_biases(activation):
-    coefs, intercepts = init_params(4, 3, 5, activation, np.random.default_rng(0))
-    assert [W.shape for W in coefs] == [(4, 3), (3, 5)]
-    assert [b.shape for b in intercepts] == [(3,), (5,)]
+@depths
+def test_init_params_shapes_and_zero_biases(depth, activation):
+    sizes = DEPTHS[depth]
+    coefs, intercepts = init_params(4, sizes, 5, activation, np.random.default_rng(0))
+    widths = [4, *sizes, 5]
+    assert [W.shape for W in coefs] == list(zip(widths[:-1], widths[1:], strict=True))
+    assert [b.shape for b in intercepts] == [(h,) for h in widths[1:]]
     for b in intercepts:
         assert_array_equal(b, 0.0)
 
 
-def test_init_params_without_hidden_layer_is_one_layer():
-    coefs, intercepts = init_params(4, 0, 5, "relu", np.random.default_rng(0))
-    assert [W.shape for W in coefs] == [(4, 5)]
-    assert [b.shape for b in intercepts] == [(5,)]
-    assert_array_equal(intercepts[0], 0.0)
-
-
-@pytest.mark.parametrize("n_hidden", [3, 0])
-def test_init_params_dtype_is_float32_by_default(n_hidden):
-    coefs, intercepts = init_params(4, n_hidden, 2, "relu", np.random.default_rng(0))
+@depths
+def test_init_params_dtype_is_float32_by_default(depth):
+    coefs, intercepts = init_params(4, DEPTHS[depth], 2, "relu", np.random.default_rng(0))
     assert all(p.dtype == np.float32 for p in coefs + intercepts)
 
 
-@pytest.mark.parametrize("n_hidden", [3, 0])
-def test_init_params_honours_float64(n_hidden):
-    coefs, intercepts = init_params(4, n_hidden, 2, "tanh", np.random.default_rng(0), np.float64)
+@depths
+def test_init_params_honours_float64(depth):
+    rng = np.random.default_rng(0)
+    coefs, intercepts = init_params(4, DEPTHS[depth], 2, "tanh", rng, np.float64)
     assert all(p.dtype == np.float64 for p in coefs + intercepts)
 
 
-def test_init_params_he_normal_for_relu_hidden_layer():
-    fan_in, fan_out = 2000, 50  # 100 000 draws: sample std within ~0.3% of the truth
-    coefs, _ = init_params(fan_in, fan_out, 10, "relu", np.random.default_rng(0), np.float64)
-    W1 = coefs[0]
-    assert W1.std() == pytest.approx(np.sqrt(2.0 / fan_in), rel=0.02)
-    assert abs(W1.mean()) < 5 * np.sqrt(2.0 / fan_in) / np.sqrt(W1.size)  # 5 standard errors
+@pytest.mark.parametrize("layer", [0, 1])
+def test_init_params_he_normal_for_relu_hidden_layers(layer):
+    sizes = (2000, 50)  # 100 000 draws in layer 1: sample std within ~0.3% of the truth
+    coefs, _ = init_params(2000, sizes, 10, "relu", np.random.default_rng(0), np.float64)
+    W, fan_in = coefs[layer], coefs[layer].shape[0]
+    assert W.std() == pytest.approx(np.sqrt(2.0 / fan_in), rel=0.02)
+    assert abs(W.mean()) < 5 * np.sqrt(2.0 / fan_in) / np.sqrt(W.size)  # 5 standard errors
     # Normal, not uniform: some draws lie beyond 3 standard deviations.
-    assert np.abs(W1).max() > 3 * np.sqrt(2.0 / fan_in)
+    assert np.abs(W).max() > 3 * np.sqrt(2.0 / fan_in)
 
 
+@pytest.mark.parametrize("layer", [0, 1])
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
-def test_init_params_glorot_uniform_for_tanh_and_sigmoid(activation):
-    fan_in, fan_out = 2000, 50
-    coefs, _ = init_params(fan_in, fan_out, 10, activation, np.random.default_rng(0), np.float64)
-    W1 = coefs[0]
-    bound = np.sqrt(6.0 / (fan_in + fan_out))
-    assert np.abs(W1).max() <= bound
-    assert np.abs(W1).max() > 0.99 * bound  # fills the interval
-    assert W1.std() == pytest.approx(bound / np.sqrt(3.0), rel=0.02)  # uniform's std
+def test_init_params_glorot_uniform_for_tanh_and_sigmoid(activation, layer):
+    sizes = (2000, 50)
+    coefs, _ = init_params(2000, sizes, 10, activation, np.random.default_rng(0), np.float64)
+    W = coefs[layer]
+    bound = np.sqrt(6.0 / sum(W.shape))
+    assert np.abs(W).max() <= bound
+    assert np.abs(W).max() > 0.99 * bound  # fills the interval
+    assert W.std() == pytest.approx(bound / np.sqrt(3.0), rel=0.02)  # uniform's std
 
 
 @pytest.mark.parametrize("activation", ACTIVATION_NAMES)
-@pytest.mark.parametrize("n_hidden", [300, 0])
-def test_init_params_glorot_uniform_for_softmax_layer(activation, n_hidden):
+@pytest.mark.parametrize("sizes", [(300,), (), (50, 300)])
+def test_init_params_glorot_uniform_for_softmax_layer(activation, sizes):
     n_features, n_classes = 200, 10
     coefs, _ = init_params(
-        n_features, n_hidden, n_classes, activation, np.random.default_rng(0), np.float64
+        n_features, sizes, n_classes, activation, np.random.default_rng(0), np.float64
     )
     W_out = coefs[-1]
-    fan_in = n_hidden or n_features
+    fan_in = sizes[-1] if sizes else n_features
     bound = np.sqrt(6.0 / (fan_in + n_classes))
     assert np.abs(W_out).max() <= bound
     assert np.abs(W_out).max() > 0.95 * bound
@@ -291,12 +303,19 @@ def test_init_params_glorot_uniform_for_softmax_layer(activation, n_hidden):
 
 @pytest.mark.parametrize("activation", ACTIVATION_NAMES)
 def test_init_params_same_seed_gives_identical_params(activation):
-    a = init_params(6, 4, 3, activation, np.random.default_rng(7))
-    b = init_params(6, 4, 3, activation, np.random.default_rng(7))
-    c = init_params(6, 4, 3, activation, np.random.default_rng(8))
+    a = init_params(6, (4, 5), 3, activation, np.random.default_rng(7))
+    b = init_params(6, (4, 5), 3, activation, np.random.default_rng(7))
+    c = init_params(6, (4, 5), 3, activation, np.random.default_rng(8))
     for p, q in zip(a[0] + a[1], b[0] + b[1], strict=True):
         assert_array_equal(p, q)
     assert not np.array_equal(a[0][0], c[0][0])
+
+
+def test_init_params_draws_layer_by_layer_from_the_first():
+    # The first layers' weights do not depend on what is stacked above them.
+    a, _ = init_params(6, (4,), 3, "relu", np.random.default_rng(7))
+    b, _ = init_params(6, (4, 5, 2), 3, "relu", np.random.default_rng(7))
+    assert_array_equal(a[0], b[0])
 
 
 # --- penalty and forward ------------------------------------------------------------------
@@ -317,10 +336,10 @@ def test_penalty_worked_example():
     seed=st.integers(0, 2**32 - 1),
     l1=st.floats(0.0, 10.0),
     l2=st.floats(0.0, 10.0),
-    n_hidden=st.integers(0, 4),
+    sizes=st.lists(st.integers(1, 4), max_size=3),
 )
-def test_penalty_is_l2_half_squared_norm_plus_l1_norm_of_weights(seed, l1, l2, n_hidden):
-    coefs, _ = init_params(3, n_hidden, 2, "tanh", np.random.default_rng(seed), np.float64)
+def test_penalty_is_l2_half_squared_norm_plus_l1_norm_of_weights(seed, l1, l2, sizes):
+    coefs, _ = init_params(3, sizes, 2, "tanh", np.random.default_rng(seed), np.float64)
     sq = sum(float(np.sum(W**2)) for W in coefs)
     ab = sum(float(np.sum(np.abs(W))) for W in coefs)
     value = penalty(coefs, l1=l1, l2=l2)
@@ -341,42 +360,48 @@ def test_penalty_is_not_divided_by_the_number_of_samples():
 
 
 @pytest.mark.parametrize("activation", ACTIVATION_NAMES)
-def test_forward_with_all_ones_mask_equals_no_mask(activation):
-    X, _, coefs, intercepts = _problem(N_HIDDEN, activation)
+@depths
+def test_forward_with_all_ones_masks_equals_no_masks(depth, activation):
+    sizes = DEPTHS[depth]
+    X, _, coefs, intercepts = _problem(sizes, activation)
     plain = forward(coefs, intercepts, X, activation)
-    ones = forward(coefs, intercepts, X, activation, np.ones((N_SAMPLES, N_HIDDEN)))
-    for a, b in zip(plain, ones, strict=True):
+    ones = forward(coefs, intercepts, X, activation, [np.ones((N_SAMPLES, h)) for h in sizes])
+    for a, b in zip(
+        [*plain.A, *plain.H, plain.logits], [*ones.A, *ones.H, ones.logits], strict=True
+    ):
         assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("activation", ACTIVATION_NAMES)
-def test_forward_computes_the_stated_equations(activation):
-    X, _, coefs, intercepts = _problem(N_HIDDEN, activation)
+@depths
+def test_forward_computes_the_stated_equations(depth, activation):
+    sizes = DEPTHS[depth]
+    X, _, coefs, intercepts = _problem(sizes, activation)
+    masks = _masks(sizes)
     f = {
         "relu": lambda z: np.maximum(z, 0),
         "tanh": np.tanh,
         "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
-    }
-    H_expected = f[activation](X @ coefs[0] + intercepts[0])
-    A1_expected = H_expected * HIDDEN_MASK
-    logits_expected = A1_expected @ coefs[1] + intercepts[1]
-    acts = forward(coefs, intercepts, X, activation, HIDDEN_MASK)
-    assert acts.X is X
-    assert_allclose(acts.H, H_expected, rtol=1e-13, atol=1e-15)
-    assert_allclose(acts.A1, A1_expected, rtol=1e-13, atol=1e-15)
+    }[activation]
+    A_expected, H_expected = [X], []
+    for W, b, M in zip(coefs[:-1], intercepts[:-1], masks, strict=True):
+        H_expected.append(f(A_expected[-1] @ W + b))  # H_l = f(A_{l-1} W_l + b_l)
+        A_expected.append(H_expected[-1] * M)  # A_l = H_l * M_l
+    logits_expected = A_expected[-1] @ coefs[-1] + intercepts[-1]
+    acts = forward(coefs, intercepts, X, activation, masks)
+    assert acts.A[0] is X
+    assert len(acts.A) == depth + 1 and len(acts.H) == depth
+    for got, expected in zip(acts.A[1:] + acts.H, A_expected[1:] + H_expected, strict=True):
+        assert_allclose(got, expected, rtol=1e-13, atol=1e-15)
     assert_allclose(acts.logits, logits_expected, rtol=1e-13, atol=1e-15)
 
 
-def test_forward_without_hidden_layer_is_affine():
-    X, _, coefs, intercepts = _problem(0, "relu")
-    acts = forward(coefs, intercepts, X)
-    assert acts.H is None and acts.A1 is None
-    assert_allclose(acts.logits, X @ coefs[0] + intercepts[0], rtol=1e-14)
-
-
-def test_forward_leaves_inputs_and_params_unchanged():
-    X, _, coefs, intercepts = _problem(N_HIDDEN, "sigmoid")
-    snapshot = [a.copy() for a in [X, *coefs, *intercepts, HIDDEN_MASK]]
-    forward(coefs, intercepts, X, "sigmoid", HIDDEN_MASK)
-    for a, b in zip([X, *coefs, *intercepts, HIDDEN_MASK], snapshot, strict=True):
+@depths
+def test_forward_leaves_inputs_and_params_unchanged(depth):
+    sizes = DEPTHS[depth]
+    X, _, coefs, intercepts = _problem(sizes, "sigmoid")
+    masks = _masks(sizes)
+    snapshot = [a.copy() for a in [X, *coefs, *intercepts, *masks]]
+    forward(coefs, intercepts, X, "sigmoid", masks)
+    for a, b in zip([X, *coefs, *intercepts, *masks], snapshot, strict=True):
         assert_array_equal(a, b)

@@ -395,25 +395,49 @@ def digits200():
         {},
         {"nesterov": True, "l1_penalty": 1e-3, "l2_penalty": 1e-3, "max_norm": 1.0},
         {"momentum": 0.0, "l2_penalty": 1e-3, "dtype": "float64"},
-        {"n_hidden": 0, "nesterov": True},
-    ],
-    ids=["classical", "nesterov-penalties-maxnorm", "plain-sgd-float64", "softmax-regression"],
+        {"hidden_layer_sizes": (), "nesterov": True},
+        {"hidden_layer_sizes": (512, 512)},
+        {
+            "hidden_layer_sizes": (512, 512),
+            "nesterov": True,
+            "l1_penalty": 1e-3,
+            "l2_penalty": 1e-3,
+            "max_norm": 1.0,
+        },
+    ],  # fmt: skip
+    ids=[
+        "classical",
+        "nesterov-penalties-maxnorm",
+        "plain-sgd-float64",
+        "softmax-regression",
+        "2-layers-classical",
+        "2-layers-nesterov-penalties-maxnorm",
+    ],  # fmt: skip
 )
 def test_estimator_trains_to_the_same_bits_with_the_fast_path_on_and_off(
     digits200, monkeypatch, params
 ):
-    # 512 hidden units: W1 has 64 x 512 = _blas.MIN_SIZE weights, enough for the fused path
-    # (softmax regression's 64 x 10 weights never are). Off is the one switch: every BLAS
-    # call off at once.
+    # 512 hidden units: W_1 has 64 x 512 = _blas.MIN_SIZE weights, enough for the fused path,
+    # and W_2 of two such layers 512 x 512 (softmax regression's 64 x 10 weights never are,
+    # nor an output layer's 512 x 10). Off is the one switch: every BLAS call off at once.
     X, y = digits200
-    params = {"n_hidden": 512, "max_epochs": 5, "batch_size": 16, "random_state": 0, **params}
+    params = {
+        "hidden_layer_sizes": (512,), "max_epochs": 5, "batch_size": 16, "random_state": 0,
+        **params,
+    }  # fmt: skip
     params.update(dropout_rate=0.2, input_dropout_rate=0.1)
-    gemm_calls = []
+    gemm_outputs = set()  # the shapes of the weights whose gradient a gemm folded in
     gemm = _blas.gemm
+
+    def recorded_gemm(alpha, A, B, beta, C):
+        gemm_outputs.add(C.shape)
+        return gemm(alpha, A, B, beta, C)
+
     with monkeypatch.context() as m:
-        m.setattr(_blas, "gemm", lambda *args: gemm_calls.append(1) or gemm(*args))
+        m.setattr(_blas, "gemm", recorded_gemm)
         fast = NeuralNetworkClassifier(**params).fit(X, y)
-    assert bool(gemm_calls) == (_blas.AVAILABLE and params["n_hidden"] > 0)  # the path ran
+    large = {W.shape for W in fast.coefs_ if W.size >= _blas.MIN_SIZE}
+    assert gemm_outputs == (large if _blas.AVAILABLE else set())  # the path ran, every layer
     monkeypatch.setattr(_blas, "AVAILABLE", False)
     slow = NeuralNetworkClassifier(**params).fit(X, y)
     for a, b in zip(fast.coefs_ + fast.intercepts_, slow.coefs_ + slow.intercepts_, strict=True):

@@ -27,12 +27,14 @@ def folds():
 # models from barely trained (classes never predicted, probabilities near uniform or
 # saturated) to well trained, softmax regression and one hidden layer, both dtypes
 MODELS = [
-    dict(n_hidden=0, max_epochs=1, learning_rate=1e-4),
-    dict(n_hidden=16, max_epochs=1, learning_rate=1e-3),
-    dict(n_hidden=32, max_epochs=20, learning_rate=0.1, dropout_rate=0.2),
-    dict(n_hidden=32, max_epochs=30, learning_rate=2.0, momentum=0.0),  # overconfident
-    dict(n_hidden=8, max_epochs=10, learning_rate=0.05, dtype="float64"),
-    dict(n_hidden=16, max_epochs=5, activation="tanh"),
+    dict(hidden_layer_sizes=(), max_epochs=1, learning_rate=1e-4),
+    dict(hidden_layer_sizes=(16,), max_epochs=1, learning_rate=1e-3),
+    dict(hidden_layer_sizes=(32,), max_epochs=20, learning_rate=0.1, dropout_rate=0.2),
+    dict(
+        hidden_layer_sizes=(32,), max_epochs=30, learning_rate=2.0, momentum=0.0
+    ),  # overconfident
+    dict(hidden_layer_sizes=(8,), max_epochs=10, learning_rate=0.05, dtype="float64"),
+    dict(hidden_layer_sizes=(16,), max_epochs=5, activation="tanh"),
 ]
 
 
@@ -59,7 +61,11 @@ def test_binary_problems_equal_sklearn_scorer(metric, dtype):
     for seed, (tr, va) in enumerate(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y)):
         for lr in (0.01, 1.0):  # modest, and saturated probabilities
             model = NeuralNetworkClassifier(
-                n_hidden=16, learning_rate=lr, max_epochs=30, dtype=dtype, random_state=seed
+                hidden_layer_sizes=(16,),
+                learning_rate=lr,
+                max_epochs=30,
+                dtype=dtype,
+                random_state=seed,
             ).fit(X[tr], y[tr])
             expected = float(get_scorer(metric)(model, X[va], y[va]))
             assert scorer(model, X[va], y[va]) == pytest.approx(expected, rel=1e-6, abs=1e-9)
@@ -68,7 +74,9 @@ def test_binary_problems_equal_sklearn_scorer(metric, dtype):
 
 def test_f1_macro_counts_a_class_that_is_predicted_but_absent(folds):
     X_tr, y_tr, X_va, y_va = folds[0]
-    model = NeuralNetworkClassifier(n_hidden=8, max_epochs=1, learning_rate=1e-3, random_state=0)
+    model = NeuralNetworkClassifier(
+        hidden_layer_sizes=(8,), max_epochs=1, learning_rate=1e-3, random_state=0
+    )
     model.fit(X_tr, y_tr)
     keep = y_va != 3  # the fold lacks class 3, which the model may still predict
     expected = get_scorer("f1_macro")(model, X_va[keep], y_va[keep])
@@ -78,7 +86,7 @@ def test_f1_macro_counts_a_class_that_is_predicted_but_absent(folds):
 def test_string_labels(folds):
     X_tr, y_tr, X_va, y_va = folds[1]
     names = np.array("zero one two three four five six seven eight nine".split())
-    model = NeuralNetworkClassifier(n_hidden=16, max_epochs=5, random_state=0)
+    model = NeuralNetworkClassifier(hidden_layer_sizes=(16,), max_epochs=5, random_state=0)
     model.fit(X_tr, names[y_tr])
     for metric in FAST_METRICS:
         scorer = FoldScorer(metric)
@@ -104,7 +112,7 @@ def test_string_labels(folds):
 def test_what_the_fast_path_does_not_cover_goes_to_sklearn(folds, case):
     X_tr, y_tr, X_va, y_va = folds[2]
     metric = "balanced_accuracy" if case == "other metric" else "accuracy"
-    model = NeuralNetworkClassifier(n_hidden=8, max_epochs=3, random_state=0)
+    model = NeuralNetworkClassifier(hidden_layer_sizes=(8,), max_epochs=3, random_state=0)
     if case == "pipeline":
         model = make_pipeline(StandardScaler(), model)
     model.fit(X_tr, y_tr)
@@ -141,7 +149,9 @@ def test_what_the_fast_path_does_not_cover_goes_to_sklearn(folds, case):
 
 def test_nan_probabilities_get_sklearns_error(folds):
     X_tr, y_tr, X_va, y_va = folds[0]
-    model = NeuralNetworkClassifier(n_hidden=8, max_epochs=2, random_state=0).fit(X_tr, y_tr)
+    model = NeuralNetworkClassifier(hidden_layer_sizes=(8,), max_epochs=2, random_state=0).fit(
+        X_tr, y_tr
+    )
     model.coefs_[1][:] = np.inf  # finite training, then logits inf - inf: NaN probabilities
     with pytest.raises(ValueError) as expected:
         get_scorer("neg_log_loss")(model, X_va, y_va)

@@ -19,8 +19,10 @@ from nnsweep.sweep import (
     make_storage,
     run_sweep,
     split_data,
+    study_param_names,
     suggest_params,
 )
+from nnsweep.sweep.factories import estimator_params
 from tests.support.studyfiles import write_study
 
 
@@ -51,9 +53,13 @@ def test_two_worker_sweep_runs_exactly_the_budget(make_study, digits, tmp_path):
         assert record.stop_reason is StopReason.COMPLETED
         assert record.estimator_params["learning_rate"] == t.params["learning_rate"]
         assert record.estimator_params["max_epochs"] == epochs
+        # the study file's n_hidden is recorded as tuned, not the estimator's default widths
+        assert record.estimator_params["n_hidden"] == t.params["n_hidden"]
+        assert "hidden_layer_sizes" not in record.estimator_params
         assert record.fit_time > 0
     assert result.n_complete == 6 and result.best_value == max(t.value for t in trials)
     assert 0.5 < result.test_score <= 1
+    assert result.model.hidden_layer_sizes == (result.best_params["n_hidden"],)  # the refit
     assert (tmp_path / "out" / "model.joblib").exists()
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["best_value"] == result.best_value and summary["n_complete"] == 6
@@ -153,7 +159,7 @@ def test_diverged_trial_fails_with_reason(digits):
     X, y = digits.X_train[:150], digits.y_train[:150]
     spec_space = load_study_space()
     objective = CrossValidationObjective(
-        NeuralNetworkClassifier(n_hidden=8, max_epochs=3, random_state=0),
+        NeuralNetworkClassifier(hidden_layer_sizes=(8,), max_epochs=3, random_state=0),
         X,
         y,
         spec_space,
@@ -184,7 +190,9 @@ def test_objective_matches_cross_val_score_of_the_same_model(digits):
     """Lockstep training gives exactly what sklearn's cross_val_score gives per fold."""
     X, y = digits.X_train[:300], digits.y_train[:300]
     cv = StratifiedKFold(3, shuffle=True, random_state=0)
-    net = NeuralNetworkClassifier(n_hidden=16, max_epochs=5, n_iter_no_change=100, random_state=0)
+    net = NeuralNetworkClassifier(
+        hidden_layer_sizes=(16,), max_epochs=5, n_iter_no_change=100, random_state=0
+    )
     space = load_study_space()
     objective = CrossValidationObjective(net, X, y, space, cv)
     study = optuna.create_study(direction="maximize")
@@ -192,6 +200,15 @@ def test_objective_matches_cross_val_score_of_the_same_model(digits):
     study.optimize(objective, n_trials=1)
     expected = cross_val_score(net.set_params(learning_rate=0.1), X, y, cv=cv)
     np.testing.assert_allclose(study.trials[0].user_attrs[Attr.FOLD_SCORES], expected)
+
+
+def test_a_study_files_n_hidden_is_the_estimators_hidden_layer_sizes():
+    assert estimator_params({"n_hidden": 64, "learning_rate": 0.1}) == {
+        "hidden_layer_sizes": (64,),
+        "learning_rate": 0.1,
+    }
+    assert estimator_params({"n_hidden": 0}) == {"hidden_layer_sizes": ()}  # softmax regression
+    assert {"n_hidden", "hidden_layer_sizes", "learning_rate"} <= set(study_param_names())
 
 
 def test_off_or_range_parameters(digits):
@@ -227,7 +244,12 @@ def test_live_curves_grow_the_journal_linearly_with_the_epochs(digits, tmp_path)
         journal = tmp_path / f"{n}.log"
         study = optuna.create_study(direction="maximize", storage=make_storage(str(journal)))
         net = NeuralNetworkClassifier(
-            n_hidden=0, max_epochs=n, n_iter_no_change=n, tol=0.0, batch_size=40, random_state=0
+            hidden_layer_sizes=(),
+            max_epochs=n,
+            n_iter_no_change=n,
+            tol=0.0,
+            batch_size=40,
+            random_state=0,
         )
         objective = CrossValidationObjective(
             net, X, y, space, StratifiedKFold(2), live_interval=0.0

@@ -342,7 +342,9 @@ def test_the_end_registers_a_model_that_loads_and_predicts_the_same(
     finish_trial(study, running, "pruned", 0.2, epochs=2)
     X, y = load_digits(return_X_y=True)
     X, y = X[:200] / 16, y[:200]
-    model = NeuralNetworkClassifier(n_hidden=8, max_epochs=3, random_state=0).fit(X, y)
+    model = NeuralNetworkClassifier(hidden_layer_sizes=(8,), max_epochs=3, random_state=0).fit(
+        X, y
+    )
     out = tmp_path / "out"
     out.mkdir()
     import joblib

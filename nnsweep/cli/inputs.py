@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from ..config import load_study, parse_overrides
 from ..datasets import load_dataset
-from ..estimator import NeuralNetworkClassifier
 
 __all__ = ["load_data", "load_spec", "scale_warning"]
 
@@ -32,15 +31,18 @@ def _overrides(args):
 
 
 def load_spec(args):
-    """Validate the study file with the command line's overrides applied."""
-    from ..estimator import check_estimator_params
+    """Validate the study file with the command line's overrides applied.
 
-    params = NeuralNetworkClassifier().get_params().keys()
+    Its parameter names are the estimator's and the study files' own (``n_hidden``, which the
+    sweep maps to the estimator's: `nnsweep.sweep.factories.estimator_params`).
+    """
+    from ..sweep.factories import check_study_params, study_param_names
+
     return load_study(
         args.study,
-        estimator_params=params,
+        estimator_params=study_param_names(),
         overrides=_overrides(args),
-        estimator_check=check_estimator_params,
+        estimator_check=check_study_params,
     )
 
 

@@ -1,22 +1,23 @@
-"""A network with one hidden layer (or none), written out as its equations.
+"""A network of ``L`` layers (``L - 1`` hidden, or none), written out as its equations.
 
-Symbols, with ``n`` samples in the batch, ``d`` features, ``h = n_hidden`` units
-and ``k`` classes::
+Symbols, with ``n`` samples in the batch, ``d`` features, ``h_l`` units in hidden layer
+``l`` (``hidden_layer_sizes``), ``k`` classes and the layers ``l = 1 .. L``::
 
-    X       (n, d)  inputs (after input dropout, when training with it)
-    W1, b1  (d, h), (h,)   input -> hidden
-    Z1      (n, h)  = X @ W1 + b1        pre-activation
-    H       (n, h)  = f(Z1)              hidden activation (relu, tanh, sigmoid)
-    A1      (n, h)  = H * mask           inverted dropout; A1 is H when not dropping
-    W2, b2  (h, k), (k,)   hidden -> output
-    logits  (n, k)  = A1 @ W2 + b2
-    P       (n, k)  = softmax(logits)
+    A_0     (n, d)    = X, the inputs (after input dropout, when training with it)
+    W_l, b_l          (h_{l-1}, h_l), (h_l,)   layer l; h_0 = d and h_L = k
+    Z_l     (n, h_l)  = A_{l-1} @ W_l + b_l    pre-activation
+    H_l     (n, h_l)  = f(Z_l)                 hidden activation (relu, tanh, sigmoid), l < L
+    A_l     (n, h_l)  = H_l * M_l              inverted dropout; A_l is H_l when not dropping
+    logits  (n, k)    = Z_L                    the last layer has no activation
+    P       (n, k)    = softmax(logits)
 
-With ``n_hidden = 0`` the hidden layer is gone and ``logits = X @ W + b``: softmax
-(multinomial logistic) regression, the single layer of neurons the textbook
-derivation starts from. Parameters are kept as two lists, as scikit-learn does:
-``coefs = [W1, W2]`` and ``intercepts = [b1, b2]`` (one entry each without a
-hidden layer).
+With ``L = 1`` there is no hidden layer and ``logits = X @ W_1 + b_1``: softmax
+(multinomial logistic) regression, the single layer of neurons the textbook derivation
+starts from; ``L = 2`` is the network with one hidden layer. Parameters are kept as two
+lists, as scikit-learn does: ``coefs = [W_1, ..., W_L]`` and ``intercepts = [b_1, ...,
+b_L]``, so layer ``l`` is ``coefs[l - 1]``. In the code ``A = [A_0, ..., A_{L-1}]`` (each
+layer's input, ``A[l - 1]``), ``H = [H_1, ..., H_{L-1}]`` and the masks ``[M_1, ...,
+M_{L-1}]`` are lists too, each layer's loop step one line of the equations.
 
 Conventions, stated once:
 
@@ -28,15 +29,13 @@ Conventions, stated once:
 * **Dropout is inverted**: kept units are scaled by ``1 / (1 - rate)`` while
   training, so prediction uses the weights as they are.
 * **Backpropagation.** For softmax with cross-entropy the output error is
-  ``dlogits = (P - Y) / n`` (``Y`` one-hot): the derivative of the softmax and
-  that of the log cancel. Then::
+  ``delta_L = dJ/dlogits = (P - Y) / n`` (``Y`` one-hot): the derivative of the softmax
+  and that of the log cancel. Then, from the last layer to the first::
 
-      dW2 = A1.T @ dlogits          db2 = sum_i dlogits
-      dA1 = dlogits @ W2.T
-      dZ1 = dA1 * mask * f'(Z1)     (f' from the activation's output H)
-      dW1 = X.T @ dZ1               db1 = sum_i dZ1
+      dW_l = A_{l-1}.T @ delta_l         db_l = sum_i delta_l
+      delta_{l-1} = (delta_l @ W_l.T) * M_{l-1} * f'(Z_{l-1})     (l > 1; f' from H_{l-1})
 
-  plus ``l2 * W + l1 * sign(W)`` on each weight gradient. ``dX`` is never
+  plus ``l2 * W_l + l1 * sign(W_l)`` on each weight gradient. ``dJ/dX`` is never
   computed: no parameter needs it. Each weight gradient is a product
   ``A.T @ delta`` of the layer's input and its output error; `backward` can
   return it unevaluated (a `WeightGradient`), so that the optimiser folds it
@@ -47,7 +46,7 @@ Conventions, stated once:
 This module imports only numpy (and `functions`). It holds no state and no
 training loop; `optim` updates parameters and `estimator` runs the epochs.
 Inputs may be dense arrays or SciPy sparse matrices (only ``@`` and ``.T`` are
-used on them), so sparse data trains without being densified.
+used on them, at the first layer), so sparse data trains without being densified.
 """
 
 from collections import namedtuple
@@ -58,17 +57,17 @@ from .functions import ACTIVATIONS, DERIVATIVES, cross_entropy, log_softmax
 
 __all__ = ["Activations", "WeightGradient", "backward", "forward", "init_params", "penalty"]
 
-#: What the forward pass keeps for the backward pass (see the module docstring).
-Activations = namedtuple("Activations", ["X", "H", "A1", "logits"])
+#: What the forward pass keeps for the backward pass: the lists ``A = [A_0, ..., A_{L-1}]``
+#: and ``H = [H_1, ..., H_{L-1}]``, and the logits (see the module docstring).
+Activations = namedtuple("Activations", ["A", "H", "logits"])
 
 
 class WeightGradient(namedtuple("WeightGradient", ["A", "delta", "penalty"])):
-    """A weight gradient left unevaluated: ``dJ/dW = A.T @ delta + penalty``.
+    """A weight gradient left unevaluated: ``dJ/dW_l = A_{l-1}.T @ delta_l + penalty``.
 
-    ``A`` (n, fan_in) is the layer's input (``X`` or ``A1``), ``delta`` (n, fan_out)
-    the error at its pre-activation (``dZ1`` or ``dlogits``), ``penalty`` the array
-    ``l2 * W + l1 * sign(W)``, or None without a penalty. It is a plain triple, which
-    is all `optim.SGD.step` reads.
+    ``A`` (n, fan_in) is the layer's input, ``delta`` (n, fan_out) the error at its
+    pre-activation, ``penalty`` the array ``l2 * W + l1 * sign(W)``, or None without a
+    penalty. It is a plain triple, which is all `optim.SGD.step` reads.
     """
 
     __slots__ = ()
@@ -81,8 +80,8 @@ class WeightGradient(namedtuple("WeightGradient", ["A", "delta", "penalty"])):
         return grad
 
 
-def init_params(n_features, n_hidden, n_classes, activation, rng, dtype=np.float32):
-    """Draw initial weights; biases start at zero.
+def init_params(n_features, hidden_layer_sizes, n_classes, activation, rng, dtype=np.float32):
+    """Draw initial weights, layer by layer from the first; biases start at zero.
 
     He initialisation (normal, ``std = sqrt(2 / fan_in)``) for relu, Glorot
     (uniform on ``+-sqrt(6 / (fan_in + fan_out))``) for tanh, sigmoid and the
@@ -90,8 +89,9 @@ def init_params(n_features, n_hidden, n_classes, activation, rng, dtype=np.float
 
     Parameters
     ----------
-    n_features, n_hidden, n_classes : int
-        Layer sizes; ``n_hidden = 0`` gives softmax regression.
+    n_features, n_classes : int
+    hidden_layer_sizes : sequence of int
+        The hidden layers' widths ``h_1, ..., h_{L-1}``; empty gives softmax regression.
     activation : {"relu", "tanh", "sigmoid"}
     rng : numpy.random.Generator
     dtype : numpy dtype, default=np.float32
@@ -99,8 +99,9 @@ def init_params(n_features, n_hidden, n_classes, activation, rng, dtype=np.float
     Returns
     -------
     coefs, intercepts : list of ndarray
+        ``[W_1, ..., W_L]`` and ``[b_1, ..., b_L]``.
     """
-    sizes = [n_features, n_hidden, n_classes] if n_hidden > 0 else [n_features, n_classes]
+    sizes = [n_features, *hidden_layer_sizes, n_classes]
     coefs, intercepts = [], []
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         is_hidden = i < len(sizes) - 2
@@ -114,7 +115,7 @@ def init_params(n_features, n_hidden, n_classes, activation, rng, dtype=np.float
     return coefs, intercepts
 
 
-def forward(coefs, intercepts, X, activation="relu", hidden_mask=None):
+def forward(coefs, intercepts, X, activation="relu", hidden_masks=None):
     """Compute the logits, keeping what backpropagation needs.
 
     Parameters
@@ -123,27 +124,26 @@ def forward(coefs, intercepts, X, activation="relu", hidden_mask=None):
         As returned by `init_params`.
     X : {ndarray, sparse matrix} of shape (n_samples, n_features)
     activation : {"relu", "tanh", "sigmoid"}, default="relu"
-    hidden_mask : ndarray of shape (n_samples, n_hidden), default=None
-        Inverted-dropout mask for the hidden units (see `functions.dropout_mask`).
+    hidden_masks : list of ndarray, default=None
+        Inverted-dropout masks ``[M_1, ..., M_{L-1}]``, one of shape (n_samples, h_l) (or
+        None) per hidden layer (see `functions.dropout_mask`); None drops nothing.
 
     Returns
     -------
     Activations
-        ``(X, H, A1, logits)``; ``H`` and ``A1`` are None without a hidden layer.
+        ``(A, H, logits)``: ``A = [X, A_1, ..., A_{L-1}]``, ``H = [H_1, ..., H_{L-1}]``.
     """
-    if len(coefs) == 1:
-        logits = X @ coefs[0]  # (n, k)
-        logits += intercepts[0]
-        return Activations(X, None, None, logits)
-    W1, W2 = coefs
-    b1, b2 = intercepts
-    Z1 = X @ W1  # (n, h)
-    Z1 += b1
-    H = ACTIVATIONS[activation](Z1)  # (n, h), in place: Z1 is not needed again
-    A1 = H if hidden_mask is None else H * hidden_mask  # (n, h)
-    logits = A1 @ W2  # (n, k)
-    logits += b2
-    return Activations(X, H, A1, logits)
+    f = ACTIVATIONS[activation]
+    masks = [None] * (len(coefs) - 1) if hidden_masks is None else hidden_masks
+    A, H = [X], []
+    for W, b, M in zip(coefs[:-1], intercepts[:-1], masks, strict=True):  # l = 1 .. L-1
+        Z = A[-1] @ W  # Z_l = A_{l-1} @ W_l, (n, h_l)
+        Z += b  # + b_l
+        H.append(f(Z))  # H_l = f(Z_l), in place: Z_l is not needed again
+        A.append(H[-1] if M is None else H[-1] * M)  # A_l = H_l * M_l, (n, h_l)
+    logits = A[-1] @ coefs[-1]  # Z_L = A_{L-1} @ W_L, (n, k)
+    logits += intercepts[-1]  # + b_L
+    return Activations(A, H, logits)
 
 
 def penalty(coefs, l1=0.0, l2=0.0):
@@ -157,7 +157,7 @@ def penalty(coefs, l1=0.0, l2=0.0):
     return total
 
 
-def backward(coefs, acts, y, activation="relu", l1=0.0, l2=0.0, hidden_mask=None, evaluate=True):
+def backward(coefs, acts, y, activation="relu", l1=0.0, l2=0.0, hidden_masks=None, evaluate=True):
     """Backpropagate the cross-entropy of a batch to every parameter.
 
     Parameters
@@ -171,8 +171,8 @@ def backward(coefs, acts, y, activation="relu", l1=0.0, l2=0.0, hidden_mask=None
     activation : {"relu", "tanh", "sigmoid"}, default="relu"
     l1, l2 : float, default=0.0
         Penalty strengths (module docstring).
-    hidden_mask : ndarray of shape (n_samples, n_hidden), default=None
-        The dropout mask used in the forward pass.
+    hidden_masks : list of ndarray, default=None
+        The dropout masks used in the forward pass.
     evaluate : bool, default=True
         False leaves each weight gradient as a `WeightGradient`, ``A.T @ delta +
         penalty`` unevaluated, for an optimiser that folds the product into its update.
@@ -182,36 +182,35 @@ def backward(coefs, acts, y, activation="relu", l1=0.0, l2=0.0, hidden_mask=None
     loss : float
         Mean cross-entropy of the batch (penalties excluded: see `penalty`).
     coef_grads : list of ndarray or WeightGradient
-        ``dJ/dW``, shaped like the weights.
+        ``dJ/dW_l``, shaped like the weights.
     intercept_grads : list of ndarray
-        ``dJ/db``.
+        ``dJ/db_l``.
     """
     n = y.shape[0]
     log_proba = log_softmax(acts.logits)  # (n, k)
     loss = cross_entropy(log_proba, y)
-    dlogits = np.exp(log_proba, out=log_proba)  # P, (n, k)
-    dlogits[np.arange(n), y] -= 1.0  # P - Y
-    dlogits *= 1.0 / n
-    if len(coefs) == 1:
-        layers = [(acts.X, dlogits)]  # (input, delta) of each layer
-        intercept_grads = [dlogits.sum(axis=0)]
-    else:
-        dZ1 = dlogits @ coefs[1].T  # dA1, (n, h)
-        if hidden_mask is not None:
-            dZ1 *= hidden_mask
-        DERIVATIVES[activation](acts.H, dZ1)  # now dZ1, in place
-        layers = [(acts.X, dZ1), (acts.A1, dlogits)]
-        intercept_grads = [dZ1.sum(axis=0), dlogits.sum(axis=0)]
+    delta = np.exp(log_proba, out=log_proba)  # P, (n, k)
+    delta[np.arange(n), y] -= 1.0  # P - Y
+    delta *= 1.0 / n  # delta_L
+    deltas = [delta]  # [delta_L, ..., delta_1], filled from the last layer
+    masks = [None] * (len(coefs) - 1) if hidden_masks is None else hidden_masks
+    for W, H, M in reversed(list(zip(coefs[1:], acts.H, masks, strict=True))):  # l = L .. 2
+        delta = delta @ W.T  # dJ/dA_{l-1} = delta_l @ W_l.T, (n, h_{l-1})
+        if M is not None:
+            delta *= M  # dJ/dH_{l-1}
+        DERIVATIVES[activation](H, delta)  # delta_{l-1} = dJ/dZ_{l-1}, in place
+        deltas.append(delta)
+    deltas.reverse()  # [delta_1, ..., delta_L]
     coef_grads = []
-    for W, (A, delta) in zip(coefs, layers, strict=True):
+    for W, A, delta in zip(coefs, acts.A, deltas, strict=True):
         reg = None
         if l2:
             reg = l2 * W
         if l1:
             reg = l1 * np.sign(W) if reg is None else np.add(reg, l1 * np.sign(W), out=reg)
-        grad = WeightGradient(A, delta, reg)  # dJ/dW = A.T @ delta + l2 W + l1 sign(W)
+        grad = WeightGradient(A, delta, reg)  # dJ/dW_l = A_{l-1}.T @ delta_l + l2 W + l1 sign(W)
         coef_grads.append(grad.evaluate() if evaluate else grad)
-    return loss, coef_grads, intercept_grads
+    return loss, coef_grads, [delta.sum(axis=0) for delta in deltas]
 
 
 def _as_dense(M):

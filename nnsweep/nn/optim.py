@@ -161,9 +161,9 @@ class SGD:
 def max_norm_(W, max_norm):
     """Rescale, in place, each column of ``W`` whose L2 norm exceeds ``max_norm``.
 
-    A column of ``W1`` holds one hidden unit's incoming weights, so this is the
-    max-norm constraint of Srivastava et al. (2014), the usual companion of
-    dropout.
+    A column of a hidden layer's ``W_l`` holds one unit's incoming weights, so this is
+    the max-norm constraint of Srivastava et al. (2014), the usual companion of
+    dropout; the training loop applies it to every hidden layer.
 
     Parameters
     ----------

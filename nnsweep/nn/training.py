@@ -1,13 +1,14 @@
 """One epoch of training: shuffled mini-batches through forward, backward and the optimiser.
 
 `train_epoch` is the inner loop of `NeuralNetworkClassifier`: it draws the batch
-order, gathers each batch into one reused buffer, draws the dropout masks, runs
-`network.forward` and `network.backward`, hands the unscaled gradients to the
-optimiser (which alone multiplies them by its learning rate, set by the estimator
-every epoch) and applies the max-norm constraint. A weight gradient goes as the product
-``A.T @ delta + penalty`` left unevaluated, which the optimiser folds into its step
-(`fused.FusedSGD` with one BLAS gemm), for a weight of at least ``_blas.MIN_SIZE``
-elements; a smaller one goes evaluated, as folding it gains nothing. A non-finite loss raises
+order, gathers each batch into one reused buffer, draws the dropout masks (the inputs',
+then one per hidden layer), runs `network.forward` and `network.backward`, hands the
+unscaled gradients to the optimiser (which alone multiplies them by its learning rate, set
+by the estimator every epoch) and applies the max-norm constraint to every hidden layer's
+incoming weights. A weight gradient goes as the product ``A.T @ delta + penalty`` left
+unevaluated, which the optimiser folds into its step (`fused.FusedSGD` with one BLAS gemm),
+for a weight of at least ``_blas.MIN_SIZE`` elements, at any depth; a smaller one goes
+evaluated, as folding it gains nothing. A non-finite loss raises
 `TrainingDivergedError`. Also here: `EpochInfo`, what the estimator reports after
 every epoch.
 
@@ -78,7 +79,6 @@ class EpochInfo:
 class BatchSettings:
     """The estimator's parameters that `train_epoch` reads, under the same names."""
 
-    n_hidden: int
     activation: str
     batch_size: int
     l1_penalty: float
@@ -108,7 +108,8 @@ def train_epoch(coefs, intercepts, optimizer, X, y_idx, rng, settings, epoch):
     y_idx : ndarray of shape (n_samples,)
         Class indices.
     rng : numpy.random.Generator
-        Draws the batch order, then, batch by batch, the input and hidden dropout masks.
+        Draws the batch order, then, batch by batch, the input dropout mask and the hidden
+        layers' masks, from the first layer to the last.
     settings : BatchSettings
     epoch : int
         This epoch, counted from 1 (for `TrainingDivergedError`).
@@ -125,7 +126,7 @@ def train_epoch(coefs, intercepts, optimizer, X, y_idx, rng, settings, epoch):
     if dense:  # one buffer for every batch of the epoch
         batch_buffer = np.empty((batch_size, X.shape[1]), dtype=dtype)
     params = coefs + intercepts
-    activation, n_hidden, max_norm = settings.activation, settings.n_hidden, settings.max_norm
+    activation, max_norm = settings.activation, settings.max_norm
     dropout_rate, input_dropout_rate = settings.dropout_rate, settings.input_dropout_rate
     l1, l2 = settings.l1_penalty, settings.l2_penalty
     order = rng.permutation(n)
@@ -143,12 +144,15 @@ def train_epoch(coefs, intercepts, optimizer, X, y_idx, rng, settings, epoch):
                 Xb = X[idx]  # CSR rows; input dropout acts on the stored entries only
                 if input_dropout_rate:
                     Xb.data *= dropout_mask(Xb.data.shape, input_dropout_rate, rng, dtype)
-            mask = None
-            if dropout_rate and n_hidden:
-                mask = dropout_mask((idx.size, n_hidden), dropout_rate, rng, dtype)
-            acts = forward(coefs, intercepts, Xb, activation, mask)
+            masks = None  # M_1, ..., M_{L-1}: one per hidden layer, drawn from the first
+            if dropout_rate:
+                masks = [
+                    dropout_mask((idx.size, W.shape[1]), dropout_rate, rng, dtype)
+                    for W in coefs[:-1]
+                ]
+            acts = forward(coefs, intercepts, Xb, activation, masks)
             loss, coef_grads, intercept_grads = backward(
-                coefs, acts, y_idx[idx], activation, l1, l2, mask, evaluate=False
+                coefs, acts, y_idx[idx], activation, l1, l2, masks, evaluate=False
             )  # dJ/dW as products A.T @ delta + penalty, for the optimiser to fold into its step
             coef_grads = [  # where that pays (see the module docstring)
                 g if W.size >= MIN_SIZE else g.evaluate()
@@ -157,8 +161,9 @@ def train_epoch(coefs, intercepts, optimizer, X, y_idx, rng, settings, epoch):
             if not math.isfinite(loss):
                 raise TrainingDivergedError(epoch, loss)
             optimizer.step(params, coef_grads + intercept_grads)
-            if max_norm is not None and n_hidden:
-                max_norm_(coefs[0], max_norm)
+            if max_norm is not None:
+                for W in coefs[:-1]:  # every hidden layer's incoming weights
+                    max_norm_(W, max_norm)
             total += loss * idx.size
         epoch_loss = total / n + penalty(coefs, l1, l2)
     if not math.isfinite(epoch_loss) or not all(np.isfinite(W).all() for W in coefs):

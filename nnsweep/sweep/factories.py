@@ -1,14 +1,17 @@
 """The Optuna and scikit-learn pieces a study file names: sampler, pruner, CV, estimator, study.
 
 Each factory turns one table of the study file (`nnsweep.config.StudySpec`) into the object
-it describes; `create_study` puts them together on the study's storage. Leaves out: running
-anything (`nnsweep.sweep.worker`), and the storage itself (`nnsweep.study.storage`).
+it describes; `create_study` puts them together on the study's storage. `estimator_params`
+turns a study file's parameter names into the estimator's, wherever the sweep hands them to
+it. Leaves out: running anything (`nnsweep.sweep.worker`), and the storage itself
+(`nnsweep.study.storage`).
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from numbers import Integral
 
 import optuna
 from optuna.exceptions import ExperimentalWarning
@@ -18,24 +21,66 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from ..compat.optuna import grid_point
-from ..estimator import NeuralNetworkClassifier
+from ..compat.sklearn import Interval, check_params
+from ..estimator import NeuralNetworkClassifier, check_estimator_params
 from ..study.storage import make_storage
 
 __all__ = [
+    "STUDY_FILE_PARAMS",
     "GridSampler",
     "build_estimator",
+    "check_study_params",
     "create_study",
+    "estimator_params",
     "grid_done",
     "make_cv",
     "make_pruner",
     "make_sampler",
+    "study_param_names",
     "suggest_params",
 ]
 
 
+#: The study files' parameters that the estimator does not take, with their constraints:
+#: one hidden layer's width ``n_hidden`` (0: none), which `estimator_params` maps to
+#: ``hidden_layer_sizes``. The study-file syntax for depth replaces both.
+STUDY_FILE_PARAMS = {"n_hidden": [Interval(Integral, 0, None, closed="left")]}
+
+
+def estimator_params(params):
+    """A study file's (or a trial's) parameters as the estimator's keyword arguments.
+
+    ``n_hidden = n`` becomes ``hidden_layer_sizes = (n,)``, or ``()`` for 0 (softmax
+    regression); every other parameter is the estimator's own, under its own name. The
+    study-file syntax for depth (layers and their widths) replaces this mapping.
+    """
+    params = dict(params)
+    if "n_hidden" in params:
+        n = params.pop("n_hidden")
+        params["hidden_layer_sizes"] = (n,) if n else ()
+    return params
+
+
+def study_param_names():
+    """The parameter names a study file may use: the estimator's and `STUDY_FILE_PARAMS`.
+
+    The ``estimator_params`` to pass to `nnsweep.config.load_study`.
+    """
+    return [*NeuralNetworkClassifier().get_params(), *STUDY_FILE_PARAMS]
+
+
+def check_study_params(params):
+    """`check_estimator_params` for a study file's values, `STUDY_FILE_PARAMS` among them.
+
+    The ``estimator_check`` the command line passes to `nnsweep.config.load_study`.
+    """
+    check_params(STUDY_FILE_PARAMS, params, NeuralNetworkClassifier.__name__)
+    check_estimator_params(params)
+
+
 def build_estimator(spec):
     """The study's model: the network with its fixed parameters, after a scaler if asked."""
-    net = NeuralNetworkClassifier(**dict(spec.estimator))
+    net = NeuralNetworkClassifier(**estimator_params(spec.estimator))
     scaler = {"standard": StandardScaler, "minmax": MinMaxScaler}.get(spec.data.preprocessing)
     return Pipeline([("scale", scaler()), ("net", net)]) if scaler else net
 

@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 from .. import phases, stopping
 from ..study.records import Attr, count_states
 from . import checks
-from .factories import build_estimator
+from .factories import build_estimator, estimator_params
 from .uncertainty import score_interval, within_noise
 
 __all__ = ["SweepResult", "refit", "summarise_trials"]
@@ -268,7 +268,7 @@ def _with_best(spec, estimator, best_params):
     """``estimator`` (a clone) with the tuned parameters of ``best_params`` set."""
     model = clone(estimator)
     tuned = {p.name for p in spec.search_space}
-    best = {k: v for k, v in best_params.items() if k in tuned}
+    best = estimator_params({k: v for k, v in best_params.items() if k in tuned})
     if isinstance(model, Pipeline):
         best = {f"{model.steps[-1][0]}__{k}": v for k, v in best.items()}
     return model.set_params(**best)
