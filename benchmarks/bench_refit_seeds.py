@@ -38,7 +38,7 @@ MNIST_BEST = dict(  # studies/mnist.toml, 30-min study with sampler seed 1, tria
     input_dropout_rate=0.1871,
     max_norm=3.5,
 )
-DIGITS_BEST = dict(learning_rate=0.1, momentum=0.9, dropout_rate=0.2, n_hidden=256)
+DIGITS_BEST = dict(learning_rate=0.1, momentum=0.9, dropout_rate=0.2, hidden_layer_sizes=(256,))
 
 
 def cases(args):

@@ -40,7 +40,7 @@ def digits():
 def test_refits_run_in_parallel_processes_of_one_blas_thread_and_repeat(digits, monkeypatch):
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")  # what the workers must not inherit
     X, y = digits.X_train[:400], digits.y_train[:400]
-    template = RecordingNet(n_hidden=16, max_epochs=5, random_state=0)
+    template = RecordingNet(hidden_layer_sizes=(16,), max_epochs=5, random_state=0)
     models = fit_seeds(template, [3, 4, 5], X, y)
     assert [m.random_state for m in models] == [3, 4, 5]
     assert {m.blas_threads_ for m in models} == {1}
