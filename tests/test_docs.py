@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIAL = ["problem", "single_neuron", "hidden_layer", "backpropagation", "gradient_descent",
-            "regularization", "cross_validation", "sweeps"]  # fmt: skip
+            "regularization", "cross_validation", "sweeps", "deeper"]  # fmt: skip
 
 
 def _copy_sources(dest):
