@@ -51,6 +51,7 @@ def curves(X_train, y_train, X_test, y_test, width, epochs, seeds, batch_size):
 
 
 def plot(ax, results, title):
+    """One curve per depth on ``ax``."""
     for depth, acc in results.items():
         ax.plot(np.arange(1, len(acc) + 1), acc, label=f"{depth} hidden layer{'s' * (depth > 1)}")
     ax.set(xlabel="epoch", ylabel="held-out accuracy", title=title)
