@@ -1,4 +1,4 @@
-"""The command line: ``nnsweep run | worker | sync | show | list | new | ui | dashboard``.
+"""The command line: run, worker, sync, show, list, new, compare, ui and dashboard.
 
 ``nnsweep run studies/digits.toml`` validates the study file, checks that the tracking store
 answers and starts the MLflow writer, loads the data, then runs the sweep and prints a
@@ -23,7 +23,7 @@ from ..datasets import DatasetError
 from ..study.journal import DiskError
 from ..study.locks import StudyBusyError
 from ..study.storage import StorageError
-from . import commands, new, ui
+from . import commands, compare, new, ui
 from .children import child_pids, stop_children
 from .commands import EXIT_INTERRUPTED, cmd_run, cmd_sync, cmd_worker, start_tracking
 from .inputs import load_data, load_spec
@@ -109,6 +109,7 @@ def build_parser():
     lst.add_argument("--storage", help="storage URL, or a folder of journal files (mlruns/optuna)")
     lst.set_defaults(func=cmd_list)
     new.add_parser(sub)
+    compare.add_parser(sub)
     ui.add_parsers(sub)
     return parser
 

@@ -1,0 +1,196 @@
+"""``nnsweep compare A B [...]``: studies side by side, in one table and one figure.
+
+"Did TPE beat random search here? Did the new space help?" For each study: the best CV and its
+fold std, the trials complete, pruned and failed, the wall time, the time to come within 0.002
+of its own best, and the test score with its interval when the study was refit. The figure has
+two panels on shared axes: the empirical distribution function of the trial scores (Optuna's
+``plot_edf``, which takes several studies) and the best so far against wall time.
+
+Studies are compared only on one data set and one metric: the same scores on other data mean
+something else. Times are measured from a study's first trial start, so a resumed study's
+pause counts as time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+
+from ..config import StudyFileError
+from ..study.records import StudyAttr, count_states
+from .inputs import load_spec
+
+__all__ = ["add_parser", "cmd_compare", "compare_rows"]
+
+WITHIN = 0.002  # "came within 0.002 of its own best"
+
+
+def add_parser(sub) -> None:
+    """``nnsweep compare``'s arguments."""
+    p = sub.add_parser("compare", help="compare studies: one table, one figure")
+    p.add_argument("studies", nargs="+", help="study files, or names of studies/<name>.toml")
+    p.add_argument("--out", help="the figure's path (default: mlruns/compare/<A>-vs-<B>.png)")
+    p.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args) -> int:
+    """Print the table, write the figure; exit code 2 on a bad study (the caller prints it)."""
+    if len(args.studies) < 2:
+        raise StudyFileError(args.studies[0], None, "compare needs two studies or more")
+    loaded = [_load(name) for name in args.studies]
+    _same_data(loaded)
+    rows = [compare_rows(spec, study) for spec, study in loaded]
+    header = ["study", "best CV", "+- std", "complete", "pruned", "failed", "wall s"]
+    header += [f"s to best-{WITHIN}", "test"]
+    from .report import _print_table
+
+    _print_table(header, [[r[k] for k in _KEYS] for r in rows])
+    out = Path(
+        args.out or Path("mlruns") / "compare" / ("-vs-".join(s.name for s, _ in loaded) + ".png")
+    )
+    _figure([study for _, study in loaded], out)
+    print(f"figure: {out}")
+    return 0
+
+
+_KEYS = ("study", "best", "std", "complete", "pruned", "failed", "wall", "to_best", "test")
+
+
+def _load(name):
+    from optuna.exceptions import StorageInternalError
+
+    from ..study.storage import load_study
+
+    path = Path(name)
+    if not path.suffix and not path.exists() and Path("studies", f"{name}.toml").is_file():
+        path = Path("studies", f"{name}.toml")
+    spec = load_spec(
+        argparse.Namespace(
+            study=str(path),
+            set=None,
+            storage=None,
+            tracking_uri=None,
+            n_trials=None,
+            timeout=None,
+            n_jobs=None,
+        )
+    )
+    try:
+        study = load_study(spec)
+    except (KeyError, StorageInternalError):
+        raise StudyFileError(
+            str(path),
+            None,
+            f"no study {spec.name!r} in its storage "
+            f"{spec.storage.url or 'mlruns/optuna'}: run it first",
+        ) from None
+    if not any(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)):
+        raise StudyFileError(str(path), None, f"the study {spec.name!r} has no complete trial yet")
+    return spec, study
+
+
+def _same_data(loaded) -> None:
+    """Refuse studies of two data sets or two metrics (naming both)."""
+    first_spec, first = loaded[0]
+    what = {"data set": lambda s, st: _data_of(s, st), "metric": lambda s, st: s.metric}
+    for spec, study in loaded[1:]:
+        for name, of in what.items():
+            a, b = of(first_spec, first), of(spec, study)
+            if a != b:
+                raise StudyFileError(
+                    str(spec.path),
+                    None,
+                    f"compare needs one {name}: {first_spec.name} has {a}, {spec.name} has {b}",
+                )
+
+
+def _data_of(spec, study) -> str:
+    info = study.user_attrs.get(StudyAttr.DATASET) or {}
+    return f"{info.get('name', spec.data.name)} ({info.get('digest', 'no digest')[:12]})"
+
+
+def compare_rows(spec, study) -> dict:
+    """One study's line of the table, as strings keyed like the columns."""
+    trials = study.get_trials(deepcopy=False)
+    counts = count_states(trials)
+    best = study.best_trial
+    start = min(t.datetime_start for t in trials if t.datetime_start)
+    done = sorted(
+        (t for t in trials if t.state.name == "COMPLETE"), key=lambda t: t.datetime_complete
+    )
+    wall = (
+        max(t.datetime_complete for t in trials if t.datetime_complete) - start
+    ).total_seconds()
+    to_best = next(
+        (t.datetime_complete - start).total_seconds()
+        for t in done
+        if t.value >= best.value - WITHIN
+    )
+    std = best.user_attrs.get("cv_std")
+    result = study.user_attrs.get(StudyAttr.RESULT) or {}
+    return {
+        "study": spec.name,
+        "best": f"{best.value:.4f}",
+        "std": "" if std is None else f"{std:.4f}",
+        "complete": str(counts["COMPLETE"]),
+        "pruned": str(counts["PRUNED"]),
+        "failed": str(counts["FAIL"]),
+        "wall": f"{wall:.0f}",
+        "to_best": f"{to_best:.0f}",
+        "test": _test(result),
+    }
+
+
+def _test(result) -> str:
+    scores = result.get("test_scores") or (
+        [result["test_score"]] if result.get("test_score") is not None else []
+    )
+    if not scores:
+        return ""
+    interval = result.get("test_interval") or {}
+    ci = f" +-{interval['half_width']:.4f}" if interval else ""
+    return f"{sum(scores) / len(scores):.4f}{ci}"
+
+
+def _figure(studies, out: Path) -> None:
+    """The trial scores' EDF and the best so far against wall time, the studies on shared axes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import optuna.visualization.matplotlib as ovm
+    from optuna.exceptions import ExperimentalWarning
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)  # plot_edf is "experimental"
+        edf = ovm.plot_edf(studies)
+    for line in edf.get_lines():
+        left.plot(*line.get_data(), label=line.get_label())
+    plt.close(edf.figure)
+    left.set(
+        xlabel="CV score", ylabel="fraction of trials at or below", title="trial scores (EDF)"
+    )
+    for study in studies:
+        trials = study.get_trials(deepcopy=False)
+        start = min(t.datetime_start for t in trials if t.datetime_start)
+        done = sorted(
+            (t for t in trials if t.state.name == "COMPLETE"), key=lambda t: t.datetime_complete
+        )
+        best, xs, ys = float("-inf"), [], []
+        for t in done:
+            best = max(best, t.value)
+            xs.append((t.datetime_complete - start).total_seconds())
+            ys.append(best)
+        right.step(xs, ys, where="post", label=study.study_name)
+    right.set(
+        xlabel="wall time since the first trial (s)", ylabel="best CV so far", title="best so far"
+    )
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
