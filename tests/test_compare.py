@@ -32,7 +32,7 @@ def test_compare_prints_one_table_and_writes_the_figure(tmp_path):
     lines = ran.stdout.splitlines()
     assert lines[0].split()[:3] == ["study", "best", "CV"] and f"s to best-{WITHIN}" in lines[0]
     rows = {line.split()[0]: line.split() for line in lines[1:3]}
-    for name, storage in (("tpe", tpe), ("rnd", rnd)):
+    for name in ("tpe", "rnd"):
         study = optuna.load_study(
             study_name=name,
             storage=optuna.storages.JournalStorage(

@@ -65,17 +65,7 @@ def _load(name):
     path = Path(name)
     if not path.suffix and not path.exists() and Path("studies", f"{name}.toml").is_file():
         path = Path("studies", f"{name}.toml")
-    spec = load_spec(
-        argparse.Namespace(
-            study=str(path),
-            set=None,
-            storage=None,
-            tracking_uri=None,
-            n_trials=None,
-            timeout=None,
-            n_jobs=None,
-        )
-    )
+    spec = load_spec(argparse.Namespace(study=str(path)))
     try:
         study = load_study(spec)
     except (KeyError, StorageInternalError):

@@ -12,15 +12,16 @@ __all__ = ["load_data", "load_spec", "scale_warning"]
 
 
 def _overrides(args):
-    overrides = parse_overrides(args.set or [])
-    for key, value in (
-        ("budget.n_trials", args.n_trials),
-        ("budget.timeout", args.timeout),
-        ("workers.n_jobs", args.n_jobs),
-        ("storage.url", args.storage),
-        ("tracking.uri", args.tracking_uri),
-        ("workers.scheduler", getattr(args, "scheduler", None)),
+    overrides = parse_overrides(getattr(args, "set", None) or [])
+    for key, arg in (
+        ("budget.n_trials", "n_trials"),
+        ("budget.timeout", "timeout"),
+        ("workers.n_jobs", "n_jobs"),
+        ("storage.url", "storage"),
+        ("tracking.uri", "tracking_uri"),
+        ("workers.scheduler", "scheduler"),
     ):
+        value = getattr(args, arg, None)  # a command without the option: not overridden
         if value is not None:
             overrides[key] = str(value)
     if getattr(args, "scheduler", None):
