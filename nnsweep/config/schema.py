@@ -210,6 +210,10 @@ class BudgetSpec:
 
     n_trials: Annotated[Int | None, Field(ge=1)] = 20  # study total (unset: timeout alone)
     timeout: Annotated[Float | None, Field(gt=0)] = None  # seconds for this run (unset: none)
+    # "converged": end the study once its best moved less than the CV noise over a window
+    stop: Literal["budget", "converged"] = "budget"
+    window: Annotated[Int, Field(ge=1)] = 10  # converged: the trials the best is watched over
+    min_trials: Annotated[Int, Field(ge=2)] = 20  # converged: complete trials before any check
 
     @model_validator(mode="before")
     @classmethod

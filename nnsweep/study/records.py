@@ -71,6 +71,7 @@ class StudyAttr:
     DATASET = "nnsweep_dataset"  # name, digest, sizes of the data set (no arrays)
     STUDY_FILE = "nnsweep_study_file"  # the study file's text, secrets masked
     RESULT = "nnsweep_result"  # the refit's summary (SweepResult.summary())
+    CONVERGED = "nnsweep_converged"  # why the study ended early ([budget] stop = "converged")
     MLFLOW_UID = "mlflow_study_uid"  # tells a study from one re-created under its name
     MLFLOW_EXPERIMENT = "mlflow_experiment_id"
     MLFLOW_PARENT = "mlflow_parent_run_id"

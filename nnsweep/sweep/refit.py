@@ -48,6 +48,7 @@ class SweepResult:
     registered: str = ""  # which model is saved and registered: "seed <s>" or "ensemble"
     within_noise: list = field(default_factory=list)  # {trial, value, p}: the folds' ties (best)
     chosen: dict = field(default_factory=dict)  # the refit's trial: rule, trial, value, params
+    converged: dict | None = None  # why the study ended early: improvement, noise, window
     model: object = None
     X_example: object = None
     n_complete: int = 0
@@ -69,7 +70,7 @@ class SweepResult:
         keys += ("test_score", "test_seeds", "test_scores", "test_mean", "test_std")
         keys += ("test_interval", "ensemble_score", "registered", "within_noise", "chosen")
         keys += ("n_complete", "n_pruned", "n_failed", "n_interrupted")
-        keys += ("wall_time", "refit_time", "warnings")
+        keys += ("wall_time", "refit_time", "converged", "warnings")
         out = {k: getattr(self, k) for k in keys}
         out["best_params"] = {k: _jsonable(v) for k, v in self.best_params.items()}
         return out

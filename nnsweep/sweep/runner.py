@@ -142,6 +142,14 @@ def _run_trials(spec, study, X, y, started, result, progress, log):
     if stopping.should_stop():
         result.interrupted = True
         recover_interrupted(study)
+    figures = study.user_attrs.get(StudyAttr.CONVERGED) if job.converge else None
+    if figures:
+        result.converged = figures
+        log(
+            f"converged after {figures['n_complete']} complete trials: the last "
+            f"{figures['window']} improved the best CV by {figures['improvement']:.4f}, less "
+            f"than its noise {figures['noise']:.4f} (the statistical error of its fold mean)"
+        )
 
 
 def add_workers(spec, dataset, n_workers=1, *, log=print):

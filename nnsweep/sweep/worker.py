@@ -24,8 +24,9 @@ from ..compat.optuna import heartbeat_thread, is_heartbeat_enabled
 from ..stopping import SweepStopped, should_stop
 from ..study.journal import DiskError, is_disk_error
 from ..study.locks import StudyLock, budget_lock_for
-from ..study.records import Attr, StopReason, is_interrupted
+from ..study.records import Attr, StopReason, StudyAttr, is_interrupted
 from ..study.storage import make_storage
+from .convergence import converged
 from .factories import build_estimator, grid_done, make_cv, make_pruner, make_sampler
 from .objective import CrossValidationObjective
 from .recovery import recover_interrupted
@@ -65,6 +66,7 @@ class _WorkerJob:
     blas_threads: int
     budget_lock: StudyLock
     stop_file: str  # created when the sweep is asked to stop (`nnsweep.stopping.relayed`)
+    converge: tuple | None = None  # (window, min_trials) with [budget] stop = "converged"
 
 
 def make_job(spec, X, y, n_workers, deadline=None):
@@ -89,6 +91,11 @@ def make_job(spec, X, y, n_workers, deadline=None):
         blas_threads=1,
         budget_lock=budget_lock_for(spec),
         stop_file=stopping.new_stop_file(),
+        converge=(
+            (spec.budget.window, spec.budget.min_trials)
+            if spec.budget.stop == "converged"
+            else None
+        ),
     )
 
 
@@ -128,7 +135,7 @@ def _worker_loop(job, worker_index):
                     recover_interrupted(study)
                 if job.n_trials is not None and count_budget(study) >= job.n_trials:
                     break
-                if grid_done(study):
+                if grid_done(study) or _converged(study, job.converge):
                     break
                 trial = study.ask()
             trial.set_user_attr(Attr.WORKER, f"{socket.gethostname()}:{os.getpid()}")
@@ -140,6 +147,22 @@ def _worker_loop(job, worker_index):
                 break
             done += 1
     return done
+
+
+def _converged(study, converge):
+    """With ``[budget] stop = "converged"``: whether the study has converged (then recorded).
+
+    Once recorded (by another worker, or an earlier run) the study stays stopped; a study
+    run again with ``stop = "budget"`` goes on to its budget.
+    """
+    if converge is None:
+        return False
+    if StudyAttr.CONVERGED in study.user_attrs:
+        return True
+    figures = converged(study.get_trials(deepcopy=False), *converge)
+    if figures:
+        study.set_user_attr(StudyAttr.CONVERGED, figures)
+    return bool(figures)
 
 
 def _run_trial(study, trial, objective):
