@@ -83,6 +83,13 @@ def build_parser():
         help="resume the study even if its file changed its data, estimator, space or CV",
     )
     run.add_argument(
+        "--warm-start",
+        action="append",
+        metavar="STUDY",
+        help="first add the complete trials of an earlier study (file or name) on the same "
+        "data and metric that lie in this study's space; repeatable",
+    )
+    run.add_argument(
         "--sync-later",
         action="store_true",
         help="run even if the tracking store does not answer; MLflow catches up later",

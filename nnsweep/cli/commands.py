@@ -12,7 +12,7 @@ from .. import phases
 from ..study.redact import redact_url
 from ..study.storage import StorageError
 from .children import child_pids, stop_children
-from .inputs import load_data, load_spec, scale_warning
+from .inputs import load_built_study, load_data, load_spec, scale_warning
 from .report import print_summary
 from .signals import EXIT_CODES, GracefulStop, stop_signal
 from .ui import hint
@@ -54,6 +54,7 @@ def cmd_run(args):
     from ..sweep import run_sweep
 
     spec = load_spec(args)
+    sources = [load_built_study(name) for name in getattr(args, "warm_start", None) or []]
     already = set(ALREADY) or child_pids()  # called from Python: others' processes
     writer = start_tracking(spec, args.sync_later)
     failed = True
@@ -75,6 +76,7 @@ def cmd_run(args):
                 progress=not args.no_progress,
                 accept_changes=args.accept_changes,
                 should_stop=stop.requested,
+                warm_start=sources,
             )
         failed = False
     finally:

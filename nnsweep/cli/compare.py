@@ -13,13 +13,12 @@ pause counts as time.
 
 from __future__ import annotations
 
-import argparse
 import warnings
 from pathlib import Path
 
 from ..config import StudyFileError
 from ..study.records import StudyAttr, count_states
-from .inputs import load_spec
+from .inputs import load_built_study
 
 __all__ = ["add_parser", "cmd_compare", "compare_rows"]
 
@@ -58,25 +57,11 @@ _KEYS = ("study", "best", "std", "complete", "pruned", "failed", "wall", "to_bes
 
 
 def _load(name):
-    from optuna.exceptions import StorageInternalError
-
-    from ..study.storage import load_study
-
-    path = Path(name)
-    if not path.suffix and not path.exists() and Path("studies", f"{name}.toml").is_file():
-        path = Path("studies", f"{name}.toml")
-    spec = load_spec(argparse.Namespace(study=str(path)))
-    try:
-        study = load_study(spec)
-    except (KeyError, StorageInternalError):
-        raise StudyFileError(
-            str(path),
-            None,
-            f"no study {spec.name!r} in its storage "
-            f"{spec.storage.url or 'mlruns/optuna'}: run it first",
-        ) from None
+    spec, study = load_built_study(name)
     if not any(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)):
-        raise StudyFileError(str(path), None, f"the study {spec.name!r} has no complete trial yet")
+        raise StudyFileError(
+            str(spec.path), None, f"the study {spec.name!r} has no complete trial yet"
+        )
     return spec, study
 
 

@@ -5,10 +5,13 @@ A bad study file or data set stops here, before any process, lock or training.
 
 from __future__ import annotations
 
-from ..config import load_study, parse_overrides
+import argparse
+from pathlib import Path
+
+from ..config import StudyFileError, load_study, parse_overrides
 from ..datasets import load_dataset
 
-__all__ = ["load_data", "load_spec", "scale_warning"]
+__all__ = ["load_built_study", "load_data", "load_spec", "scale_warning"]
 
 
 def _overrides(args):
@@ -45,6 +48,29 @@ def load_spec(args):
         overrides=_overrides(args),
         estimator_check=check_study_params,
     )
+
+
+def load_built_study(name):
+    """``(spec, study)`` of a study that has run: a study file, or a name in ``studies/``.
+
+    Raises `StudyFileError` when the file is missing or bad, or its study is not in its
+    storage yet.
+    """
+    from optuna.exceptions import StorageInternalError
+
+    from ..study.storage import load_study as open_study
+
+    path = Path(name)
+    if not path.suffix and not path.exists() and Path("studies", f"{name}.toml").is_file():
+        path = Path("studies", f"{name}.toml")
+    spec = load_spec(argparse.Namespace(study=str(path)))
+    try:
+        return spec, open_study(spec)
+    except (KeyError, StorageInternalError):
+        where = spec.storage.url or "mlruns/optuna"
+        raise StudyFileError(
+            str(path), None, f"no study {spec.name!r} in its storage {where}: run it first"
+        ) from None
 
 
 def load_data(spec):

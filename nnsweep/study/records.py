@@ -59,6 +59,7 @@ class Attr:
     CURVE_LOSS_MEAN = "curve_loss_mean"  # per epoch: mean training loss over folds
     CURVE_TIME = "curve_time"  # per epoch: seconds since the trial started
     CURVE_VAL_FOLDS = "curve_val_folds"  # per fold, per epoch: validation score
+    WARM_START = "warm_start"  # "<study>#<number>": added from an earlier study (not budget)
     CURVE_CHUNK = "curve_chunk:"  # + first epoch: a running trial's new epochs (`curves`)
     WORKER = "worker"  # "host:pid" of the worker process that ran it
     RETRY_OF = "retry_of"  # number of the interrupted trial this one retries
@@ -72,6 +73,7 @@ class StudyAttr:
     STUDY_FILE = "nnsweep_study_file"  # the study file's text, secrets masked
     RESULT = "nnsweep_result"  # the refit's summary (SweepResult.summary())
     CONVERGED = "nnsweep_converged"  # why the study ended early ([budget] stop = "converged")
+    WARM_STARTED = "nnsweep_warm_started"  # the studies it was warm-started from, once each
     MLFLOW_UID = "mlflow_study_uid"  # tells a study from one re-created under its name
     MLFLOW_EXPERIMENT = "mlflow_experiment_id"
     MLFLOW_PARENT = "mlflow_parent_run_id"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
 
 from .. import stopping
 from ..config import StudyChangedError, changed_keys, study_fingerprint
@@ -22,7 +23,8 @@ from ..study.locks import SweepLock
 from ..study.records import StudyAttr
 from ..study.redact import redact_text
 from ..study.storage import check_storage, repair_journal
-from .factories import create_study
+from . import warmstart
+from .factories import build_estimator, create_study
 from .progress import ProgressBar
 from .recovery import recover_interrupted
 from .refit import SweepResult, refit, summarise_trials
@@ -41,6 +43,7 @@ def run_sweep(
     log=print,
     accept_changes=False,
     should_stop=None,
+    warm_start=(),
 ):
     """Run (or resume) a study's sweep, then refit and test the best model.
 
@@ -66,6 +69,9 @@ def run_sweep(
     accept_changes : bool, default=False
         Resume a study whose file changed its data, estimator, search space, metric or CV
         (`check_unchanged`); otherwise that is refused before anything starts.
+    warm_start : sequence of (config.StudySpec, optuna.Study), default=()
+        Earlier studies on the same data set and metric: their complete trials that lie in
+        this study's space are added to it first (`nnsweep.sweep.warmstart`), once each.
     should_stop : callable, default=None
         Asked (no arguments) at the sweep's safe points: once it returns True, the running
         trials end at their next epoch, marked interrupted, and so does a refit; the study
@@ -100,6 +106,8 @@ def run_sweep(
             study = create_study(spec)
             check_unchanged(study, spec, dataset, accept_changes)
             record_study(study, spec, dataset)
+            for message in warmstart.warm_start(study, spec, warm_start, _fixed_params(spec)):
+                log(message)
             if writer is not None:
                 writer.start(study)
             _run_trials(spec, study, X, y, started, result, progress, log)
@@ -150,6 +158,13 @@ def _run_trials(spec, study, X, y, started, result, progress, log):
             f"{figures['window']} improved the best CV by {figures['improvement']:.4f}, less "
             f"than its noise {figures['noise']:.4f} (the statistical error of its fold mean)"
         )
+
+
+def _fixed_params(spec):
+    """A trial's estimator parameters before its space is drawn: fixed and default values."""
+    net = build_estimator(spec)
+    net = net.steps[-1][1] if isinstance(net, Pipeline) else net
+    return {k: v for k, v in net.get_params().items() if k != "epoch_callback"}
 
 
 def add_workers(spec, dataset, n_workers=1, *, log=print):

@@ -39,9 +39,16 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
 def count_budget(study, running=True):
-    """Trials that count against the budget: finished (or ``running``), not interrupted."""
+    """Trials that count against the budget: finished (or ``running``), not interrupted.
+
+    Trials added by a warm start (`nnsweep.sweep.warmstart`) do not count.
+    """
     states = (*FINISHED, TrialState.RUNNING) if running else FINISHED
-    return sum(1 for t in study.get_trials(deepcopy=False, states=states) if not is_interrupted(t))
+    return sum(
+        1
+        for t in study.get_trials(deepcopy=False, states=states)
+        if not is_interrupted(t) and Attr.WARM_START not in t.user_attrs
+    )
 
 
 def resolve_n_jobs(n_jobs):
