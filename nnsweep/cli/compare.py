@@ -20,7 +20,7 @@ from ..config import StudyFileError
 from ..study.records import StudyAttr, count_states
 from .inputs import load_built_study
 
-__all__ = ["add_parser", "cmd_compare", "compare_rows"]
+__all__ = ["add_parser", "cmd_compare", "compare_rows", "plot_comparison"]
 
 WITHIN = 0.002  # "came within 0.002 of its own best"
 
@@ -48,7 +48,12 @@ def cmd_compare(args) -> int:
     out = Path(
         args.out or Path("mlruns") / "compare" / ("-vs-".join(s.name for s, _ in loaded) + ".png")
     )
-    _figure([study for _, study in loaded], out)
+    import matplotlib
+
+    matplotlib.use("Agg")  # the command writes a file and shows no window
+    fig = plot_comparison([study for _, study in loaded])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
     print(f"figure: {out}")
     return 0
 
@@ -128,11 +133,15 @@ def _test(result) -> str:
     return f"{sum(scores) / len(scores):.4f}{ci}"
 
 
-def _figure(studies, out: Path) -> None:
-    """The trial scores' EDF and the best so far against wall time, the studies on shared axes."""
-    import matplotlib
+def plot_comparison(studies):
+    """The figure of ``nnsweep compare``: a `matplotlib.figure.Figure` of two panels.
 
-    matplotlib.use("Agg")
+    Parameters
+    ----------
+    studies : list of optuna.Study
+        Maximised studies, compared on the same axes.
+    """
+    """The trial scores' EDF and the best so far against wall time, the studies on shared axes."""
     import matplotlib.pyplot as plt
     import optuna.visualization.matplotlib as ovm
     from optuna.exceptions import ExperimentalWarning
@@ -166,6 +175,4 @@ def _figure(studies, out: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    return fig
