@@ -17,7 +17,12 @@ from nnsweep.study.records import Attr, TrialRecord, is_interrupted
 from nnsweep.sweep import count_budget, run_sweep, suggest_params
 from nnsweep.sweep.factories import draw_order
 from tests.support.processes import run_nnsweep
-from tests.support.readback import check_trials_match_runs, load_optuna_study, trials_now
+from tests.support.readback import (
+    check_trials_match_runs,
+    load_optuna_study,
+    mlflow_runs,
+    trials_now,
+)
 from tests.support.studyfiles import TINY, merge, write_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -194,6 +199,8 @@ def test_a_conditional_sweep_draws_builds_records_and_resumes_to_its_exact_budge
 
 @pytest.mark.slow
 def test_the_mlflow_runs_of_a_conditional_study_hold_exactly_the_drawn_parameters(tmp_path):
+    from mlflow import MlflowClient
+
     tracking = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
     path = write_conditional(
         tmp_path,
@@ -216,3 +223,7 @@ def test_the_mlflow_runs_of_a_conditional_study_hold_exactly_the_drawn_parameter
         for name in TUNED - set(drawn):  # absent, not logged as a default or a 0
             assert name not in logged, (t.number, name)
         assert logged["hidden_layer_sizes"] == str(list(drawn["hidden_layer_sizes"]))
+    # Optuna's parallel coordinates draw the study with its parameters some trials lack
+    parent = mlflow_runs(tracking, "logged")[0][0].info.run_id
+    plots = {a.path for a in MlflowClient(tracking).list_artifacts(parent, "plots")}
+    assert "plots/parallel_coordinate.png" in plots, plots

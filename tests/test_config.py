@@ -804,8 +804,8 @@ BAD_CONDITIONAL = [
     ("itself", CONDITION + "when = { decay_steps = 5 }\n", W,
      "a cycle of conditions: decay_steps -> decay_steps"),
     ("not-a-table", CONDITION + 'when = "step"\n', W,
-     '[search_space.decay_steps] when: expected a table of parameter = value or [values] '
-     '({ learning_rate_schedule = "step" }), got "step" (a string)'),
+     '[search_space.decay_steps] when: expected a table of parameter = value or [values], '
+     'got "step" (a string)'),
     ("empty-list", CONDITION + "when = { learning_rate_schedule = [] }\n", W,
      "when: learning_rate_schedule: expected a value or a non-empty list of values, got [] "
      "(a list)"),

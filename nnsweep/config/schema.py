@@ -138,7 +138,7 @@ class DataSpec:
 
 _RANGE = meta("float", "int", "layers")
 _CHOICES = "a non-empty list of strings, numbers or booleans"
-_WHEN = 'a table of parameter = value or [values] ({ learning_rate_schedule = "step" })'
+_WHEN = "a table of parameter = value or [values]"
 ParamType = Literal["categorical", "float", "int", "layers"]
 DEPTH = "n_layers"  # a layers table's depth, as Optuna and a `when` name it
 
@@ -148,7 +148,8 @@ class ParamSpec:
     """One ``[search_space.<name>]`` table: a tuned estimator parameter."""
 
     name: Str  # the estimator parameter (the table's name)
-    # how it is sampled; layers: a depth n_layers, then layer_1_units .. layer_<n>_units
+    # how it is sampled; layers: hidden layers, as the depth n_layers (if min_layers <
+    # max_layers) and the widths layer_1_units .. layer_<n>_units
     type: ParamType
     low: Annotated[Number | None, _RANGE] = None  # required: lower bound (incl.; layers: a width)
     high: Annotated[Number | None, _RANGE] = None  # required: upper bound (incl.)
@@ -161,7 +162,8 @@ class ParamSpec:
     off: Annotated[Number | None, meta("float", "int")] = None
     # the fewest hidden layers, n_layers' lower bound (0: softmax regression; unset: 1)
     min_layers: Annotated[Int | None, Field(ge=0), meta("layers")] = None
-    max_layers: Annotated[Int | None, Field(ge=1), meta("layers")] = None  # required: the most
+    # required: the most hidden layers, n_layers' upper bound
+    max_layers: Annotated[Int | None, Field(ge=1), meta("layers")] = None
     # drawn only when each named parameter has the value, or one of the list's (n_layers: the
     # layers table's depth); not drawn, it is the estimator's default and is not recorded
     when: Annotated[tuple[tuple[Str, tuple[Scalar, ...]], ...] | None, meta(expected=_WHEN)] = None
