@@ -24,10 +24,9 @@ from common import ROOT, table  # noqa: E402
 from joblib import Parallel, delayed  # noqa: E402
 
 from nnsweep.config import load_study  # noqa: E402
-from nnsweep.sweep.factories import estimator_params  # noqa: E402
 
 # The fixed part of studies/mnist.toml's [estimator], without its random_state (varied here).
-FIXED = estimator_params(load_study(ROOT / "studies" / "mnist.toml").estimator)
+FIXED = dict(load_study(ROOT / "studies" / "mnist.toml").estimator)
 FIXED.pop("random_state", None)
 # The best trials' parameters of three runs of the MNIST study (docs/benchmarks.md).
 CONFIGS = {

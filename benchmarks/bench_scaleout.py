@@ -21,7 +21,7 @@ Writes ``benchmarks/results/scaleout.json`` and ``scaleout.md``.
 3. MLflow per trial: the writer's pass that projects one finished trial
    (``StudyWriter.sync``) against the SQLite store and against an ``mlflow server`` backed by
    PostgreSQL.
-4. MNIST: seconds per epoch of one fold (40,000 training images, n_hidden 1024, the
+4. MNIST: seconds per epoch of one fold (40,000 training images, 1024 hidden units, the
    mnist.toml fixed parameters) and per scoring of its 20,000 validation images, with 1 and
    2 BLAS threads; the size of the pickled worker job that Dask ships to each worker.
 """
@@ -58,7 +58,7 @@ BENCH_STUDY = {
     "data": {"name": "digits"},
     "estimator": {
         "activation": "relu",
-        "n_hidden": 128,
+        "hidden_layer_sizes": [128],
         "batch_size": 16,
         "n_iter_no_change": 1000,
         "random_state": 0,
@@ -276,9 +276,10 @@ def bench_storage(pg, n_trials, epochs, folder):
     import numpy as np
 
     from nnsweep.config import load_study
-    from nnsweep.sweep import create_study, make_job, study_param_names
+    from nnsweep.estimator import NeuralNetworkClassifier
+    from nnsweep.sweep import create_study, make_job
 
-    params = study_param_names()
+    params = NeuralNetworkClassifier().get_params()
     rows = {}
     # the first configuration is a warm-up (imports, first connections), not reported
     configs = [("tpe", "journal", 5)]
@@ -338,11 +339,12 @@ def bench_mlflow(server_url, n_trials, epochs, folder):
     import optuna
 
     from nnsweep.config import load_study
-    from nnsweep.sweep import create_study, study_param_names
+    from nnsweep.estimator import NeuralNetworkClassifier
+    from nnsweep.sweep import create_study
     from nnsweep.tracking import StudyWriter
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    params = study_param_names()
+    params = NeuralNetworkClassifier().get_params()
     out = {}
     for kind, uri in (
         ("sqlite", f"sqlite:///{folder}/mlruns/mlflow.db"),
@@ -383,7 +385,6 @@ from threadpoolctl import threadpool_limits
 from nnsweep import NeuralNetworkClassifier
 from nnsweep.config import load_study
 from nnsweep.datasets import load_dataset
-from nnsweep.sweep.factories import estimator_params
 
 threads, epochs = int(sys.argv[1]), int(sys.argv[2])
 spec = load_study("studies/mnist.toml")
@@ -391,7 +392,7 @@ d = load_dataset("mnist", data_dir=spec.data.data_dir)
 X, y = d.X_train, d.y_train
 n_train = len(X) * (spec.cv.n_splits - 1) // spec.cv.n_splits
 Xt, yt, Xv, yv = X[:n_train], y[:n_train], X[n_train:], y[n_train:]
-params = estimator_params(spec.estimator)
+params = dict(spec.estimator)
 params.update(max_epochs=epochs + 1, n_iter_no_change=1000, learning_rate=0.05,
               learning_rate_decay=0.03, dropout_rate=0.45, input_dropout_rate=0.15,
               max_norm=3.5)
@@ -442,11 +443,12 @@ def mnist_job_size():
     """Megabytes of the pickled worker job of the MNIST study (what Dask ships per worker)."""
     from nnsweep.cli import load_data
     from nnsweep.config import load_study
-    from nnsweep.sweep import make_job, split_data, study_param_names
+    from nnsweep.estimator import NeuralNetworkClassifier
+    from nnsweep.sweep import make_job, split_data
 
     spec = load_study(
         ROOT / "studies" / "mnist.toml",
-        estimator_params=study_param_names(),
+        estimator_params=NeuralNetworkClassifier().get_params(),
         overrides={"storage.url": "/tmp/unused.log"},
     )
     X, y, _, _ = split_data(spec, load_data(spec))
@@ -493,7 +495,7 @@ def tables(args, throughput, storage, mlflow_ms, mnist, job_mb):
             + ["workers used", "others (cores, each run)"],
             rows,
             note=f"Study: digits (1347 training samples), 3-fold CV, {args.epochs} epochs, "
-            "batch 16, n_hidden 128 (every trial costs the same), learning rate and momentum "
+            "batch 16, a layer of 128 (every trial costs the same), learning rate and momentum "
             f"tuned by TPE, no pruning, no refit, no tracking; budget {n} trials; 2 workers "
             "with 1 BLAS thread each: loky processes (`--n-jobs 2`) or a Dask "
             "`LocalCluster(n_workers=2, threads_per_worker=1, processes=True)` "
@@ -556,7 +558,7 @@ def tables(args, throughput, storage, mlflow_ms, mnist, job_mb):
             ["BLAS threads", "s/epoch (one fold)", "s/scoring", "min/trial (no pruning)"]
             + ["h for the budget on one worker"],
             mnist_rows,
-            note="studies/mnist.toml: n_hidden 1024, batch 128, Nesterov SGD, dropout and "
+            note="studies/mnist.toml: 1024 hidden units, batch 128, Nesterov SGD, dropout and "
             f"max-norm, float32; one fold trains on {r1['n_train']} images and is scored on "
             f"{r1['n_val']} after every epoch; {r1['folds']} folds x {r1['epochs']} epochs per "
             f"trial, budget {r1['n_trials']} trials. Median over {len(r1['epoch'])} epochs "

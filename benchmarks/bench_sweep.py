@@ -170,8 +170,9 @@ def optuna_cross_val(X, y, cv, budget):
 
 
 GRID_SPACE = """
-[search_space.n_hidden]
-type = "int"
+[search_space.hidden_layer_sizes]
+type = "layers"
+max_layers = 1
 low = 64
 high = 512
 step = 64
@@ -292,7 +293,7 @@ def workers(tmp, scaling_trials, tables):
             ["workers", "MLflow", "trials", "wall s", "trials/min", "load after"],
             rows,
             note=f"The digits study with its search space replaced by a grid of {scaling_trials} "
-            "configurations (n_hidden 64..512 step 64 x learning rate 0.03 / 0.1 / 0.3; "
+            "configurations (widths 64..512 step 64 x learning rate 0.03 / 0.1 / 0.3; "
             "momentum 0.9, the rest of `studies/digits.toml` fixed), grid sampler, no pruner, "
             "no refit: 1 and 2 workers run the same trials. Wall time of `run_sweep` from the "
             "MLflow writer's start (when on) to its end, worker start-up included; runs "

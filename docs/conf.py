@@ -181,6 +181,9 @@ STUDY_KEY_EXAMPLES = {
     "search_space.step": "64",
     "search_space.choices": '["relu", "tanh"]',
     "search_space.off": "0.0",
+    "search_space.min_layers": "1",
+    "search_space.max_layers": "3",
+    "search_space.when": '{ learning_rate_schedule = "step" }',
 }
 # StudySpec fields that load_study fills in, not keys of the file.
 NOT_FILE_KEYS = {"path", "source_text", "overrides"}
@@ -306,8 +309,9 @@ class StudyKeys(Directive):
         lines += ["", ".. _study-estimator:", "", "[estimator]", "~~~~~~~~~~~", ""]
         lines += [
             "Fixed parameters of :class:`~nnsweep.NeuralNetworkClassifier`: any of its",
-            "constructor's parameters (a string, number or boolean each), the same in every",
-            "trial. A key that is not a parameter is an error. From ``studies/digits.toml``:",
+            "constructor's parameters (a string, number, boolean or list of integers each, as",
+            "``hidden_layer_sizes = [128, 64]``), the same in every trial. A key that is not a",
+            "parameter is an error. From ``studies/digits.toml``:",
             "",
             ".. code-block:: toml",
             "",

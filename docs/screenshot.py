@@ -23,7 +23,7 @@ PARAMS = [
     "l1_penalty",
     "l2_penalty",
     "dropout_rate",
-    "n_hidden",
+    "layer_1_units",
 ]
 METRIC = "cv_mean"  # the trial's CV score, the axis the runs are coloured by
 RUN_COLUMNS = ["best_cv_mean", "cv_mean", "nnsweep.stop_reason"]  # extra columns in the run list

@@ -20,10 +20,11 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+from nnsweep import NeuralNetworkClassifier
 from nnsweep.config import load_study
 from nnsweep.datasets import load_dataset
 from nnsweep.study.records import TrialRecord
-from nnsweep.sweep import run_sweep, study_param_names
+from nnsweep.sweep import run_sweep
 
 # sphinx_gallery_start_ignore
 QUICK = os.environ.get("NNSWEEP_DOCS_QUICK") == "1"  # the tests build a fast version
@@ -49,7 +50,7 @@ name = "kfold"
 name = "digits"
 
 [estimator]
-n_hidden = 64
+hidden_layer_sizes = [64]
 max_epochs = {EPOCHS}
 batch_size = 32
 n_iter_no_change = {EPOCHS}
@@ -93,7 +94,7 @@ enabled = false
 [evaluation]
 refit = false
 """)
-spec = load_study(study_file, estimator_params=study_param_names())
+spec = load_study(study_file, estimator_params=NeuralNetworkClassifier().get_params())
 result = run_sweep(spec, load_dataset("digits"), progress=False)
 print(
     f"{result.n_complete} complete, {result.n_pruned} pruned, {result.n_failed} failed; "

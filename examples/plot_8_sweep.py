@@ -4,9 +4,10 @@ A small sweep: optimisation history and parallel coordinates
 
 The digits study of ``studies/digits.toml``, cut down to a couple of dozen short trials so
 that it runs while the documentation builds: TPE samples the learning rate, the momentum,
-the L2 penalty (or none), the dropout rate and the width, every trial is scored by 3-fold
-CV, and the median pruner stops the hopeless ones. This is what ``nnsweep run`` does, with
-MLflow off; the plots are Optuna's own, drawn from the study's storage.
+the L2 penalty (or none), the dropout rate and the hidden layer's width, every trial is
+scored by 3-fold CV, and the median pruner stops the hopeless ones. This is what
+``nnsweep run`` does, with MLflow off; the plots are Optuna's own, drawn from the study's
+storage.
 """
 
 import os
@@ -19,9 +20,10 @@ import optuna
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
+from nnsweep import NeuralNetworkClassifier
 from nnsweep.config import load_study
 from nnsweep.datasets import load_dataset
-from nnsweep.sweep import run_sweep, study_param_names
+from nnsweep.sweep import run_sweep
 
 # sphinx_gallery_start_ignore
 QUICK = os.environ.get("NNSWEEP_DOCS_QUICK") == "1"  # the tests build a fast version
@@ -71,8 +73,9 @@ type = "float"
 low = 0.0
 high = 0.5
 
-[search_space.n_hidden]
-type = "int"
+[search_space.hidden_layer_sizes]
+type = "layers"
+max_layers = 1
 low = 32
 high = 256
 step = 32
@@ -105,7 +108,7 @@ enabled = false
 [evaluation]
 refit = true
 """)
-spec = load_study(study_file, estimator_params=study_param_names())
+spec = load_study(study_file, estimator_params=NeuralNetworkClassifier().get_params())
 result = run_sweep(spec, load_dataset("digits"), progress=False, output_dir=folder / "model")
 print(f"{result.n_complete} complete, {result.n_pruned} pruned in {result.wall_time:.1f} s")
 print(
@@ -114,7 +117,7 @@ print(
     f"test accuracy {result.test_score:.4f}"
 )
 for name in sorted(p.name for p in spec.search_space):
-    print(f"  {name:<14} {result.best_params[name]}")
+    print(f"  {name:<18} {result.best_params[name]}")
 
 storage = JournalStorage(JournalFileBackend(str(folder / "small.log")))
 study = optuna.load_study(study_name="small", storage=storage)
@@ -137,7 +140,9 @@ plt.tight_layout()
 # Parallel coordinates
 # --------------------
 # One line per complete trial across the tuned parameters, coloured by its CV accuracy. The
-# ``l2_penalty.enabled`` axis is the on/off choice that ``off = 0.0`` adds in the study file.
+# ``l2_penalty.enabled`` axis is the on/off choice that ``off = 0.0`` adds in the study file;
+# ``layer_1_units`` is the hidden layer's width (the layers table has one depth, so no
+# ``n_layers`` is drawn).
 
 with plt.rc_context({"figure.figsize": (12, 6), "font.size": 9}):
     optuna.visualization.matplotlib.plot_parallel_coordinate(study)

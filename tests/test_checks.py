@@ -1,7 +1,7 @@
 """The summary's warnings (nnsweep.sweep.checks) and its counts, on studies built by hand.
 
 The study file's space (tests/support/studyfiles.TINY): learning_rate in [0.02, 0.3] on a log
-scale, n_hidden in [16, 64] by 16.
+scale, one hidden layer of 16 to 64 units by 16 (its width: layer_1_units).
 """
 
 import optuna
@@ -17,7 +17,7 @@ from tests.support.studyfiles import write_study
 
 DISTS = {
     "learning_rate": FloatDistribution(0.02, 0.3, log=True),
-    "n_hidden": IntDistribution(16, 64, step=16),
+    "layer_1_units": IntDistribution(16, 64, step=16),
 }
 
 
@@ -27,7 +27,7 @@ def spec(tmp_path):
 
 
 def trial(value, lr=0.08, hidden=32, std=0.01, state=TrialState.COMPLETE, **attrs):
-    params = {"learning_rate": lr, "n_hidden": hidden}
+    params = {"learning_rate": lr, "layer_1_units": hidden}
     user = {Attr.CV_STD: std, Attr.FOLD_SCORES: [value - std, value + std], **attrs}
     if state != TrialState.COMPLETE:
         value = None
@@ -47,13 +47,13 @@ def study_of(*trials):
     [
         (0.0201, 32, ["learning_rate (0.0201) is at the lower bound 0.02", "low = 0.002"]),
         (0.295, 32, ["learning_rate (0.295) is at the upper bound 0.3", "high = 3"]),
-        (0.08, 64, ["n_hidden (64) is at the upper bound 64", "high = 112"]),
+        (0.08, 64, ["layer_1_units (64) is at the upper bound 64", "high = 112"]),
         (0.08, 32, []),
         (0.022, 48, []),  # 3.6 % of the log width from the bound: inside
     ],
 )
 def test_a_best_value_at_a_bound_is_named_with_the_way_to_widen_it(spec, lr, hidden, expected):
-    said = " ".join(at_bounds(spec, {"learning_rate": lr, "n_hidden": hidden}))
+    said = " ".join(at_bounds(spec, {"learning_rate": lr, "hidden_layer_sizes": [hidden]}))
     for part in expected:
         assert part in said
     assert bool(said) == bool(expected)

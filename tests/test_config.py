@@ -15,14 +15,13 @@ from nnsweep.config import (
     parse_overrides,
     study_fingerprint,
 )
-from nnsweep.sweep.factories import STUDY_FILE_PARAMS, check_study_params, estimator_params
+from nnsweep.estimator import check_estimator_params
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = sorted((ROOT / "studies").glob("*.toml"))
-# NeuralNetworkClassifier().get_params().keys(), and the study files' own n_hidden
-# (STUDY_FILE_PARAMS): the names the command line accepts
+# NeuralNetworkClassifier().get_params().keys()
 PARAMS = (
-    "n_hidden hidden_layer_sizes activation learning_rate momentum nesterov "
+    "hidden_layer_sizes activation learning_rate momentum nesterov "
     "learning_rate_schedule learning_rate_decay decay_steps l1_penalty l2_penalty dropout_rate "
     "input_dropout_rate max_norm batch_size max_epochs early_stopping validation_fraction "
     "n_iter_no_change tol dtype warm_start random_state verbose epoch_callback"
@@ -55,7 +54,7 @@ def rendered(key):
 
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)
 def test_shipped_study_loads(path):
-    spec = load_study(path, estimator_params=PARAMS, estimator_check=check_study_params)
+    spec = load_study(path, estimator_params=PARAMS, estimator_check=check_estimator_params)
     assert spec.name == path.stem  # study name = file name = journal file stem
     assert spec.search_space and spec.source_text == path.read_text()
 
@@ -66,19 +65,19 @@ def test_shipped_study_values_are_accepted_by_the_estimator(path):
 
     spec = load_study(path, estimator_params=PARAMS)
     fixed = dict(spec.estimator)
-    NeuralNetworkClassifier(**estimator_params(fixed))._validate_params()
+    NeuralNetworkClassifier(**fixed)._validate_params()
     for p in spec.search_space:
         for value in (p.low, p.high, p.off, *p.choices):
             if value is not None:
-                params = estimator_params({**fixed, p.name: value})
-                NeuralNetworkClassifier(**params)._validate_params()
+                value = (value,) * p.max_layers if p.type == "layers" else value
+                NeuralNetworkClassifier(**fixed, **{p.name: value})._validate_params()
 
 
 def test_names_match_the_estimator_and_the_loader():
     from nnsweep import config, datasets
     from nnsweep.estimator import NeuralNetworkClassifier
 
-    assert set(PARAMS) == {*NeuralNetworkClassifier().get_params(), *STUDY_FILE_PARAMS}
+    assert set(PARAMS) == set(NeuralNetworkClassifier().get_params())
     assert config.DATASETS == datasets.DATASETS
 
 
@@ -143,13 +142,13 @@ def test_environment_fills_defaults_and_file_wins(tmp_path, monkeypatch):
 def test_search_space_entries(tmp_path):
     text = BASE + (
         '[search_space.l2_penalty]\ntype = "float"\nlow = 1e-5\nhigh = 1\nlog = true\noff = 0\n'
-        '[search_space.n_hidden]\ntype = "int"\nlow = 64\nhigh = 512\nstep = 64\n'
+        '[search_space.batch_size]\ntype = "int"\nlow = 64\nhigh = 512\nstep = 64\n'
         '[search_space.activation]\ntype = "categorical"\nchoices = ["relu", "tanh"]\n'
     )
-    l2, hidden, act = load(tmp_path, text).search_space
+    l2, batch, act = load(tmp_path, text).search_space
     assert l2 == ParamSpec("l2_penalty", "float", 1e-5, 1.0, True, None, (), 0.0)
     assert isinstance(l2.high, float) and isinstance(l2.off, float)
-    assert hidden == ParamSpec("n_hidden", "int", 64, 512, step=64)
+    assert batch == ParamSpec("batch_size", "int", 64, 512, step=64)
     assert act == ParamSpec("activation", "categorical", choices=("relu", "tanh"))
 
 
@@ -185,8 +184,8 @@ INVALID = [
     ("bool-for-int", BASE + "[cv]\nn_splits = true\n", "cv.n_splits", "true (a boolean)"),
     ("list-for-float", BASE + "test_size = [0.2]\n",
      "data.test_size", "(a list)"),
-    ("float-for-int-bound", BASE + '[search_space.n_hidden]\ntype = "int"\n'
-     "low = 1.5\nhigh = 8\n", "search_space.n_hidden.low", "expected an integer"),
+    ("float-for-int-bound", BASE + '[search_space.batch_size]\ntype = "int"\n'
+     "low = 1.5\nhigh = 8\n", "search_space.batch_size.low", "expected an integer"),
     ("nan", BASE + SS + "low = nan\nhigh = 1\n", "search_space.learning_rate.low", "got nan"),
     ("low>high", BASE + SS + "low = 0.5\nhigh = 0.1\n", "search_space.learning_rate.low",
      "expected < high = 0.1, got 0.5"),
@@ -196,8 +195,8 @@ INVALID = [
      "search_space.learning_rate.low", "> 0 with log = true"),
     ("step-with-log", BASE + SS + "low = 0.1\nhigh = 1\nlog = true\nstep = 0.1\n",
      "search_space.learning_rate.step", "no step with log"),
-    ("step-not-dividing", BASE + '[search_space.n_hidden]\ntype = "int"\nlow = 64\nhigh = 500\n'
-     "step = 64\n", "search_space.n_hidden.step", "divisor of high - low"),
+    ("step-not-dividing", BASE + '[search_space.batch_size]\ntype = "int"\nlow = 64\n'
+     "high = 500\nstep = 64\n", "search_space.batch_size.step", "divisor of high - low"),
     ("missing-type", BASE + "[search_space.learning_rate]\nlow = 0.1\nhigh = 1\n",
      "search_space.learning_rate.type", "missing required key"),
     ("missing-high", BASE + SS + "low = 0.1\n", "search_space.learning_rate.high",
@@ -210,8 +209,8 @@ INVALID = [
      "choices = [2, 2.0]\n", "search_space.max_norm.choices", "distinct"),
     ("fixed-and-tuned", BASE + "[estimator]\nlearning_rate = 0.1\n" + SS + "low = 0.1\nhigh = 1\n",
      "search_space.learning_rate", "also fixed in [estimator]"),
-    ("list-estimator-value", BASE + "[estimator]\nn_hidden = [1, 2]\n", "estimator.n_hidden",
-     "expected a string, number or boolean"),
+    ("list-estimator-value", BASE + "[estimator]\nhidden_layer_sizes = [1.5]\n",
+     "estimator.hidden_layer_sizes", "expected a string, number, boolean or list of integers"),
     ("unknown-data-set", 'name = "t"\n[data]\nname = "cifar"\n', "data.name",
      'one of "digits", "mnist"'),
     ("missing-data-name", 'name = "t"\n[data]\nsubset = 10\n', "data.name",
@@ -230,8 +229,8 @@ INVALID = [
      "sampler.multivariate", 'not used with name = "random", only with "tpe"'),
     ("grid-with-float", BASE + '[sampler]\nname = "grid"\n' + SS + "low = 0.1\nhigh = 1\n",
      "search_space.learning_rate", "got a float range"),
-    ("grid-int-no-step", BASE + '[sampler]\nname = "grid"\n[search_space.n_hidden]\n'
-     'type = "int"\nlow = 1\nhigh = 4\n', "search_space.n_hidden", "int range without step"),
+    ("grid-int-no-step", BASE + '[sampler]\nname = "grid"\n[search_space.batch_size]\n'
+     'type = "int"\nlow = 1\nhigh = 4\n', "search_space.batch_size", "int range without step"),
     ("unknown-pruner", BASE + '[pruner]\nname = "asha"\n', "pruner.name", '"hyperband"'),
     ("pruner-option-mismatch", BASE + '[pruner]\nname = "median"\nmin_resource = 3\n',
      "pruner.min_resource", '"successive_halving", "hyperband"'),
@@ -263,7 +262,7 @@ INVALID = [
 def test_invalid_study_is_refused(tmp_path, monkeypatch, text, key, fragment, checked):
     monkeypatch.chdir(tmp_path)
     path = write(tmp_path, text)
-    check = check_study_params if checked else None
+    check = check_estimator_params if checked else None
     with pytest.raises(StudyFileError) as info:
         load_study(path, estimator_params=PARAMS, estimator_check=check)
     message = str(info.value)
@@ -369,7 +368,7 @@ def test_override_of_a_list_keeps_the_spec_hashable(tmp_path):
 def load_checked(tmp_path, text, **kwargs):
     path = write(tmp_path, text)
     return load_study(
-        path, estimator_params=PARAMS, estimator_check=check_study_params, **kwargs
+        path, estimator_params=PARAMS, estimator_check=check_estimator_params, **kwargs
     )
 
 
@@ -380,8 +379,8 @@ BAD_VALUES = [
      "[estimator] dropout_rate: expected a float in the range [0.0, 1.0), got 1.5"),
     ("max-epochs-word", '[estimator]\nmax_epochs = "five"\n', "estimator.max_epochs",
      '[estimator] max_epochs: expected an int in the range [1, inf), got "five" (a string)'),
-    ("float-for-int", "[estimator]\nn_hidden = 16.5\n", "estimator.n_hidden",
-     "[estimator] n_hidden: expected an int in the range [0, inf), got 16.5 (a float)"),
+    ("float-for-int", "[estimator]\nbatch_size = 16.5\n", "estimator.batch_size",
+     "[estimator] batch_size: expected an int in the range [1, inf), got 16.5 (a float)"),
     ("unknown-option", '[estimator]\nactivation = "gelu"\n', "estimator.activation",
      'got "gelu"'),
     ("string-for-bool", '[estimator]\nnesterov = "yes"\n', "estimator.nesterov",
@@ -393,8 +392,9 @@ BAD_VALUES = [
      "search_space.momentum.low", "got -0.5"),
     ("tuned-off", SS.replace("learning_rate", "l2_penalty")
      + "low = 1e-5\nhigh = 1\nlog = true\noff = -1\n", "search_space.l2_penalty.off", "got -1.0"),
-    ("tuned-float-range-of-int", '[search_space.n_hidden]\ntype = "float"\nlow = 16\nhigh = 64\n',
-     "search_space.n_hidden.low", "expected an int in the range [0, inf), got 16.0 (a float)"),
+    ("tuned-float-range-of-int", '[search_space.batch_size]\ntype = "float"\nlow = 16\n'
+     "high = 64\n", "search_space.batch_size.low",
+     "expected an int in the range [1, inf), got 16.0 (a float)"),
     ("tuned-choice", '[search_space.activation]\ntype = "categorical"\n'
      'choices = ["relu", "gelu"]\n', "search_space.activation.choices", 'got "gelu"'),
 ]
@@ -417,7 +417,7 @@ def test_good_values_load_with_the_check(tmp_path):
         '[estimator]\ndropout_rate = 0.5\nmax_epochs = 5\nactivation = "tanh"\nnesterov = true\n'
         "learning_rate = 1\n"  # an integer is a float
         '[search_space.momentum]\ntype = "float"\nlow = 0.0\nhigh = 0.99\n'
-        '[search_space.n_hidden]\ntype = "categorical"\nchoices = [16, 32]\n'
+        '[search_space.batch_size]\ntype = "categorical"\nchoices = [16, 32]\n'
     )
     spec = load_checked(tmp_path, text)
     assert dict(spec.estimator) == {
@@ -427,7 +427,7 @@ def test_good_values_load_with_the_check(tmp_path):
         "nesterov": True,
         "learning_rate": 1,
     }
-    assert [p.name for p in spec.search_space] == ["momentum", "n_hidden"]
+    assert [p.name for p in spec.search_space] == ["momentum", "batch_size"]
 
 
 def test_value_from_an_override_names_the_override(tmp_path):
@@ -567,7 +567,8 @@ def test_changed_keys_compares_as_settings():
     assert changed_keys({"a": 1}, {"a": 1.0}) == []  # the same number
     assert changed_keys({"a": True}, {"a": 1}) == ["a"]  # true is not 1
     assert changed_keys({"a": [1, 2]}, {"a": [2, 1]}) == ["a"]  # choices keep their order
-    assert changed_keys({"a": None}, {}) == ["a"]
+    assert changed_keys({"a": None}, {}) == []  # a key one side lacks is unset
+    assert changed_keys({"a": 0}, {}) == ["a"] and changed_keys({}, {"a": []}) == ["a"]
     assert changed_keys({"a": {"b": 1}}, {"a": 1}) == ["a"]
 
 
@@ -622,7 +623,7 @@ def test_unknown_key_message_in_full(tmp_path):
         load_study(path)
     expected = (
         '[search_space.learning_rate] lowe: unknown key; did you mean "low"? '
-        "(valid: type, low, high, log, step, off)"
+        "(valid: type, low, high, log, step, off, when)"
     )
     assert str(info.value) == f"{path}: {expected}"
 
@@ -636,7 +637,7 @@ def test_unknown_key_message_in_full(tmp_path):
          "search_space.activation.choices", "missing required key"),
         (BASE + '[search_space.activation]\ntype = "categorical"\nchoices = [[1]]\n',
          "search_space.activation.choices", "got [1] (a list) in the list"),
-        (BASE + "[estimator]\nn_hidden = inf\n", "estimator.n_hidden", "got inf (a float)"),
+        (BASE + "[estimator]\nbatch_size = inf\n", "estimator.batch_size", "got inf (a float)"),
         (BASE + '[workers]\nbackend = "dask"\nscheduler = ""\n', "workers.scheduler",
          "a non-empty string"),
         ('path = "x"\n' + BASE, "path", "unknown key"),
@@ -644,8 +645,8 @@ def test_unknown_key_message_in_full(tmp_path):
          "search_space.learning_rate.name", "unknown key"),
         (BASE + "[search_space]\nmomentum = 3\n", "search_space.momentum",
          "expected a table [search_space.momentum], got 3 (an integer)"),
-        (BASE + "[search_space.n_hidden]\ntype = \"int\"\nlow = 1\nhigh = 9\nstep = 0\n",
-         "search_space.n_hidden.step", "expected an integer > 0, got 0"),
+        (BASE + "[search_space.batch_size]\ntype = \"int\"\nlow = 1\nhigh = 9\nstep = 0\n",
+         "search_space.batch_size.step", "expected an integer > 0, got 0"),
         (BASE + "[evaluation]\nrefit_seeds = 100\n", "evaluation.refit_seeds",
          "expected an integer from 1 to 64, got 100"),
         (BASE + '[evaluation]\nchoose = "smallest"\n', "evaluation.choose",
@@ -698,3 +699,168 @@ def test_sections_built_directly_are_validated():
     spec = StudySpec(name="t", data=DataSpec("digits"))
     assert spec.cv == CVSpec() and spec.budget.n_trials == 20
     assert ParamSpec("x", "float", 1, 2).low == 1.0  # a float range's bounds are floats
+
+
+# Conditional spaces (issue 19): a layers table for depth and widths, `when` on any table.
+LAYERS = (
+    '[search_space.hidden_layer_sizes]\ntype = "layers"\nmin_layers = 1\nmax_layers = 3\n'
+    "low = 64\nhigh = 1024\nlog = true\n"
+)
+SCHEDULE = (
+    '[search_space.learning_rate_schedule]\ntype = "categorical"\n'
+    'choices = ["constant", "step", "exponential"]\n'
+)
+DECAY_STEPS = '[search_space.decay_steps]\ntype = "int"\nlow = 5\nhigh = 30\nstep = 5\n'
+CONDITIONAL = (
+    BASE + LAYERS + SCHEDULE + DECAY_STEPS + 'when = { learning_rate_schedule = "step" }\n'
+    '[search_space.learning_rate_decay]\ntype = "float"\nlow = 1e-3\nhigh = 0.1\nlog = true\n'
+    'when = { n_layers = [2, 3], learning_rate_schedule = ["exponential", "step"] }\n'
+)
+
+
+def test_a_layers_table_and_whens_load(tmp_path):
+    spec = load_checked(tmp_path, CONDITIONAL)
+    layers, schedule, steps, decay = spec.search_space
+    assert layers == ParamSpec(
+        "hidden_layer_sizes", "layers", 64, 1024, True, min_layers=1, max_layers=3
+    )
+    assert layers.drawn_as == "n_layers" and schedule.drawn_as == "learning_rate_schedule"
+    assert steps.when == (("learning_rate_schedule", ("step",)),)
+    # a table of conditions, in the order of its keys (the file's order does not matter)
+    assert decay.when == (
+        ("learning_rate_schedule", ("exponential", "step")),
+        ("n_layers", (2, 3)),
+    )
+    assert schedule.when is None
+    hash(spec)
+    fp = study_fingerprint(spec)["search_space"]
+    assert fp["decay_steps"]["when"] == [["learning_rate_schedule", ["step"]]]
+    # min_layers defaults to 1; 0 allows softmax regression (no hidden layer)
+    assert (
+        load(tmp_path, BASE + LAYERS.replace("min_layers = 1\n", "")).search_space[0].min_layers
+        == 1
+    )
+    assert load(tmp_path, BASE + LAYERS.replace("min_layers = 1", "min_layers = 0")).search_space
+
+
+def test_a_when_may_name_an_int_by_its_values_and_its_off_value(tmp_path):
+    ints = BASE + DECAY_STEPS + "off = 0\n" + SS + "low = 0.1\nhigh = 1\n"
+    for value in ("10", "0", "[5, 30]"):
+        assert load(tmp_path, ints + f"when = {{ decay_steps = {value} }}\n").search_space
+
+
+def test_a_fixed_architecture_is_a_list_in_the_estimator_table(tmp_path):
+    spec = load_checked(tmp_path, BASE + "[estimator]\nhidden_layer_sizes = [128, 64]\n")
+    assert dict(spec.estimator) == {"hidden_layer_sizes": (128, 64)}
+    spec = load_checked(tmp_path, BASE + "[estimator]\nhidden_layer_sizes = []\n")
+    assert dict(spec.estimator) == {"hidden_layer_sizes": ()}  # softmax regression
+    assert study_fingerprint(spec)["estimator"] == {"hidden_layer_sizes": []}
+
+
+def test_a_study_without_the_new_keys_keeps_its_fingerprint(tmp_path):
+    # a fingerprint stored before the schema had min_layers, max_layers and when
+    current = fingerprint_of(tmp_path, STUDY)
+    stored = {**current, "search_space": {}}
+    for name, entry in current["search_space"].items():
+        old = {k: v for k, v in entry.items() if k not in ("min_layers", "max_layers", "when")}
+        stored["search_space"][name] = old
+    assert stored != current and changed_keys(stored, current) == []
+
+
+W = "search_space.decay_steps.when"
+CONDITION = BASE + LAYERS + SCHEDULE + DECAY_STEPS
+# fmt: off
+BAD_CONDITIONAL = [
+    # (id, toml, key, the message after "path: ")
+    ("unknown-parameter", CONDITION + 'when = { learning_rate_schedul = "step" }\n', W,
+     '[search_space.decay_steps] when: expected a [search_space] parameter, or n_layers for '
+     'the layers\' depth, got "learning_rate_schedul"; did you mean "learning_rate_schedule"?'),
+    ("the-layers-table-by-name", CONDITION + "when = { hidden_layer_sizes = 2 }\n", W,
+     '[search_space.decay_steps] when: expected a [search_space] parameter, or n_layers for '
+     'the layers\' depth, got "hidden_layer_sizes"; its depth is "n_layers"'),
+    ("fixed-not-tuned", CONDITION + 'when = { activation = "relu" }\n', W,
+     'got "activation"'),
+    ("impossible-choice", CONDITION + 'when = { learning_rate_schedule = ["step", "stpe"] }\n', W,
+     '[search_space.decay_steps] when: learning_rate_schedule: expected one of its choices '
+     '"constant", "step", "exponential", got "stpe"'),
+    ("impossible-depth", CONDITION + "when = { n_layers = 4 }\n", W,
+     "[search_space.decay_steps] when: n_layers: expected an integer from 1 to 3, got 4"),
+    ("float-for-depth", CONDITION + "when = { n_layers = 2.0 }\n", W,
+     "n_layers: expected an integer from 1 to 3, got 2.0 (a float)"),
+    ("int-off-its-step", BASE + DECAY_STEPS + SS + "low = 0.1\nhigh = 1\n"
+     "when = { decay_steps = 7 }\n", "search_space.learning_rate.when",
+     "[search_space.learning_rate] when: decay_steps: expected an integer from 5 to 30 by 5, "
+     "got 7"),
+    ("bool-for-int", BASE + DECAY_STEPS + SS + "low = 0.1\nhigh = 1\n"
+     "when = { decay_steps = true }\n", "search_space.learning_rate.when", "got true (a boolean)"),
+    ("float-condition", BASE + SS + "low = 0.1\nhigh = 1\n" + DECAY_STEPS
+     + "when = { learning_rate = 0.1 }\n", W,
+     "[search_space.decay_steps] when: learning_rate is a float range: only categorical, int "
+     "and layers parameters can be conditions"),
+    ("cycle", BASE + SCHEDULE + "when = { decay_steps = 5 }\n" + DECAY_STEPS
+     + 'when = { learning_rate_schedule = "step" }\n', "search_space.learning_rate_schedule.when",
+     "[search_space.learning_rate_schedule] when: a cycle of conditions: learning_rate_schedule "
+     "-> decay_steps -> learning_rate_schedule (each drawn only when the next is)"),
+    ("itself", CONDITION + "when = { decay_steps = 5 }\n", W,
+     "a cycle of conditions: decay_steps -> decay_steps"),
+    ("not-a-table", CONDITION + 'when = "step"\n', W,
+     '[search_space.decay_steps] when: expected a table of parameter = value or [values], '
+     'got "step" (a string)'),
+    ("empty-list", CONDITION + "when = { learning_rate_schedule = [] }\n", W,
+     "when: learning_rate_schedule: expected a value or a non-empty list of values, got [] "
+     "(a list)"),
+    ("table-for-a-value", CONDITION + "when = { learning_rate_schedule = { a = 1 } }\n", W,
+     "learning_rate_schedule: expected a value or a non-empty list of values, got a table"),
+    ("grid-with-a-when", BASE + '[sampler]\nname = "grid"\n' + SCHEDULE + DECAY_STEPS
+     + 'when = { learning_rate_schedule = "step" }\n', "search_space.decay_steps",
+     "[search_space] decay_steps: the grid sampler needs an unconditional space, got a when"),
+    ("grid-with-depths", BASE + '[sampler]\nname = "grid"\n' + LAYERS,
+     "search_space.hidden_layer_sizes",
+     "the grid sampler needs an unconditional space, got n_layers from 1 to 3"),
+    ("grid-widths-without-step", BASE + '[sampler]\nname = "grid"\n'
+     + LAYERS.replace("max_layers = 3", "max_layers = 1"), "search_space.hidden_layer_sizes",
+     "the grid sampler needs categorical choices or an int range with step, got layer widths "
+     "without step"),
+    ("min-over-max", BASE + LAYERS.replace("min_layers = 1", "min_layers = 4"),
+     "search_space.hidden_layer_sizes.min_layers",
+     "[search_space.hidden_layer_sizes] min_layers: expected <= max_layers = 3, got 4"),
+    ("negative-depth", BASE + LAYERS.replace("min_layers = 1", "min_layers = -1"),
+     "search_space.hidden_layer_sizes.min_layers", "expected an integer >= 0, got -1"),
+    ("no-depth", BASE + LAYERS.replace("max_layers = 3", "max_layers = 0"),
+     "search_space.hidden_layer_sizes.max_layers", "expected an integer >= 1, got 0"),
+    ("missing-max-layers", BASE + LAYERS.replace("max_layers = 3\n", ""),
+     "search_space.hidden_layer_sizes.max_layers",
+     "missing required key; expected an integer >= 1"),
+    ("zero-width", BASE + LAYERS.replace("low = 64\nhigh = 1024\nlog = true", "low = 0\nhigh = 8"),
+     "search_space.hidden_layer_sizes.low",
+     "[search_space.hidden_layer_sizes] low: expected an integer >= 1 (a layer's width), got 0"),
+    ("negative-width", BASE + LAYERS.replace("low = 64\nhigh = 1024\nlog = true",
+     "low = -8\nhigh = 8"), "search_space.hidden_layer_sizes.low", "got -8"),
+    ("low-over-high", BASE + LAYERS.replace("low = 64", "low = 2048"),
+     "search_space.hidden_layer_sizes.low", "expected <= high = 1024, got 2048"),
+    ("float-width", BASE + LAYERS.replace("low = 64", "low = 64.5"),
+     "search_space.hidden_layer_sizes.low", "expected an integer, got 64.5 (a float)"),
+    ("off-on-layers", BASE + LAYERS + "off = 0\n", "search_space.hidden_layer_sizes.off",
+     "unknown key (valid: type, low, high, log, step, min_layers, max_layers, when)"),
+    ("depth-on-an-int", BASE + DECAY_STEPS + "max_layers = 2\n",
+     "search_space.decay_steps.max_layers", "unknown key"),
+    ("two-layers-tables", BASE + LAYERS + LAYERS.replace("hidden_layer_sizes", "batch_size"),
+     "search_space.batch_size",
+     "[search_space] batch_size: expected one layers table, got a second (hidden_layer_sizes is "
+     "one): both draw n_layers and layer_<k>_units"),
+    ("layers-of-a-scalar", BASE + LAYERS.replace("hidden_layer_sizes", "batch_size"),
+     "search_space.batch_size.low",
+     "[search_space.batch_size] low: expected an int in the range [1, inf), got [64] (a list)"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("text", "key", "message"), [c[1:] for c in BAD_CONDITIONAL],
+                         ids=[c[0] for c in BAD_CONDITIONAL])  # fmt: skip
+def test_a_bad_conditional_space_is_refused_at_load(tmp_path, text, key, message):
+    with pytest.raises(StudyFileError) as info:
+        load_checked(tmp_path, text)
+    path = tmp_path / "study.toml"
+    assert info.value.key == key and info.value.path == str(path)
+    assert str(info.value).startswith(f"{path}: {rendered(key)}: ")
+    assert message in str(info.value)

@@ -81,11 +81,11 @@ def _trial(number_of_units, folds):
 
     return optuna.trial.create_trial(
         value=float(np.mean(folds)),
-        params={"n_hidden": number_of_units},
-        distributions={"n_hidden": IntDistribution(16, 64, step=16)},
+        params={"layer_1_units": number_of_units},
+        distributions={"layer_1_units": IntDistribution(16, 64, step=16)},
         user_attrs={
             Attr.FOLD_SCORES: folds,
-            Attr.ESTIMATOR_PARAMS: {"n_hidden": number_of_units, "learning_rate": 0.1},
+            Attr.ESTIMATOR_PARAMS: {"hidden_layer_sizes": [number_of_units], "learning_rate": 0.1},
         },
     )
 
@@ -106,10 +106,15 @@ def test_choose_simplest_refits_the_smallest_tie_and_says_what_it_gave_up(make_s
     assert [t["trial"] for t in result.within_noise] == [0, 2, 1]
     assert result.best_trial_number == 0
     if rule == "best":
-        assert result.chosen["trial"] == 0 and result.chosen["params"]["n_hidden"] == 64
+        assert result.chosen["trial"] == 0 and result.chosen["params"]["hidden_layer_sizes"] == [
+            64
+        ]
         return
-    assert result.chosen["trial"] == 1 and result.chosen["params"]["n_hidden"] == 16
-    assert result.chosen["n_weights"] == 64 * 16 + 16 * 10 == n_weights({"n_hidden": 16}, 64, 10)
+    assert result.chosen["trial"] == 1 and result.chosen["params"]["hidden_layer_sizes"] == [16]
+    assert result.chosen["n_weights"] == 64 * 16 + 16 * 10
+    assert n_weights({"hidden_layer_sizes": (32, 16)}, 64, 10) == 64 * 32 + 32 * 16 + 16 * 10
+    assert n_weights({"hidden_layer_sizes": 16}, 64, 10) == 64 * 16 + 16 * 10  # an int: one
+    assert n_weights({}, 64, 10) == 64 * 100 + 100 * 10  # the estimator's default, (100,)
     assert result.chosen["best_n_weights"] == 64 * 64 + 64 * 10
     assert result.chosen["cv_given_up"] == pytest.approx(0.95 - np.mean([0.95, 0.95, 0.94]))
     lines = answer_lines(result.summary(), "accuracy")

@@ -19,10 +19,8 @@ from nnsweep.sweep import (
     make_storage,
     run_sweep,
     split_data,
-    study_param_names,
     suggest_params,
 )
-from nnsweep.sweep.factories import estimator_params
 from tests.support.studyfiles import write_study
 
 
@@ -53,13 +51,14 @@ def test_two_worker_sweep_runs_exactly_the_budget(make_study, digits, tmp_path):
         assert record.stop_reason is StopReason.COMPLETED
         assert record.estimator_params["learning_rate"] == t.params["learning_rate"]
         assert record.estimator_params["max_epochs"] == epochs
-        # the study file's n_hidden is recorded as tuned, not the estimator's default widths
-        assert record.estimator_params["n_hidden"] == t.params["n_hidden"]
-        assert "hidden_layer_sizes" not in record.estimator_params
+        # the layers table's draw is recorded as the estimator's hidden_layer_sizes (one
+        # depth: only the width is a parameter)
+        assert "n_layers" not in t.params
+        assert record.estimator_params["hidden_layer_sizes"] == [t.params["layer_1_units"]]
         assert record.fit_time > 0
     assert result.n_complete == 6 and result.best_value == max(t.value for t in trials)
     assert 0.5 < result.test_score <= 1
-    assert result.model.hidden_layer_sizes == (result.best_params["n_hidden"],)  # the refit
+    assert result.model.hidden_layer_sizes == tuple(result.best_params["hidden_layer_sizes"])
     assert (tmp_path / "out" / "model.joblib").exists()
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["best_value"] == result.best_value and summary["n_complete"] == 6
@@ -80,7 +79,7 @@ def test_grid_sweep_runs_each_point_once_and_stops(tmp_path, digits):
                 "high": None,
                 "log": None,
             },
-            "n_hidden": {"low": 16, "high": 32},
+            "hidden_layer_sizes": {"low": 16, "high": 32},  # one depth: on the grid
         },
         "budget": {"n_trials": 10},  # more than the 4 points: the grid ends the sweep
         "estimator": {"max_epochs": 2},
@@ -91,7 +90,7 @@ def test_grid_sweep_runs_each_point_once_and_stops(tmp_path, digits):
         spec = load_study(path)
         result = run_sweep(spec, digits, progress=False)
         trials = study_of(spec).get_trials()
-        points = sorted((t.params["learning_rate"], t.params["n_hidden"]) for t in trials)
+        points = sorted((t.params["learning_rate"], t.params["layer_1_units"]) for t in trials)
         assert points == [(0.05, 16), (0.05, 32), (0.2, 16), (0.2, 32)], n_jobs
         assert all(t.state == TrialState.COMPLETE for t in trials)
         assert result.n_complete == 4
@@ -116,7 +115,7 @@ def test_interrupted_trials_are_failed_retried_and_do_not_count(make_study, digi
     # a worker that died mid-trial leaves a RUNNING trial behind
     ghost = study.ask()
     ghost.suggest_float("learning_rate", 0.02, 0.3, log=True)
-    ghost.suggest_int("n_hidden", 16, 64, step=16)
+    ghost.suggest_int("layer_1_units", 16, 64, step=16)
     bigger = load_study(spec.path, overrides={"budget.n_trials": "4", "evaluation.refit": "false"})
     run_sweep(bigger, digits, progress=False)
     trials = study_of(spec).get_trials()
@@ -142,8 +141,8 @@ def test_pruning_stops_a_hopeless_configuration(make_study, digits):
         study_name=spec.name, storage=make_storage(spec.storage.url), direction="maximize"
     )
     for lr in (0.2, 0.1, 0.15):
-        study.enqueue_trial({"learning_rate": lr, "n_hidden": 64})
-    study.enqueue_trial({"learning_rate": 0.02, "n_hidden": 16})  # far too slow to compete
+        study.enqueue_trial({"learning_rate": lr, "layer_1_units": 64})
+    study.enqueue_trial({"learning_rate": 0.02, "layer_1_units": 16})  # far too slow to compete
     run_sweep(spec, digits, progress=False)
     trials = study_of(spec).get_trials()
     hopeless = trials[3]
@@ -200,15 +199,6 @@ def test_objective_matches_cross_val_score_of_the_same_model(digits):
     study.optimize(objective, n_trials=1)
     expected = cross_val_score(net.set_params(learning_rate=0.1), X, y, cv=cv)
     np.testing.assert_allclose(study.trials[0].user_attrs[Attr.FOLD_SCORES], expected)
-
-
-def test_a_study_files_n_hidden_is_the_estimators_hidden_layer_sizes():
-    assert estimator_params({"n_hidden": 64, "learning_rate": 0.1}) == {
-        "hidden_layer_sizes": (64,),
-        "learning_rate": 0.1,
-    }
-    assert estimator_params({"n_hidden": 0}) == {"hidden_layer_sizes": ()}  # softmax regression
-    assert {"n_hidden", "hidden_layer_sizes", "learning_rate"} <= set(study_param_names())
 
 
 def test_off_or_range_parameters(digits):

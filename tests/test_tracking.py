@@ -44,7 +44,7 @@ TRACKING_STUDY = {
     "estimator": {"max_epochs": 3, "activation": None, "batch_size": None},
     "search_space": {
         "learning_rate": {"low": 0.01, "high": 0.5},
-        "n_hidden": {"low": 8, "high": 32, "step": 8},
+        "hidden_layer_sizes": {"low": 8, "high": 32, "step": 8},
     },
     "budget": None,
     "sampler": None,
@@ -84,8 +84,10 @@ def open_study(spec):
 def start_trial(study):
     trial = study.ask()
     lr = trial.suggest_float("learning_rate", 0.01, 0.5, log=True)
-    n_hidden = trial.suggest_int("n_hidden", 8, 32, step=8)
-    trial.set_user_attr(Attr.ESTIMATOR_PARAMS, {"learning_rate": lr, "n_hidden": n_hidden})
+    units = trial.suggest_int("layer_1_units", 8, 32, step=8)
+    trial.set_user_attr(
+        Attr.ESTIMATOR_PARAMS, {"learning_rate": lr, "hidden_layer_sizes": (units,)}
+    )
     return trial
 
 
@@ -222,7 +224,8 @@ def test_trial_runs_hold_params_scores_curves_and_why_they_stopped(synced):
     runs, study = runs_of(synced.client, synced.writer), synced.study
     run, trial = runs[0], study.trials[0]
     assert run.data.params["learning_rate"] == str(trial.params["learning_rate"])
-    assert run.data.params["n_hidden"] == str(trial.params["n_hidden"])
+    assert run.data.params["layer_1_units"] == str(trial.params["layer_1_units"])
+    assert run.data.params["hidden_layer_sizes"] == f"[{trial.params['layer_1_units']}]"
     m = run.data.metrics
     assert m["cv_mean"] == 0.8 and m["cv_std"] == 0.0 and m["n_epochs"] == 4
     assert [m[f"fold_{i}_score"] for i in range(3)] == [0.8] * 3 and m["fit_time"] == 0.25
@@ -386,7 +389,7 @@ def test_the_end_registers_a_model_that_loads_and_predicts_the_same(
     assert run.data.metrics["n_failed"] == 2 and run.data.metrics["wall_time"] == 3.5
     assert run.data.metrics["n_interrupted"] == 1 and run.data.tags["nnsweep.warnings"] == "1"
     assert "Warning: the best learning_rate (0.0201)" in run.data.tags["mlflow.note.content"]
-    assert run.data.params["best.n_hidden"] == str(best.params["n_hidden"])
+    assert run.data.params["best.hidden_layer_sizes"] == f"[{best.params['layer_1_units']}]"
     plots = {a.path for a in client.list_artifacts(writer.parent_run_id, "plots")}
     for name in ("optimization_history", "param_importances", "parallel_coordinate"):
         assert f"plots/{name}.png" in plots

@@ -35,18 +35,14 @@ def _overrides(args):
 
 
 def load_spec(args):
-    """Validate the study file with the command line's overrides applied.
-
-    Its parameter names are the estimator's and the study files' own (``n_hidden``, which the
-    sweep maps to the estimator's: `nnsweep.sweep.factories.estimator_params`).
-    """
-    from ..sweep.factories import check_study_params, study_param_names
+    """Validate the study file with the command line's overrides applied."""
+    from ..estimator import NeuralNetworkClassifier, check_estimator_params
 
     return load_study(
         args.study,
-        estimator_params=study_param_names(),
+        estimator_params=NeuralNetworkClassifier().get_params(),
         overrides=_overrides(args),
-        estimator_check=check_study_params,
+        estimator_check=check_estimator_params,
     )
 
 

@@ -161,8 +161,10 @@ type = "float"
 low = 0.0
 high = 0.5
 
-[search_space.n_hidden]
-type = "int"
+[search_space.hidden_layer_sizes]  # one hidden layer; max_layers = 2 or 3 tunes the depth too
+type = "layers"
+min_layers = 1
+max_layers = 1
 low = {low}
 high = {high}
 log = true

@@ -54,12 +54,18 @@ def study_fingerprint(spec: StudySpec, data_digest: str | None = None) -> dict[s
 
 
 def _same(a: Any, b: Any) -> bool:
-    """Equal as study settings: 1 == 1.0, but true != 1, and lists element by element."""
+    """Equal as study settings: 1 == 1.0, but true != 1, and lists element by element.
+
+    A key one side lacks is an unset (None) one: a key the schema gained changes no study
+    that leaves it unset.
+    """
+    if a is _NOT_SET or b is _NOT_SET:
+        return a is None or b is None
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(map(_same, a, b))
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
-    return a is not _NOT_SET and b is not _NOT_SET and a == b
+    return a == b
 
 
 def _changes(stored: dict[str, Any], current: dict[str, Any]):

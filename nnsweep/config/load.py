@@ -148,12 +148,11 @@ def _check_names(names: dict[str, list[str]], params: list[str] | None, fail) ->
 def _check_values(spec: StudySpec, check, fail) -> None:
     """Refuse values the estimator would refuse (``check``), in file order."""
     values = [(f"estimator.{k}", k, v) for k, v in spec.estimator]
-    for p in spec.search_space:  # ranges: their ends suffice
+    for p in spec.search_space:  # ranges: their ends suffice (layers: as one layer's width)
         for field in ("low", "high", "off", "choices"):
             found = p.choices if field == "choices" else [getattr(p, field)]
-            values += [
-                (f"search_space.{p.name}.{field}", p.name, v) for v in found if v is not None
-            ]
+            found = [(v,) if p.type == "layers" else v for v in found if v is not None]
+            values += [(f"search_space.{p.name}.{field}", p.name, v) for v in found]
     for key, name, value in values:
         try:
             check({name: value})
@@ -185,9 +184,10 @@ def load_study(
     estimator_check : callable, optional
         Checks estimator parameter values: called with one ``{name: value}`` at a time, for
         each ``[estimator]`` value and each search-space ``low``, ``high``, ``off`` and
-        choice, it raises ``ValueError`` or ``TypeError`` for a value the estimator would
-        refuse, with a message saying what the value should be, worded to follow
-        "expected" ("a float in the range [0.0, 1.0)"). The command line passes
+        choice (a layers table's ``low`` and ``high`` as one layer's width, ``(low,)``), it
+        raises ``ValueError`` or ``TypeError`` for a value the estimator would refuse, with a
+        message saying what the value should be, worded to follow "expected" ("a float in
+        the range [0.0, 1.0)"). The command line passes
         ``nnsweep.estimator.check_estimator_params``. Without it, values are not
         checked against the estimator (only as the schema says).
 

@@ -10,7 +10,8 @@ constraints don't say it. `json_schema`, pydantic's JSON schema of `StudySpec`, 
 it: the error messages, the overrides' types, the environment's keys and the documentation's
 study-key tables read it there. Rules involving several keys are validators beside the fields
 they constrain: `ParamSpec` checks its keys and its range, `StudySpec` the keys of another
-variant and the rules across sections.
+variant, the search space's conditions (each ``when`` names a tuned categorical, int or
+depth, and values it can take; no cycle) and the rules across sections.
 
 A file is validated through `validate_study`, with the file's tables as pydantic's validation
 context: only then are keys of another variant refused and ``data.path`` checked to exist.
@@ -20,7 +21,9 @@ Leaves out: the wording of pydantic's errors (`nnsweep.config.errors`), TOML, ov
 environment and the estimator's own checks (`nnsweep.config.load`).
 """
 
+import difflib
 import functools
+import graphlib
 import os
 import typing
 from typing import Annotated, Any, ClassVar, Literal
@@ -64,6 +67,11 @@ Str = Annotated[str, Strict()]
 NonEmpty = Annotated[str, Strict(), Field(min_length=1)]
 Number = Int | Float
 Scalar = Annotated[Str | Bool | Int | Float, meta(expected="a string, number or boolean")]
+# an [estimator] value: a list of integers too (hidden_layer_sizes = [128, 64])
+Fixed = Annotated[
+    Str | Bool | Int | Float | tuple[Int, ...],
+    meta(expected="a string, number, boolean or list of integers"),
+]
 
 
 def _variant(schema: dict, cls: type) -> None:
@@ -83,10 +91,13 @@ def show(v: Any, typed: bool = False) -> str:
     """A value as TOML writes it (``"a"``, ``true``, ``0.5``), with its type if ``typed``."""
     if isinstance(v, dict):
         return "a table"
+    if isinstance(v, tuple | list):
+        text = "[" + ", ".join(map(show, v)) + "]"
+        return f"{text} (a list)" if typed else text
     text = ("true" if v else "false") if isinstance(v, bool) else repr(v)
     if isinstance(v, str):
         text = '"' + v.replace('"', '\\"') + '"'
-    names = {bool: "boolean", int: "integer", float: "float", str: "string", list: "list"}
+    names = {bool: "boolean", int: "integer", float: "float", str: "string"}
     kind = names.get(type(v), type(v).__name__)
     return f"{text} ({'an' if kind[0] in 'aeiou' else 'a'} {kind})" if typed else text
 
@@ -125,8 +136,11 @@ class DataSpec:
         return self
 
 
-_RANGE = meta("float", "int")
+_RANGE = meta("float", "int", "layers")
 _CHOICES = "a non-empty list of strings, numbers or booleans"
+_WHEN = "a table of parameter = value or [values]"
+ParamType = Literal["categorical", "float", "int", "layers"]
+DEPTH = "n_layers"  # a layers table's depth, as Optuna and a `when` name it
 
 
 @section
@@ -134,8 +148,10 @@ class ParamSpec:
     """One ``[search_space.<name>]`` table: a tuned estimator parameter."""
 
     name: Str  # the estimator parameter (the table's name)
-    type: Literal["categorical", "float", "int"]  # how it is sampled
-    low: Annotated[Number | None, _RANGE] = None  # required: lower bound (incl.)
+    # how it is sampled; layers: hidden layers, as the depth n_layers (if min_layers <
+    # max_layers) and the widths layer_1_units .. layer_<n>_units
+    type: ParamType
+    low: Annotated[Number | None, _RANGE] = None  # required: lower bound (incl.; layers: a width)
     high: Annotated[Number | None, _RANGE] = None  # required: upper bound (incl.)
     log: Annotated[Bool, _RANGE] = False  # sample on a log scale (low > 0)
     # the discretisation step (unset: continuous, or 1 for int); divides high - low
@@ -143,19 +159,37 @@ class ParamSpec:
     # required: the values to choose from
     choices: Annotated[tuple[Scalar, ...], meta("categorical", expected=_CHOICES)] = ()
     # set: each trial first draws "<name>.enabled"; off, the parameter takes this value
-    off: Annotated[Number | None, _RANGE] = None
+    off: Annotated[Number | None, meta("float", "int")] = None
+    # the fewest hidden layers, n_layers' lower bound (0: softmax regression; unset: 1)
+    min_layers: Annotated[Int | None, Field(ge=0), meta("layers")] = None
+    # required: the most hidden layers, n_layers' upper bound
+    max_layers: Annotated[Int | None, Field(ge=1), meta("layers")] = None
+    # drawn only when each named parameter has the value, or one of the list's (n_layers: the
+    # layers table's depth); not drawn, it is the estimator's default and is not recorded
+    when: Annotated[tuple[tuple[Str, tuple[Scalar, ...]], ...] | None, meta(expected=_WHEN)] = None
     variant: ClassVar[str] = "type"
 
     @model_validator(mode="before")
     @classmethod
     def _keys_of_its_type(cls, data):
-        if isinstance(data, dict) and data.get("type") in ("categorical", "float", "int"):
+        if isinstance(data, dict) and data.get("type") in typing.get_args(ParamType):
             valid = takes(json_schema()["$defs"]["ParamSpec"], data["type"])[1:]  # not name
             if data["type"] == "categorical" and "choices" not in data:
                 fail("choices", f"missing required key; expected {_CHOICES}")
             for key in (k for k in data if k not in (*valid, "name")):
                 raise PydanticCustomError("unknown", "{key}", {"key": key, "valid": valid})
-        return data
+        when = data.get("when") if isinstance(data, dict) else None
+        if when is None:
+            return data
+        if not isinstance(when, dict):
+            fail("when", f"expected {_WHEN}, got {show(when, True)}")
+        for key, v in when.items():
+            values = v if isinstance(v, list) else [v]
+            if not values or not all(isinstance(x, str | bool | int | float) for x in values):
+                what = "a value or a non-empty list of values"
+                fail("when", f"{key}: expected {what}, got {show(v, True)}")
+        pairs = ((k, tuple(v) if isinstance(v, list) else (v,)) for k, v in when.items())
+        return {**data, "when": tuple(sorted(pairs))}
 
     @model_validator(mode="after")
     def _range(self):
@@ -166,18 +200,28 @@ class ParamSpec:
             if dups:
                 fail("choices", f"expected distinct values, got {show(dups[0])} twice")
             return self
-        what = "an integer" if self.type == "int" else "a number"
+        if self.type == "layers":
+            if self.max_layers is None:
+                fail("max_layers", "missing required key; expected an integer >= 1")
+            if self.min_layers is None:
+                object.__setattr__(self, "min_layers", 1)  # still being built: not frozen yet
+            if self.min_layers > self.max_layers:
+                what = f"expected <= max_layers = {self.max_layers}, got {self.min_layers}"
+                fail("min_layers", what)
+        what = "a number" if self.type == "float" else "an integer"
         for bound in ("low", "high"):
             if getattr(self, bound) is None:
                 fail(bound, f"missing required key; expected {what}")
         shown = {k: show(getattr(self, k)) for k in ("low", "high", "step")}  # as written
         for key in ("low", "high", "step", "off"):
             value = getattr(self, key)
-            if self.type == "int" and isinstance(value, float):
+            if self.type != "float" and isinstance(value, float):
                 fail(key, f"expected an integer, got {show(value, True)}")
             if self.type == "float" and isinstance(value, int):
-                object.__setattr__(self, key, float(value))  # still being built: not frozen yet
+                object.__setattr__(self, key, float(value))
         low, high, step = self.low, self.high, self.step
+        if self.type == "layers" and low < 1:
+            fail("low", f"expected an integer >= 1 (a layer's width), got {shown['low']}")
         if self.log and low <= 0:
             fail("low", f"expected {what} > 0 with log = true, got {shown['low']}")
         if low > high or (self.type == "float" and low == high):
@@ -192,6 +236,30 @@ class ParamSpec:
             if abs(n - round(n)) > 1e-9 * max(1.0, n):
                 fail("step", f"expected a divisor of high - low, got {shown['step']}")
         return self
+
+    @property
+    def drawn_as(self) -> str:
+        """Its Optuna name, which a ``when`` names it by: its own, a layers table's `DEPTH`."""
+        return DEPTH if self.type == "layers" else self.name
+
+    def values_unlike(self, value: Any) -> str:
+        """What a ``when`` may ask of it, in words; empty if it may ask ``value``."""
+        if self.type == "categorical":
+            boolean = isinstance(value, bool)  # true is not 1
+            if any(isinstance(c, bool) == boolean and c == value for c in self.choices):
+                return ""
+            return "one of its choices " + ", ".join(map(show, self.choices))
+        low, high, step = (
+            (self.min_layers, self.max_layers, 1)
+            if self.type == "layers"
+            else (self.low, self.high, self.step or 1)
+        )
+        number = isinstance(value, int) and not isinstance(value, bool)
+        if number and (low <= value <= high and (value - low) % step == 0 or value == self.off):
+            return ""
+        by = f" by {step}" if step != 1 else ""
+        off = f", or its off value {self.off}" if self.off is not None else ""
+        return f"an integer from {low} to {high}{by}{off}"
 
 
 @section
@@ -306,7 +374,7 @@ class StudySpec:
     data: DataSpec  # [data]
     description: Str = ""  # free text
     metric: Metric = "accuracy"  # the CV score to maximise
-    estimator: tuple[tuple[Str, Scalar], ...] = ()  # fixed parameters, file order; dict() it
+    estimator: tuple[tuple[Str, Fixed], ...] = ()  # fixed parameters, file order; dict() it
     search_space: tuple[ParamSpec, ...] = ()  # tuned parameters, file order
     cv: CVSpec = CVSpec()  # [cv]
     budget: BudgetSpec = BudgetSpec()  # [budget]
@@ -333,15 +401,51 @@ class StudySpec:
         return self
 
     @model_validator(mode="after")
+    def _conditions(self):
+        layers = [p.name for p in self.search_space if p.type == "layers"]
+        if len(layers) > 1:
+            what = f"expected one layers table, got a second ({layers[0]} is one): both draw"
+            fail(f"search_space.{layers[1]}", f"{what} {DEPTH} and layer_<k>_units")
+        tables = {p.drawn_as: p for p in self.search_space}
+        for p in (p for p in self.search_space if p.when):
+            for name, values in p.when:
+                q, key = tables.get(name), f"search_space.{p.name}.when"
+                if q is None:
+                    close = difflib.get_close_matches(name, tables, n=1, cutoff=0.5)
+                    hint = f'; did you mean "{close[0]}"?' if close else ""
+                    hint = f'; its depth is "{DEPTH}"' if name in layers else hint
+                    what = f"a [search_space] parameter, or {DEPTH} for the layers' depth"
+                    fail(key, f"expected {what}, got {show(name)}{hint}")
+                if q.type == "float":
+                    only = "only categorical, int and layers parameters can be conditions"
+                    fail(key, f"{name} is a float range: {only}")
+                for v in (v for v in values if q.values_unlike(v)):
+                    typed = q.type != "categorical" and type(v) is not int
+                    fail(key, f"{name}: expected {q.values_unlike(v)}, got {show(v, typed)}")
+        graph = {p.name: [tables[n].name for n, _ in p.when or ()] for p in self.search_space}
+        try:
+            graphlib.TopologicalSorter(graph).prepare()
+        except graphlib.CycleError as exc:
+            cycle = " -> ".join(exc.args[1][::-1])
+            what = f"a cycle of conditions: {cycle} (each drawn only when the next is)"
+            fail(f"search_space.{exc.args[1][-1]}.when", what)
+        return self
+
+    @model_validator(mode="after")
     def _across_sections(self):
         fixed = dict(self.estimator)
         for p in self.search_space:
             key = f"search_space.{p.name}"
             if p.name in fixed:
                 fail(key, "also fixed in [estimator]: tune it or fix it")
-            on_grid = p.type == "categorical" or (p.type == "int" and p.step is not None)
-            if self.sampler.name == "grid" and not on_grid:
-                got = "a float range" if p.type == "float" else "an int range without step"
+            if self.sampler.name != "grid":
+                continue
+            if p.when or p.min_layers != p.max_layers:
+                got = "a when" if p.when else f"{DEPTH} from {p.min_layers} to {p.max_layers}"
+                fail(key, f"the grid sampler needs an unconditional space, got {got}")
+            if p.type == "float" or (p.type != "categorical" and p.step is None):
+                got = {"float": "a float range", "int": "an int range without step"}
+                got = got.get(p.type, "layer widths without step")
                 what = "the grid sampler needs categorical choices or an int range with step"
                 fail(key, f"{what}, got {got}")
         url = self.storage.url

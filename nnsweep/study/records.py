@@ -47,7 +47,7 @@ class StopReason(StrEnum):
 class Attr:
     """Names of a trial's user attributes (set by the sweep's workers)."""
 
-    ESTIMATOR_PARAMS = "estimator_params"  # every estimator parameter, fixed and sampled
+    ESTIMATOR_PARAMS = "estimator_params"  # the fixed estimator parameters and the drawn ones
     FOLD_SCORES = "fold_scores"  # last validation score of each fold (None: no epoch)
     CV_MEAN = "cv_mean"
     CV_STD = "cv_std"

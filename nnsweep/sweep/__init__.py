@@ -3,7 +3,7 @@
 One module per job, in the order a sweep uses them:
 
 * `factories`: the study file's sampler, pruner, CV splitter and estimator, and the study;
-  the study file's parameter names as the estimator's (`estimator_params`).
+  a trial's parameters drawn from the search space (`suggest_params`).
 * `objective`: `CrossValidationObjective`, a trial scored by K-fold CV with the folds
   trained in lockstep, its mean reported to the pruner after every epoch.
 * `worker`: the processes that ask and tell trials until the study's budget is spent.
@@ -14,8 +14,7 @@ One module per job, in the order a sweep uses them:
 
 The sweep never imports mlflow: tracking is a handle to the writer process, and what a
 trial reports is `nnsweep.study.records.TrialRecord`. It names no hyperparameter either: the
-study file's search space does (`factories.estimator_params` maps the study files' one name
-of their own, ``n_hidden``, to the estimator's).
+study file's search space does.
 """
 
 from ..study.storage import make_storage
@@ -25,7 +24,6 @@ from .factories import (
     make_cv,
     make_pruner,
     make_sampler,
-    study_param_names,
     suggest_params,
 )
 from .objective import CrossValidationObjective
@@ -54,6 +52,5 @@ __all__ = [
     "run_sweep",
     "run_worker",
     "split_data",
-    "study_param_names",
     "suggest_params",
 ]

@@ -1,7 +1,8 @@
 """Where a careful user looks after a sweep, looked at for them: the summary's warnings.
 
-* `at_bounds`: a best parameter within `EDGE` of a bound of its range (on the log scale for a
-  log range): the best may lie outside the range, so the range should be widened.
+* `at_bounds`: a best parameter (or a best layer's width) within `EDGE` of a bound of its
+  range (on the log scale for a log range): the best may lie outside the range, so the range
+  should be widened.
 * `failures`: more than `MAX_FAILED` of the trials failed or diverged (interrupted trials,
   retried, do not count), with the commonest error.
 * `outlier_fold`: the best trial's folds disagree far more than the other trials' do
@@ -20,6 +21,7 @@ from collections import Counter
 from optuna.trial import TrialState
 
 from ..study.records import Attr, StopReason, is_interrupted
+from .factories import layer_units
 
 __all__ = [
     "EDGE",
@@ -52,27 +54,32 @@ def _widened(bound, low, high, log, lower):
 
 
 def at_bounds(spec, best_params) -> list[str]:
-    """A sentence for each tuned numeric parameter whose best value sits at a bound."""
+    """A sentence for each tuned number whose best value sits at a bound (a layer's width too)."""
     out = []
     for p in spec.search_space:
         value = best_params.get(p.name)
-        if p.type == "categorical" or not isinstance(value, int | float) or p.high <= p.low:
-            continue
-        if p.log and value <= 0:
-            continue
-        if p.off is not None and value == p.off and not p.low <= value <= p.high:
-            continue  # the parameter was off in the best trial
-        where = _position(value, p.low, p.high, p.log)
-        for lower, near in ((True, where <= EDGE), (False, where >= 1 - EDGE)):
-            if near:
-                bound = p.low if lower else p.high
-                key = "low" if lower else "high"
-                wider = _widened(bound, p.low, p.high, p.log, lower)
-                out.append(
-                    f"the best {p.name} ({value:.4g}) is at the {'lower' if lower else 'upper'} "
-                    f"bound {bound:g} of its range: the best may lie beyond it; widen it "
-                    f"([search_space.{p.name}] {key} = {wider:.3g}, where the value is valid)"
-                )
+        named = [(p.name, value)]
+        if p.type == "layers" and isinstance(value, list | tuple):
+            named = [(layer_units(k), width) for k, width in enumerate(value, 1)]
+        for name, value in named:
+            if p.type == "categorical" or not isinstance(value, int | float) or p.high <= p.low:
+                continue
+            if p.log and value <= 0:
+                continue
+            if p.off is not None and value == p.off and not p.low <= value <= p.high:
+                continue  # the parameter was off in the best trial
+            where = _position(value, p.low, p.high, p.log)
+            for lower, near in ((True, where <= EDGE), (False, where >= 1 - EDGE)):
+                if near:
+                    bound = p.low if lower else p.high
+                    key = "low" if lower else "high"
+                    wider = _widened(bound, p.low, p.high, p.log, lower)
+                    out.append(
+                        f"the best {name} ({value:.4g}) is at the "
+                        f"{'lower' if lower else 'upper'} bound {bound:g} of its range: the best "
+                        f"may lie beyond it; widen it ([search_space.{p.name}] {key} = "
+                        f"{wider:.3g}, where the value is valid)"
+                    )
     return out
 
 

@@ -1,17 +1,16 @@
 """The Optuna and scikit-learn pieces a study file names: sampler, pruner, CV, estimator, study.
 
 Each factory turns one table of the study file (`nnsweep.config.StudySpec`) into the object
-it describes; `create_study` puts them together on the study's storage. `estimator_params`
-turns a study file's parameter names into the estimator's, wherever the sweep hands them to
-it. Leaves out: running anything (`nnsweep.sweep.worker`), and the storage itself
-(`nnsweep.study.storage`).
+it describes; `create_study` puts them together on the study's storage. `suggest_params` draws
+a trial's parameters from the search space: those that apply (``when``), in `draw_order`, a
+layers table as its depth and widths. Leaves out: running anything (`nnsweep.sweep.worker`),
+and the storage itself (`nnsweep.study.storage`).
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from numbers import Integral
 
 import optuna
 from optuna.exceptions import ExperimentalWarning
@@ -21,66 +20,28 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from ..compat.optuna import grid_point
-from ..compat.sklearn import Interval, check_params
-from ..estimator import NeuralNetworkClassifier, check_estimator_params
+from ..estimator import NeuralNetworkClassifier
 from ..study.storage import make_storage
 
 __all__ = [
-    "STUDY_FILE_PARAMS",
     "GridSampler",
     "build_estimator",
-    "check_study_params",
     "create_study",
-    "estimator_params",
+    "draw_order",
     "grid_done",
+    "layer_units",
     "make_cv",
     "make_pruner",
     "make_sampler",
-    "study_param_names",
     "suggest_params",
 ]
 
-
-#: The study files' parameters that the estimator does not take, with their constraints:
-#: one hidden layer's width ``n_hidden`` (0: none), which `estimator_params` maps to
-#: ``hidden_layer_sizes``. The study-file syntax for depth replaces both.
-STUDY_FILE_PARAMS = {"n_hidden": [Interval(Integral, 0, None, closed="left")]}
-
-
-def estimator_params(params):
-    """A study file's (or a trial's) parameters as the estimator's keyword arguments.
-
-    ``n_hidden = n`` becomes ``hidden_layer_sizes = (n,)``, or ``()`` for 0 (softmax
-    regression); every other parameter is the estimator's own, under its own name. The
-    study-file syntax for depth (layers and their widths) replaces this mapping.
-    """
-    params = dict(params)
-    if "n_hidden" in params:
-        n = params.pop("n_hidden")
-        params["hidden_layer_sizes"] = (n,) if n else ()
-    return params
-
-
-def study_param_names():
-    """The parameter names a study file may use: the estimator's and `STUDY_FILE_PARAMS`.
-
-    The ``estimator_params`` to pass to `nnsweep.config.load_study`.
-    """
-    return [*NeuralNetworkClassifier().get_params(), *STUDY_FILE_PARAMS]
-
-
-def check_study_params(params):
-    """`check_estimator_params` for a study file's values, `STUDY_FILE_PARAMS` among them.
-
-    The ``estimator_check`` the command line passes to `nnsweep.config.load_study`.
-    """
-    check_params(STUDY_FILE_PARAMS, params, NeuralNetworkClassifier.__name__)
-    check_estimator_params(params)
+_NOT_DRAWN = object()  # a parameter a trial left out: no condition's value
 
 
 def build_estimator(spec):
     """The study's model: the network with its fixed parameters, after a scaler if asked."""
-    net = NeuralNetworkClassifier(**estimator_params(spec.estimator))
+    net = NeuralNetworkClassifier(**dict(spec.estimator))
     scaler = {"standard": StandardScaler, "minmax": MinMaxScaler}.get(spec.data.preprocessing)
     return Pipeline([("scale", scaler()), ("net", net)]) if scaler else net
 
@@ -98,7 +59,9 @@ def make_sampler(sampler_spec, search_space, seed):
         startup = {"n_startup_trials": sampler_spec.n_startup_trials}
     if name == "tpe":
         multivariate = sampler_spec.multivariate
-        # group=True lets a multivariate TPE model conditional ("off or a range") parameters
+        # group=True lets a multivariate TPE model a conditional space (a when, a layers
+        # table's deeper layers, "off or a range"): jointly within each group of parameters
+        # that the trials drew together
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ExperimentalWarning)
             return optuna.samplers.TPESampler(
@@ -115,9 +78,12 @@ def make_sampler(sampler_spec, search_space, seed):
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False, **startup)
     if name == "grid":
         grid = {}
-        for p in search_space:
+        for p in search_space:  # no when, and a layers table of one depth (the config's rule)
             if p.type == "categorical":
                 grid[p.name] = list(p.choices)
+            elif p.type == "layers":
+                units = list(range(p.low, p.high + 1, p.step))
+                grid |= {layer_units(k): units for k in range(1, p.max_layers + 1)}
             else:
                 grid[p.name] = list(range(p.low, p.high + 1, p.step or 1))
         # The grid's order comes from the seed, and trial i takes point i of that order: every
@@ -180,22 +146,64 @@ def make_pruner(pruner_spec):
     return optuna.pruners.NopPruner()
 
 
-def suggest_params(trial, search_space):
-    """Sample one trial's estimator parameters from a study's search space.
+def layer_units(k):
+    """The Optuna name of hidden layer ``k``'s width (1-based): ``layer_<k>_units``."""
+    return f"layer_{k}_units"
 
-    A parameter with ``off`` set is "off or a range": the trial first chooses
-    ``<name>.enabled`` and takes the ``off`` value when it is False.
+
+def draw_order(search_space):
+    """The search space in the order a trial draws it.
+
+    File order, but each parameter after those its ``when`` names (the config refuses cycles).
     """
-    params = {}
-    for p in search_space:
+    order, left = [], list(search_space)
+    while left:
+        drawn = {p.drawn_as for p in order}
+        p = next(p for p in left if all(name in drawn for name, _ in p.when or ()))
+        order.append(p)
+        left.remove(p)
+    return order
+
+
+def suggest_params(trial, search_space):
+    """Draw one trial's estimator parameters from a study's search space: those that apply.
+
+    A parameter with a ``when`` is drawn only when each parameter it names was drawn with one
+    of its values; else it is left out (the estimator's own value stands). A layers table
+    draws its depth ``n_layers`` (unless it has one depth: min_layers = max_layers), then
+    ``layer_<k>_units`` for k = 1 .. n_layers, and gives ``hidden_layer_sizes = (w_1, ...,
+    w_n)``. A parameter with ``off`` set is "off or a
+    range": the trial first chooses ``<name>.enabled`` and takes the ``off`` value when it is
+    False.
+
+    Returns
+    -------
+    dict
+        ``{estimator parameter: value}`` of the drawn parameters alone.
+    """
+    params, values = {}, {}  # values: what conditions test (a layers table's: its depth)
+    for p in draw_order(search_space):
+        if not all(values.get(name, _NOT_DRAWN) in allowed for name, allowed in p.when or ()):
+            continue
+        if p.type == "layers":
+            n = p.max_layers  # one depth: not a parameter; else drawn first
+            if p.min_layers < n:
+                n = trial.suggest_int(p.drawn_as, p.min_layers, p.max_layers)
+            values[p.drawn_as] = n
+            params[p.name] = tuple(
+                trial.suggest_int(layer_units(k), p.low, p.high, step=p.step or 1, log=p.log)
+                for k in range(1, n + 1)
+            )
+            continue
         if p.off is not None and not trial.suggest_categorical(f"{p.name}.enabled", [False, True]):
-            params[p.name] = p.off
+            value = p.off
         elif p.type == "categorical":
-            params[p.name] = trial.suggest_categorical(p.name, list(p.choices))
+            value = trial.suggest_categorical(p.name, list(p.choices))
         elif p.type == "int":
-            params[p.name] = trial.suggest_int(p.name, p.low, p.high, step=p.step or 1, log=p.log)
+            value = trial.suggest_int(p.name, p.low, p.high, step=p.step or 1, log=p.log)
         else:
-            params[p.name] = trial.suggest_float(p.name, p.low, p.high, step=p.step, log=p.log)
+            value = trial.suggest_float(p.name, p.low, p.high, step=p.step, log=p.log)
+        params[p.name] = values[p.name] = value
     return params
 
 

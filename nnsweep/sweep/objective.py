@@ -21,7 +21,7 @@ from ..estimator import TrainingDivergedError
 from ..stopping import SweepStopped, should_stop
 from ..study.journal import is_disk_error
 from ..study.records import Attr, StopReason, TrialRecord, curve_chunk
-from .factories import estimator_params, suggest_params
+from .factories import suggest_params
 from .scoring import FoldScorer
 
 __all__ = ["CrossValidationObjective"]
@@ -88,8 +88,10 @@ class CrossValidationObjective:
         net = (
             self.estimator.steps[-1][1] if isinstance(self.estimator, Pipeline) else self.estimator
         )
-        set_here = {"epoch_callback", *estimator_params(params)}  # the trial sets these
-        fixed = {k: v for k, v in net.get_params().items() if k not in set_here}
+        # the record: the fixed parameters and the drawn ones; a tuned one not drawn (its
+        # when did not hold) is left out, not recorded at the estimator's default
+        tuned = {"epoch_callback", *(p.name for p in self.search_space)}
+        fixed = {k: v for k, v in net.get_params().items() if k not in tuned}
         trial.set_user_attr(Attr.ESTIMATOR_PARAMS, {**fixed, **params})
         folds = _LockstepFolds(net, params, self._fold_data(), FoldScorer(self.scoring))
         record = TrialRecord(
@@ -151,7 +153,7 @@ class _LockstepFolds:
 
     def __init__(self, net, params, folds, scorer):
         self.folds, self.scorer = folds, scorer
-        self.models = [clone(net).set_params(**estimator_params(params)) for _ in folds]
+        self.models = [clone(net).set_params(**params) for _ in folds]
         self.epochs = [
             m.iter_epochs(X_tr, y_tr)
             for m, (X_tr, y_tr, _, _) in zip(self.models, folds, strict=True)

@@ -20,9 +20,10 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from .. import phases, stopping
+from ..estimator import NeuralNetworkClassifier
 from ..study.records import Attr, count_states
 from . import checks
-from .factories import build_estimator, estimator_params
+from .factories import build_estimator
 from .uncertainty import score_interval, within_noise
 
 __all__ = ["SweepResult", "refit", "summarise_trials"]
@@ -144,10 +145,8 @@ def _simplest(trials, ties, n_features, n_classes):
 
 def n_weights(params, n_features, n_classes):
     """The number of weights (biases left out) of the network that ``params`` describe."""
-    hidden = params.get("hidden_layer_sizes")
-    if hidden is None:  # the study file's one-layer width, until its depth syntax replaces it
-        hidden = (params["n_hidden"],) if params.get("n_hidden") else ()
-    sizes = [n_features, *hidden, n_classes]
+    hidden = params.get("hidden_layer_sizes", NeuralNetworkClassifier().hidden_layer_sizes)
+    sizes = [n_features, *([hidden] if isinstance(hidden, int) else hidden), n_classes]
     return int(sum(a * b for a, b in zip(sizes, sizes[1:], strict=False)))
 
 
@@ -266,10 +265,15 @@ def _test(spec, result, seeds, members, X, y, X_test, y_test):
 
 
 def _with_best(spec, estimator, best_params):
-    """``estimator`` (a clone) with the tuned parameters of ``best_params`` set."""
+    """``estimator`` (a clone) with the tuned parameters of ``best_params`` set.
+
+    Those the trial did not draw are not in ``best_params``: the estimator's own stand. A list
+    (a tuple, through the trial's JSON) is set as a tuple.
+    """
     model = clone(estimator)
     tuned = {p.name for p in spec.search_space}
-    best = estimator_params({k: v for k, v in best_params.items() if k in tuned})
+    best = {k: tuple(v) if isinstance(v, list) else v for k, v in best_params.items()}
+    best = {k: v for k, v in best.items() if k in tuned}
     if isinstance(model, Pipeline):
         best = {f"{model.steps[-1][0]}__{k}": v for k, v in best.items()}
     return model.set_params(**best)

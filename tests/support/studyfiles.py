@@ -1,7 +1,9 @@
 """Small study files for the tests, written from Python dicts.
 
-Every test that needs a study file starts from `TINY`: a digits subset, a two-parameter
-search space, 3-fold CV, a handful of trials. A test changes only what it is about:
+Every test that needs a study file starts from `TINY`: a digits subset, a search space of
+the learning rate and one hidden layer's width (a layers table of one depth: the trials draw
+its width ``layer_1_units``), 3-fold CV, a handful of trials. A test changes only
+what it is about:
 
     write_study(folder, "resume", {"budget": {"n_trials": 6}, "pruner": {"name": "median"}})
 
@@ -10,8 +12,9 @@ Changes merge table by table; a value of None removes the key. The file is writt
 
 The tests that run sweeps on the command line, against real storage and tracking, write theirs
 with `write_cli_study`: keyword arguments for what they vary (the storage, the tracking URI,
-the trials' number and length), or with `write_local_study` when the study lives in a journal
-file and MLflow in a SQLite store under the same folder. `SLOW` makes trials of about a
+the trials' number and length; ``hidden``: the layer's lowest and highest width), or with
+`write_local_study` when the study lives in a journal file and MLflow in a SQLite store under
+the same folder. `SLOW` makes trials of about a
 second, long enough to be caught in the middle; `NO_REFIT` leaves out the refit where it is
 not the subject.
 """
@@ -31,7 +34,14 @@ TINY = {
     },
     "search_space": {
         "learning_rate": {"type": "float", "low": 0.02, "high": 0.3, "log": True},
-        "n_hidden": {"type": "int", "low": 16, "high": 64, "step": 16},
+        "hidden_layer_sizes": {
+            "type": "layers",
+            "min_layers": 1,
+            "max_layers": 1,
+            "low": 16,
+            "high": 64,
+            "step": 16,
+        },
     },
     "cv": {"n_splits": 3},
     "budget": {"n_trials": 4},
@@ -139,7 +149,7 @@ def write_cli_study(
         },
         "search_space": {
             "learning_rate": {"high": 0.2},
-            "n_hidden": {"low": hidden[0], "high": hidden[1]},
+            "hidden_layer_sizes": {"low": hidden[0], "high": hidden[1]},
         },
         "cv": {"n_splits": n_splits},
         "budget": {"n_trials": n_trials},
