@@ -55,7 +55,7 @@ def test_warm_start_adds_the_trials_in_the_space_skips_the_others_and_counts_its
         f"old#{t.number}" for t in inside
     )
     assert {t.value for t in added} == {t.value for t in inside}
-    drawn = {"learning_rate", "n_hidden"}
+    drawn = {"learning_rate", "layer_1_units"}  # one layer always: n_layers is not drawn
     assert all(t.state.name == "COMPLETE" and set(t.params) == drawn for t in added)
     assert count_budget(new) == 3 and len(new.trials) == len(inside) + 3
     said.clear()

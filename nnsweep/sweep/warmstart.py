@@ -17,6 +17,7 @@ the new study's budget. A source is added once: running the command again adds n
 from __future__ import annotations
 
 import json
+import warnings
 
 import optuna
 
@@ -104,8 +105,7 @@ def _in_space(spec, old, new_estimator_params):
         if Attr.WARM_START in t.user_attrs:
             continue  # the source's own warm start: not its finding
         params = dict(t.user_attrs.get(Attr.ESTIMATOR_PARAMS) or t.params)
-        ok = all(_within(space[name], params.get(name)) for name in space)
-        ok = ok and all(
+        ok = all(
             params.get(name) == _as_stored(value)
             for name, value in new_estimator_params.items()
             if name not in space and name in params
@@ -122,28 +122,29 @@ def _as_stored(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def _within(p, value) -> bool:
-    if value is None:
-        return False
-    if p.off is not None and value == p.off:
-        return True
-    if p.type == "categorical":
-        return value in p.choices
-    return p.low <= value <= p.high
+def _inside(distribution, value) -> bool:
+    """Whether ``value`` lies in an Optuna distribution (its public bounds and choices)."""
+    if isinstance(distribution, optuna.distributions.CategoricalDistribution):
+        return value in distribution.choices
+    return distribution.low <= value <= distribution.high
 
 
 def _drawn(spec, t):
     """The old trial's values drawn through the new space (a `FixedTrial`), or None.
 
-    The `FixedTrial` records the new space's distributions, so the added trial is modelled
-    on this study's ranges; an old trial without a value the new space draws gives None.
+    The `FixedTrial` records the new space's distributions (its conditions and layers too),
+    so the added trial is modelled on this study's ranges. An old trial without a value that
+    the new space draws, or with one outside it, gives None.
     """
     fixed = optuna.trial.FixedTrial(dict(t.params))
     try:
-        suggest_params(fixed, spec.search_space)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # out of range: refused just below
+            suggest_params(fixed, spec.search_space)
     except ValueError:
         return None
-    return fixed
+    inside = all(_inside(fixed.distributions[n], v) for n, v in fixed.params.items())
+    return fixed if inside else None
 
 
 def _observed(spec, t, source):
