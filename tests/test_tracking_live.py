@@ -17,7 +17,7 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from nnsweep.study.records import Attr, StudyAttr
+from nnsweep.study.records import Attr
 from nnsweep.sweep import count_budget
 from tests.support.mlflow_server import start_mlflow_server
 from tests.support.processes import (
@@ -32,6 +32,7 @@ from tests.support.readback import (
     check_trials_match_runs,
     load_optuna_study,
     mlflow_runs,
+    trial_run,
     trials_now,
 )
 from tests.support.studyfiles import NO_REFIT, write_cli_study, write_local_study
@@ -126,12 +127,11 @@ def test_a_running_trial_is_live_in_mlflow(tmp_path):
                 return False
             if trial.state != TrialState.RUNNING:
                 raise AssertionError(f"trial ended ({trial.state.name}) before MLflow showed it")
-            run_id = study.user_attrs.get(f"{StudyAttr.MLFLOW_RUN_PREFIX}0")
-            if not run_id:
+            run = trial_run(tracking, "live", 0)
+            if run is None:
                 return False
-            client = _client(tracking)
-            steps = client.get_metric_history(run_id, "val_mean")
-            if client.get_run(run_id).info.status == "RUNNING" and len(steps) >= 2:
+            steps = _client(tracking).get_metric_history(run.info.run_id, "val_mean")
+            if run.info.status == "RUNNING" and len(steps) >= 2:
                 seen.update(steps=len(steps), epochs=len(trial.intermediate_values))
                 return True
             return False

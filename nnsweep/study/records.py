@@ -72,9 +72,6 @@ class StudyAttr:
     STUDY_FILE = "nnsweep_study_file"  # the study file's text, secrets masked
     RESULT = "nnsweep_result"  # the refit's summary (SweepResult.summary())
     MLFLOW_UID = "mlflow_study_uid"  # tells a study from one re-created under its name
-    MLFLOW_EXPERIMENT = "mlflow_experiment_id"
-    MLFLOW_PARENT = "mlflow_parent_run_id"
-    MLFLOW_RUN_PREFIX = "mlflow_run:"  # + trial number: that trial's MLflow run id
 
 
 @dataclass
