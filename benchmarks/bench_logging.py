@@ -9,11 +9,11 @@
    all); the split by process is sampled with psutil every 0.1 s (a lower bound: the last
    tenth of a second of each process is missed). 'other cores': what other processes of the
    machine used meanwhile, from /proc/stat (0 = quiet).
-2. **Where the writer's CPU goes**: cProfile of what the writer process does, run in a fresh
-   process of its own on a finished study of part 1 (an off run's): its imports, a new store,
-   the experiment and parent run, every trial's run, the plots, the result and the model
-   (`nnsweep.tracking.follow.sync_study`, the code ``nnsweep sync`` runs). The top functions
-   by cumulative time (the writer's own code and MLflow's), and by own time.
+2. **Where the writer's CPU goes**: cProfile (CPU time) of what the writer process does, in
+   a fresh process that follows a sweep run with MLflow off as the writer process follows
+   its command's (`nnsweep.tracking.follow.follow`, then its end phases: the last trials, the
+   plots, the result and the model): its imports, a new store, the experiment and parent
+   run, every trial's run. The top functions by cumulative time, and by own time.
 3. **How live it is**: one more run with MLflow on, watched from outside every 0.1 s
    (read-only SQLite queries): trial start to run visible, epoch to metric visible.
 """
@@ -144,19 +144,25 @@ def profile_writer(workdir, study_file, top=30):
     profiler.enable()
     from nnsweep.config import load_study
     from nnsweep.study.storage import load_study as open_study
-    from nnsweep.tracking import StudyWriter
-    from nnsweep.tracking.follow import follow
+    from nnsweep.tracking.follow import _end, follow
+    from nnsweep.tracking.writer import StudyWriter
 
     os.chdir(workdir)
     spec = load_study(study_file)
     study = open_study(spec)
     writer = StudyWriter(spec)
-    follow(writer, study, queue.Queue(), idle_end=lambda: sweep.poll() is not None)
-    writer.sync(study)
-    writer.end(study, "FINISHED")
+    messages = queue.Queue()
+
+    def sweep_ended():  # as the command says it: the trials are done, then the result is in
+        sweep.wait()
+        messages.put(("trials-done",))
+        messages.put(("finish",))
+
+    threading.Thread(target=sweep_ended, daemon=True).start()
+    code = _end(writer, study, follow(writer, study, messages), messages)
     profiler.disable()
     cpu = time.process_time() - c0
-    assert sweep.wait() == 0
+    assert sweep.wait() == 0 and code == 0, (sweep.returncode, code)
     out = {"cpu": cpu}
     skip = ("<frozen importlib", "~:0(<built-in method builtins.exec>)", "__import__>")
     for key, column in (("cumulative", 3), ("own", 2)):
@@ -373,9 +379,10 @@ def main(argv=None):
             "2. Where the writer's CPU goes: the top functions by cumulative time",
             profile_columns,
             profile["cumulative"],
-            note=f"cProfile of `sync_study` on the first off run's finished study, a new store, "
-            f"in a fresh process, imports included: {profile['cpu']:.2f} s of CPU in all "
-            "(the profiler's own overhead included).",
+            note="cProfile (CPU time) of the writer's work following a sweep, in a fresh "
+            f"process, imports included: {profile['cpu']:.2f} s of CPU in all, the profiler's "
+            "own overhead included (it about doubles the time of Python-heavy code: the "
+            "writer's unprofiled CPU is part 1's).",
         ),
         table("", profile_columns, profile["own"][:15], note="By own time:"),
         table(
