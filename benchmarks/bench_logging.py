@@ -320,14 +320,14 @@ def main(argv=None):
                 f"{med['wall']:+.1f}",
             ]
         ]
+        (tmp / "profile").mkdir()
         out = subprocess.run(
             [sys.executable, __file__, "--profile", str(tmp / "profile"), str(study_file)],
-            check=True,
             capture_output=True,
             text=True,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
-        (tmp / "profile").mkdir()
+        assert out.returncode == 0, out.stderr[-3000:]
         profile = json.loads(out.stdout.strip().splitlines()[-1])
         data["writer_profile"] = profile
         lat_dir = tmp / "latency"

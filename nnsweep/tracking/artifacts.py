@@ -161,7 +161,6 @@ def log_model(client, uri: str, spec, run_id: str, result: dict) -> None:
         if value is not None:
             client.set_model_version_tag(name, version, key, str(value))
     client.set_tag(run_id, "nnsweep.model", f"models:/{name}@best (version {version})")
-    _log.info("MLflow: registered %s version %s, alias best", name, version)
 
 
 def log_plots(client, study, run_id: str) -> None:

@@ -85,35 +85,36 @@ def search_all(client, experiment_id: str, filter_string: str) -> list:
             return out
 
 
-def open_parent(client, spec, study, experiment_id: str, uid: str, uri: str) -> tuple[str, bool]:
-    """The study's parent run, found or created: ``(run id, found)``.
+def open_parent(writer, study) -> str:
+    """The id of the study's parent run in ``writer``'s experiment, found or created.
 
     Its params, study file and tags are logged on every call (what it already has is kept).
     """
-    info = study.user_attrs.get(StudyAttr.DATASET)
+    spec, client, info = writer.spec, writer.client, writer.dataset_info
     which = (
         f"tags.`{pl.STUDY_TAG}` = '{quote(spec.name)}' AND tags.`{pl.ROLE_TAG}` = "
-        f"'study' AND tags.`{pl.UID_TAG}` = '{uid}'"
+        f"'study' AND tags.`{pl.UID_TAG}` = '{writer.uid}'"
     )
     tags = {
-        **pl.context_tags(spec, uid, info),
+        **pl.context_tags(spec, writer.uid, info),
         pl.ROLE_TAG: "study",
         "optuna.direction": study.direction.name,
-        "nnsweep.tracking_uri": redact_url(uri),
+        "nnsweep.tracking_uri": redact_url(writer.uri),
         "nnsweep.study.storage": redact_url(spec.storage.url),
     }
     if spec.description:
         tags["mlflow.note.content"] = spec.description
-    found = search_all(client, experiment_id, which)
-    if found:
-        run_id = found[0].info.run_id
-    else:
-        run_id = client.create_run(experiment_id, tags=tags, run_name=spec.name).info.run_id
+    found = search_all(client, writer.experiment_id, which)
+    run_id = (
+        found[0].info.run_id
+        if found
+        else client.create_run(writer.experiment_id, tags=tags, run_name=spec.name).info.run_id
+    )
     log_params_once(client, run_id, pl.spec_params(spec, info))
     text = study.user_attrs.get(StudyAttr.STUDY_FILE) or redact_text(spec.source_text)
     log_study_text(client, spec, run_id, text)
     client.log_batch(run_id, tags=pl.as_entities(tags=tags)[1])
-    return run_id, bool(found)
+    return run_id
 
 
 def trial_runs(client, experiment_id: str, parent_run_id: str) -> dict[int, TrialRun]:
@@ -127,17 +128,17 @@ def trial_runs(client, experiment_id: str, parent_run_id: str) -> dict[int, Tria
     return runs
 
 
-def create_trial_run(client, spec, uid, info, experiment_id, parent_run_id, t) -> TrialRun:
-    """A new run for trial ``t``, started when the trial started, tagged to be found again."""
+def create_trial_run(writer, t) -> TrialRun:
+    """A new run for trial ``t`` under the parent run: started when the trial was, tagged."""
     tags = {
-        **pl.context_tags(spec, uid, info),
-        pl.PARENT_TAG: parent_run_id,
+        **pl.context_tags(writer.spec, writer.uid, writer.dataset_info),
+        pl.PARENT_TAG: writer.parent_run_id,
         pl.ROLE_TAG: "trial",
         pl.TRIAL_TAG: str(t.number),
         pl.TRIAL_ID_TAG: str(trial_id(t)),
     }
-    run = client.create_run(
-        experiment_id,
+    run = writer.client.create_run(
+        writer.experiment_id,
         start_time=ms(t.datetime_start),
         tags=tags,
         run_name=f"trial-{t.number:04d}",

@@ -14,8 +14,6 @@ which trial's is `nnsweep.tracking.runs`'.
 
 from __future__ import annotations
 
-import logging
-
 import optuna
 from mlflow.entities import Metric
 
@@ -35,7 +33,6 @@ from .runs import (
 from .store import absolute_uri, open_store
 from .util import TrackingError
 
-_log = logging.getLogger(__name__)
 TrialState = optuna.trial.TrialState
 BUSY = "another MLflow writer of this study is running ({holder}; lock {path})"
 
@@ -53,8 +50,9 @@ class StudyWriter:
 
     Attributes
     ----------
-    experiment_id, parent_run_id : str or None
-        Set by `connect`.
+    experiment_id, parent_run_id, uid, dataset_info
+        The experiment's and the parent run's ids, the study's ``mlflow_study_uid`` and its
+        data set's description: set by `connect`.
     lock : nnsweep.study.flock.FileLock
         The study's writer lock, held from `connect` on (`close` releases it).
     counts : dict
@@ -64,15 +62,13 @@ class StudyWriter:
     def __init__(self, spec, client=None):
         self.spec = spec
         self.uri = absolute_uri(spec.tracking.uri)
-        self.experiment_name = spec.tracking.experiment or spec.name
         self._client = client  # made on first use: inside the writer's retries
         self.lock = writer_lock(spec)
-        self.experiment_id: str | None = None
-        self.parent_run_id: str | None = None
+        self.experiment_id = self.parent_run_id = self.uid = self.dataset_info = None
         self.counts = dict(created=0, updated=0, finished=0)
         self.trials: dict[int, TrialRun] = {}  # trial number -> its run; set by connect
         self._best_steps: set[int] = set()
-        self._uid, self._info, self._inputs = "", None, []
+        self._inputs = []
 
     @property
     def client(self):
@@ -100,24 +96,16 @@ class StudyWriter:
         """
         if not self.lock.held:
             take_exclusive(self.lock, BUSY, wait)
-        self.experiment_id = active_experiment(self.client, self.experiment_name, self.uri)
-        self._uid = study_uid(study)
-        self._info = study.user_attrs.get(StudyAttr.DATASET)
-        self._inputs = pl.dataset_input(self._info)
-        self.parent_run_id, resumed = open_parent(
-            self.client, self.spec, study, self.experiment_id, self._uid, self.uri
-        )
+        name = self.spec.tracking.experiment or self.spec.name
+        self.experiment_id = active_experiment(self.client, name, self.uri)
+        self.uid, self.dataset_info = study_uid(study), study.user_attrs.get(StudyAttr.DATASET)
+        self._inputs = pl.dataset_input(self.dataset_info)
+        self.parent_run_id = open_parent(self, study)
         if status:
             self.client.update_run(self.parent_run_id, status=status)
         self.trials = trial_runs(self.client, self.experiment_id, self.parent_run_id)
         history = self.client.get_metric_history(self.parent_run_id, "best_cv_mean")
         self._best_steps = {m.step for m in history}
-        _log.info(
-            "MLflow: %s parent run %s of experiment %r",
-            "resumed" if resumed else "created",
-            self.parent_run_id,
-            self.experiment_name,
-        )
 
     # ------------------------------------------------------------------ sync
     def pending(self, study) -> int:
@@ -131,8 +119,8 @@ class StudyWriter:
                 n += 1
         return n
 
-    def sync(self, study) -> int:
-        """One pass: push what MLflow lacks of every trial. Returns the runs written to.
+    def sync(self, study) -> None:
+        """One pass: push what MLflow lacks of every trial.
 
         Raises whatever the MLflow client raises (the caller retries): nothing in the study
         changes, and what was pushed stays pushed.
@@ -140,25 +128,15 @@ class StudyWriter:
         if self.parent_run_id is None:
             raise TrackingError("StudyWriter.connect(study) first")
         trials = study.get_trials(deepcopy=False)
-        touched = 0
         for t in trials:
             run = self.trials.get(t.number)
             if t.state != TrialState.WAITING and not (run is not None and run.final):
-                touched += self._push(t, run)
+                self._push(t, run)
         self._push_best(trials)
-        return touched
 
-    def _push(self, t, run: TrialRun | None) -> int:
+    def _push(self, t, run: TrialRun | None) -> None:
         if run is None:
-            run = self.trials[t.number] = create_trial_run(
-                self.client,
-                self.spec,
-                self._uid,
-                self._info,
-                self.experiment_id,
-                self.parent_run_id,
-                t,
-            )
+            run = self.trials[t.number] = create_trial_run(self, t)
             self.counts["created"] += 1
         params = pl.trial_params(t)
         metrics = pl.curve_metrics(t, run.epochs)
@@ -169,7 +147,7 @@ class StudyWriter:
             tags = pl.final_tags(t)
         new_params = params if len(params) != run.params else {}
         if not (new_params or metrics or finished):
-            return 0
+            return
         if finished:
             if self._inputs:
                 self.client.log_inputs(run.run_id, self._inputs)
@@ -191,7 +169,6 @@ class StudyWriter:
             self.counts["finished"] += 1
         else:
             self.counts["updated"] += 1
-        return 1
 
     def _push_best(self, trials) -> None:
         """``best_cv_mean`` on the parent: a point at step = trial number at each new best."""
