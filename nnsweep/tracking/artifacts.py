@@ -38,7 +38,6 @@ def prewarm(model_format: str = "cloudpickle") -> None:
     """
     with contextlib.suppress(Exception):
         import mlflow.sklearn  # noqa: F401
-        from mlflow.models import infer_signature  # noqa: F401
 
         if model_format == "skops":
             import skops.io  # noqa: F401
@@ -59,8 +58,7 @@ def log_params_once(client, run_id: str, params: dict) -> None:
             "; ".join(changed),
         )
     entities, _ = pl.as_entities({k: v for k, v in params.items() if k not in have})
-    for i in range(0, len(entities), 100):  # MLflow's limit of params per batch
-        client.log_batch(run_id, params=entities[i : i + 100])
+    client.log_batch(run_id, params=entities)  # MLflow's client splits it at its limit
 
 
 def log_result(client, uri, spec, run_id: str, result: dict) -> None:
@@ -124,7 +122,6 @@ def log_model(client, uri: str, spec, run_id: str, result: dict) -> None:
     machine: trusted), with the input example saved beside it.
     """
     import joblib
-    from mlflow.models import infer_signature
 
     path = Path(result["model_path"])
     if not path.is_file():
@@ -133,7 +130,6 @@ def log_model(client, uri: str, spec, run_id: str, result: dict) -> None:
     model = joblib.load(path)
     example = path.with_name("X_example.npy")
     X = np.load(example) if example.is_file() else None
-    signature = None if X is None else infer_signature(X, model.predict(X))
     name = f"nnsweep-{spec.name}"
     save_as = _serialization(model, getattr(spec.tracking, "model_format", "cloudpickle"))
     with _tracking_uri(uri):
@@ -141,8 +137,7 @@ def log_model(client, uri: str, spec, run_id: str, result: dict) -> None:
             model,
             run_id=run_id,
             name="model",
-            signature=signature,
-            input_example=X,
+            input_example=X,  # MLflow infers the signature from it
             registered_model_name=name,
             pip_requirements=_pip_requirements(save_as["serialization_format"]),
             code_paths=[str(Path(__file__).resolve().parents[1])],  # the nnsweep package
@@ -165,11 +160,8 @@ def log_model(client, uri: str, spec, run_id: str, result: dict) -> None:
 
 def log_plots(client, study, run_id: str) -> None:
     """Optuna's matplotlib plots and the best learning curves, as PNG artifacts."""
-    try:
-        import matplotlib
-    except ImportError:
-        _log.warning("matplotlib is not installed: no study plots logged")
-        return
+    import matplotlib
+
     if "matplotlib.pyplot" not in sys.modules:  # nobody chose a backend yet: headless
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -207,8 +199,6 @@ def log_plots(client, study, run_id: str) -> None:
             notes.append("learning_curves: skipped, no complete trial has curve_val_mean")
         else:
             client.log_figure(run_id, fig, "plots/learning_curves.png")
-    for note in notes:
-        _log.info("MLflow plots: %s", note)
     if notes:
         client.log_text(run_id, "\n".join(notes) + "\n", "plots/NOTES.txt")
 

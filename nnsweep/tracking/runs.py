@@ -22,6 +22,7 @@ import uuid
 from dataclasses import dataclass
 
 from mlflow.entities import ViewType
+from mlflow.utils import get_results_from_paginated_fn
 
 from ..compat.optuna import trial_id
 from ..study.records import StudyAttr
@@ -33,7 +34,7 @@ from .util import TrackingError, ms, quote
 
 __all__ = ["TrialRun", "active_experiment", "create_trial_run", "open_parent", "trial_runs"]
 
-PAGE = 1000  # runs per search page; also MLflow's limit of metrics per log_batch
+PAGE = 1000  # runs per search page
 
 
 @dataclass
@@ -69,20 +70,17 @@ def study_uid(study) -> str:
 
 def search_all(client, experiment_id: str, filter_string: str) -> list:
     """Every active run of the experiment matching ``filter_string``, oldest first."""
-    out, token = [], None
-    while True:
-        page = client.search_runs(
+    return get_results_from_paginated_fn(
+        lambda n, token: client.search_runs(
             [experiment_id],
             filter_string,
             ViewType.ACTIVE_ONLY,
-            max_results=PAGE,
+            max_results=n,
             order_by=["attributes.start_time ASC"],
             page_token=token,
-        )
-        out.extend(page)
-        token = page.token
-        if not token:
-            return out
+        ),
+        PAGE,
+    )
 
 
 def open_parent(writer, study) -> str:

@@ -22,7 +22,6 @@ from ..study.records import StudyAttr
 from . import payload as pl
 from .artifacts import log_plots, log_result
 from .runs import (
-    PAGE,
     TrialRun,
     active_experiment,
     create_trial_run,
@@ -151,16 +150,10 @@ class StudyWriter:
         if finished:
             if self._inputs:
                 self.client.log_inputs(run.run_id, self._inputs)
-            tags[pl.SYNCED_TAG] = t.state.name  # with the last batch: then only the status
+            tags[pl.SYNCED_TAG] = t.state.name  # final once the end status is set too, after
         param_entities, tag_entities = pl.as_entities(new_params, tags)
-        pages = range(0, max(len(metrics), 1), PAGE)
-        for i in pages:
-            self.client.log_batch(
-                run.run_id,
-                metrics=metrics[i : i + PAGE],
-                params=param_entities if i == 0 else [],
-                tags=tag_entities if i == pages[-1] else [],
-            )
+        # MLflow's client splits a batch at its limits (1000 metrics, 100 params or tags)
+        self.client.log_batch(run.run_id, metrics, param_entities, tag_entities)
         run.params, run.epochs = len(params), pl.curves_known(t)
         if finished:
             status = pl.END_STATUS[t.state][0]
