@@ -6,7 +6,9 @@
 * a real ``mlflow server`` killed mid-sweep and restarted on the same port: the sweep goes on,
   the writer says it is behind, catches up, and every trial has exactly one run;
 * the command killed with SIGKILL mid-sweep, then run again: one run per trial, one parent;
-* ``nnsweep sync`` after workers added by hand (which never touch MLflow).
+* ``nnsweep sync`` after workers added by hand (which never touch MLflow);
+* the sweep's writer while another writer holds the study's writer lock: it says who, and
+  takes over once the lock is free.
 """
 
 import signal
@@ -17,6 +19,8 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
+from nnsweep.config import load_study
+from nnsweep.study.locks import writer_lock
 from nnsweep.study.records import Attr
 from nnsweep.sweep import count_budget
 from tests.support.mlflow_server import start_mlflow_server
@@ -238,3 +242,30 @@ def test_sync_puts_the_trials_of_workers_added_by_hand_in_mlflow(tmp_path):
     check_trials_match_runs(study, tracking, "byhand")
     again = run_nnsweep("sync", study_file, cwd=tmp_path)
     assert "runs created 0, finished 0" in again.stdout
+
+
+def test_the_sweeps_writer_says_who_holds_the_writer_lock_and_takes_over(tmp_path):
+    """Another writer (here this test, as a ``nnsweep sync --follow`` would) holds the study's
+    writer lock when the sweep starts: the sweep trains all the same, its writer says who
+    holds the lock, and once it is free puts every trial in MLflow."""
+    study_file, storage, tracking = write_local_study(tmp_path, "taken", n_trials=4, n_jobs=1)
+    lock = writer_lock(load_study(study_file))
+    assert lock.acquire(blocking=False)
+    lock.note_holder("pid 4242 on elsewhere, `nnsweep sync taken.toml --follow`, since 12:00")
+    proc, output = start_nnsweep("run", study_file, "--no-progress", cwd=tmp_path)
+    try:
+        wait_for(lambda: _finished(storage, "taken") >= 1, timeout=150, what="a finished trial")
+        wait_for(
+            lambda: "another MLflow writer of this study is running (pid 4242" in output()[1],
+            timeout=60,
+            what="the writer saying who holds the lock",
+        )
+        assert trial_run(tracking, "taken", 0) is None  # nothing written meanwhile
+        lock.release()
+        rc = wait_exit(proc, 240, output, "the sweep")
+    finally:
+        lock.release()
+        kill_group(proc)
+    out, err = output()
+    assert rc == 0, out[-2000:] + err[-3000:]
+    check_trials_match_runs(load_optuna_study("taken", storage), tracking, "taken")
