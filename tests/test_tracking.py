@@ -525,6 +525,14 @@ def test_a_new_sqlite_store_is_whole_or_absent(tmp_path, monkeypatch):
     assert [e.name for e in client.search_experiments()] == ["Default"]
 
 
+def test_without_a_writable_cache_the_empty_store_is_made_beside_the_store(tmp_path, monkeypatch):
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "not-a-folder"))
+    client = open_store(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    assert [e.name for e in client.search_experiments()] == ["Default"]
+    assert [p.name for p in (tmp_path / "mlruns").glob(".mlflow-*-empty.db")] != []
+
+
 def test_a_copied_store_is_the_store_mlflows_migrations_make(tmp_path, monkeypatch):
     """The copy of the empty store, once MLflow opened it, has the tables, indexes, schema
     version and Default experiment that MLflow's own migrations give a new store in the same

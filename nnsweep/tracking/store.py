@@ -145,16 +145,18 @@ def create_sqlite_store(path: Path) -> None:
     Default experiment when it first opens it, as after its own migrations.
     """
     if not path.exists():
-        _put_in_place(path, lambda building: building.write_bytes(empty_store().read_bytes()))
+        empty = empty_store(path.parent)
+        _put_in_place(path, lambda building: building.write_bytes(empty.read_bytes()))
 
 
-def empty_store() -> Path:
-    """The empty store of this MLflow version, in the user's cache (made the first time)."""
+def empty_store(fallback: Path) -> Path:
+    """The empty store of this MLflow version, made the first time.
+
+    In the user's cache (``$XDG_CACHE_HOME/nnsweep``, default ``~/.cache/nnsweep``), or in
+    ``fallback`` where that cannot be written.
+    """
     import mlflow
     from mlflow import MlflowClient
-
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    path = cache / "nnsweep" / f"mlflow-{mlflow.__version__}.db"
 
     def build(building: Path) -> None:
         # a new name each time: MLflow keeps one store object per URI, tables and all
@@ -162,8 +164,15 @@ def empty_store() -> Path:
         with contextlib.closing(sqlite3.connect(building)) as db, db:
             db.execute("DELETE FROM experiments")  # Default: each store makes its own
 
-    if not path.exists():
-        _put_in_place(path, build)
+    name = f".mlflow-{mlflow.__version__}-empty.db"
+    path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nnsweep" / name
+    try:
+        if not path.exists():
+            _put_in_place(path, build)
+    except OSError:  # a home folder that cannot be written
+        path = fallback / name
+        if not path.exists():
+            _put_in_place(path, build)
     return path
 
 
