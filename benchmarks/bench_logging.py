@@ -4,7 +4,8 @@
    points (``learning_rate`` 6 values x ``n_hidden`` 4 values, the grid sampler: the same
    trials in every run, whatever the timing), no pruner, 2 workers, the refit on: the whole
    of ``nnsweep run``. Runs alternate off / on (``--pairs`` pairs), each in a fresh folder
-   (MLflow on: a new SQLite store). CPU is the whole process tree's: the command, its workers
+   (MLflow on: a new SQLite store, a copy of the empty one that an earlier run of this
+   MLflow version left in the user's cache). CPU is the whole process tree's: the command, its workers
    and the MLflow writer (``getrusage(RUSAGE_CHILDREN)`` around the command, which reaps them
    all); the split by process is sampled with psutil every 0.1 s (a lower bound: the last
    tenth of a second of each process is missed). 'other cores': what other processes of the
