@@ -1,34 +1,36 @@
-"""What MLflow costs a sweep: the whole `make sweep` with MLflow on and off, the same work.
+"""What MLflow costs a sweep, in CPU seconds, against its budget of 4 s + 35 ms a trial.
 
-Two measurements, in this one run:
-
-1. **The whole command, the same trials on and off.** `nnsweep run studies/digits.toml`
-   (what `make sweep` runs: 2 worker processes) needs a fixed workload to compare on and
-   off: with 2 workers TPE's choices and the median pruner's decisions depend on timing, so
-   two runs of the plain study do different work (different numbers of epochs).
-   So one reference run of the study (MLflow off) is recorded, and then replayed: each
-   replay run gets the reference's 60 trials queued in its study (``enqueue_trial``: the
-   same parameters), each trial capped at the epochs it ran in the reference (a
-   ``max_epochs`` choice in the search space) and no pruner, so every trial trains exactly
-   as in the reference, in whatever order the workers take them. Replays alternate MLflow
-   off / on, in fresh directories; "new store" runs create `mlruns/mlflow.db` (MLflow's
-   schema migrations: the first `make sweep` of a clone), "existing store" runs find it
-   created (every later `make sweep`). Wall time of the whole command, CPU time of it and
-   its worker processes, and the CPU other processes used meanwhile (from /proc/stat).
-2. **Where the writer's time goes**, in processes of their own: its imports and opening the
-   store (new, existing), its passes over the reference trials (live and final), and the end
-   of the sweep (plots, the model's imports, the model logged and registered).
-3. **How live it is**: trial start to run visible, epoch to metric visible.
+1. **The fixed grid, MLflow on and off.** `studies/digits.toml` reduced to a grid of 24
+   points (``learning_rate`` 6 values x ``n_hidden`` 4 values, the grid sampler: the same
+   trials in every run, whatever the timing), no pruner, 2 workers, the refit on: the whole
+   of ``nnsweep run``. Runs alternate off / on (``--pairs`` pairs), each in a fresh folder
+   (MLflow on: a new SQLite store, a copy of the empty one that an earlier run of this
+   MLflow version left in the user's cache). CPU is the whole process tree's: the command, its workers
+   and the MLflow writer (``getrusage(RUSAGE_CHILDREN)`` around the command, which reaps them
+   all); the split by process is sampled with psutil every 0.1 s (a lower bound: the last
+   tenth of a second of each process is missed). 'other cores': what other processes of the
+   machine used meanwhile, from /proc/stat (0 = quiet).
+2. **Where the writer's CPU goes**: cProfile (CPU time) of what the writer process does, in
+   a fresh process that follows a sweep run with MLflow off as the writer process follows
+   its command's (`nnsweep.tracking.follow.follow`, then its end phases: the last trials, the
+   plots, the result and the model): its imports, a new store, the experiment and parent
+   run, every trial's run. The top functions by cumulative time, and by own time.
+3. **How live it is**: one more run with MLflow on, watched from outside every 0.1 s
+   (read-only SQLite queries): trial start to run visible, epoch to metric visible.
 """
 
 import argparse
+import cProfile
+import io
 import json
 import os
+import pstats
 import resource
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 from pathlib import Path
@@ -36,9 +38,9 @@ from pathlib import Path
 import common
 
 common.blas_threads(1)
-os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 import optuna  # noqa: E402
+import psutil  # noqa: E402
 from common import ROOT, cpu_busy_seconds, loadavg, table  # noqa: E402
 
 from nnsweep.study.records import Attr  # noqa: E402
@@ -47,26 +49,70 @@ from tests.support.studyfiles import to_toml  # noqa: E402
 
 STUDY = ROOT / "studies" / "digits.toml"
 NAME = "digits"
+LEARNING_RATES = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
+N_HIDDEN = (64, 256, 64)  # 64, 128, 192, 256
+BUDGET_S, PER_TRIAL_S = 4.0, 0.035  # issue #18: MLflow's CPU within 4 s + 35 ms a trial
 
 
-def run_cli(cwd, study_file, tracking, n_trials=None):
-    """`nnsweep run` in ``cwd``: wall s, CPU s (command + workers), other processes' cores."""
+def grid_study_file(folder, n_trials):
+    """studies/digits.toml on the fixed grid: grid sampler, no pruner, 2 workers, no timeout."""
+    study = tomllib.loads(STUDY.read_text())
+    study["search_space"] = {
+        "learning_rate": {"type": "categorical", "choices": LEARNING_RATES},
+        "n_hidden": dict(zip(("type", "low", "high", "step"), ("int", *N_HIDDEN), strict=True)),
+    }
+    study["sampler"] = {"name": "grid", "seed": 0}
+    study["pruner"] = {"name": "none"}
+    study["budget"] = {"n_trials": n_trials}
+    study["workers"] = {"n_jobs": 2}
+    path = Path(folder) / "digits-grid.toml"
+    path.write_text(to_toml(study))
+    return path
+
+
+def role(proc):
+    """Which part of the tree a process is: the command, a worker, the MLflow writer."""
+    cmdline = " ".join(proc.cmdline())
+    if "nnsweep.tracking.follow" in cmdline:
+        return "writer"
+    if "nnsweep" in cmdline and " run " in f"{cmdline} ":
+        return "command"
+    return "workers"
+
+
+def run_cli(cwd, study_file, tracking):
+    """``nnsweep run`` in ``cwd``: wall s, tree CPU s, CPU s by role, other processes' cores."""
     cmd = [sys.executable, "-m", "nnsweep", "run", str(study_file), "--no-progress"]
-    cmd += ["--set", "budget.timeout=100000"]
-    if n_trials:
-        cmd += ["--n-trials", str(n_trials)]
     if not tracking:
         cmd.append("--no-tracking")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("MLFLOW_TRACKING_URI", None)
     r0, b0 = resource.getrusage(resource.RUSAGE_CHILDREN), cpu_busy_seconds()
     start = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL)
+    seen = {}  # pid -> (role, cpu seconds last seen)
+    top = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        try:
+            for p in [top, *top.children(recursive=True)]:
+                with p.oneshot():
+                    times = p.cpu_times()
+                    seen[p.pid] = (
+                        seen.get(p.pid, (None,))[0] or role(p),
+                        times.user + times.system,
+                    )
+        except psutil.Error:
+            pass
+        time.sleep(0.1)
     wall = time.perf_counter() - start
+    assert proc.returncode == 0, f"nnsweep run exited {proc.returncode}"
     r1, b1 = resource.getrusage(resource.RUSAGE_CHILDREN), cpu_busy_seconds()
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     other = None if b0 is None or b1 is None else max(0.0, (b1 - b0) - cpu) / wall
-    return wall, cpu, other
+    by_role = {"command": 0.0, "workers": 0.0, "writer": 0.0}
+    for name, seconds in seen.values():
+        by_role[name] += seconds
+    return {"wall": wall, "cpu": cpu, "other": other, **by_role}
 
 
 def load_trials(cwd):
@@ -75,129 +121,80 @@ def load_trials(cwd):
     return sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
 
 
-def replay_study_file(folder, epochs):
-    """studies/digits.toml, random sampler, no pruner, ``max_epochs`` a choice of ``epochs``."""
-    study = tomllib.loads(STUDY.read_text())
-    study["estimator"].pop("max_epochs", None)
-    study["search_space"]["max_epochs"] = {"type": "categorical", "choices": sorted(set(epochs))}
-    study["sampler"] = {"name": "random", "seed": study["sampler"].get("seed", 0)}
-    study["pruner"] = {"name": "none"}  # every queued trial trains its epochs in full
-    path = Path(folder) / "digits-replay.toml"
-    path.write_text(to_toml(study))
-    return path
+# ----------------------------------------------------------------------------- the profile
+def profile_writer(workdir, study_file, top=30):
+    """Part 2, in a process of its own: what the writer process does, under cProfile.
 
-
-def prepare_replay(cwd, reference, make_store):
-    """A fresh directory whose study has the reference trials queued (and maybe a store)."""
-    cwd.mkdir()
-    storage = make_storage(str(cwd / "mlruns" / "optuna" / f"{NAME}.log"))
-    study = optuna.create_study(study_name=NAME, storage=storage, direction="maximize")
-    for t in reference:
-        study.enqueue_trial({**t.params, "max_epochs": max(1, t.user_attrs[Attr.N_EPOCHS])})
-    if make_store:  # what `make sweep` finds from its second run on: the store exists
-        code = (
-            "from mlflow import MlflowClient; "
-            f"MlflowClient(tracking_uri='sqlite:///{cwd}/mlruns/mlflow.db').search_experiments()"
-        )
-        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
-
-
-# ----------------------------------------------------------------------------- components
-def components(workdir, reference_dir):
-    """Section 2, run in a process of its own: CPU seconds of each part (printed as JSON).
-
-    What the writer process does, part by part: its imports (a fresh process, as the writer
-    is), opening the store (new), connecting (experiment, parent run), projecting each
-    reference trial (three live passes while it "trains", then its end), the plots, the
-    imports the model needs, and logging and registering the model.
+    A sweep runs with MLflow off (a subprocess); this process follows its study as the
+    writer process does (`nnsweep.tracking.follow.follow`: a pass a second while it runs,
+    then the plots, the result and the model), imports and the new store included. Prints
+    the CPU seconds and the top functions as JSON.
     """
+    import queue
+
+    cmd = [sys.executable, "-m", "nnsweep", "run", str(study_file), "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    sweep = subprocess.Popen(
+        [*cmd, "--no-tracking"], cwd=workdir, env=env, stdout=subprocess.DEVNULL
+    )
+    journal = Path(workdir) / "mlruns" / "optuna" / f"{NAME}.log"
+    while not journal.exists() or load_trials_or_none(workdir) is None:
+        time.sleep(0.05)
+    profiler = cProfile.Profile(time.process_time)  # CPU, not wall: the machine is shared
     c0 = time.process_time()
+    profiler.enable()
+    from nnsweep.config import load_study
+    from nnsweep.study.storage import load_study as open_study
+    from nnsweep.tracking.follow import _end, follow
     from nnsweep.tracking.writer import StudyWriter
 
-    out = {"import_writer": time.process_time() - c0}
-    from nnsweep.config import load_study
-    from nnsweep.datasets import load_dataset
-    from nnsweep.study.records import Attr
-    from nnsweep.sweep import record_study
-
-    uri = f"sqlite:///{workdir}/mlruns/mlflow.db"
-    spec = load_study(STUDY, overrides={"tracking.uri": uri})
-    dataset = load_dataset("digits")
-    storage = make_storage(str(Path(workdir) / "journal.log"))
-    study = optuna.create_study(study_name=NAME, storage=storage, direction="maximize")
-    record_study(study, spec, dataset)
-    c = time.process_time()
+    os.chdir(workdir)
+    spec = load_study(study_file)
+    study = open_study(spec)
     writer = StudyWriter(spec)
-    out["open_new_store"] = time.process_time() - c
-    c = time.process_time()
-    writer.connect(study)
-    out["connect"] = time.process_time() - c
-    live, ends = [], []
-    curves = (Attr.CURVE_VAL_MEAN, Attr.CURVE_LOSS_MEAN, Attr.CURVE_TIME)
-    for ref in load_trials(reference_dir):
-        trial = study.ask()
-        n = ref.user_attrs.get(Attr.N_EPOCHS) or 0
-        for part in (n // 3, 2 * n // 3):  # two live flushes, each followed by a pass
-            for key in curves:
-                trial.set_user_attr(key, (ref.user_attrs.get(key) or [])[:part])
-            c = time.process_time()
-            writer.sync(study)
-            live.append(time.process_time() - c)
-        for key, value in ref.user_attrs.items():
-            if key != "worker":
-                trial.set_user_attr(key, value)
-        if ref.state == optuna.trial.TrialState.COMPLETE:
-            study.tell(trial, ref.value)
-        else:
-            study.tell(trial, state=ref.state)
-        c = time.process_time()
-        writer.sync(study)
-        ends.append(time.process_time() - c)
-    out["live_pass_ms"] = 1000 * statistics.mean(live)
-    out["trial_end_ms"] = 1000 * statistics.mean(ends)
-    out["n_trials"] = len(ends)
+    messages = queue.Queue()
 
-    from nnsweep.estimator import NeuralNetworkClassifier
-    from nnsweep.tracking import artifacts
+    def sweep_ended():  # as the command says it: the trials are done, then the result is in
+        sweep.wait()
+        messages.put(("trials-done",))
+        messages.put(("finish",))
 
-    c = time.process_time()
-    writer.plots(study)
-    out["log_plots"] = time.process_time() - c
-    c = time.process_time()
-    artifacts.prewarm()
-    out["prewarm"] = time.process_time() - c
-    model = NeuralNetworkClassifier(hidden_layer_sizes=(64,), max_epochs=2, random_state=0)
-    model.fit(dataset.X_train, dataset.y_train)
-    import joblib
-    import numpy as np
-
-    joblib.dump(model, Path(workdir) / "model.joblib")
-    np.save(Path(workdir) / "X_example.npy", dataset.X_train[:5])
-    result = {"model_path": str(Path(workdir) / "model.joblib"), "best_value": 0.98}
-    c = time.process_time()
-    artifacts.log_model(writer.client, uri, spec, writer.parent_run_id, result)
-    out["log_model"] = time.process_time() - c
+    threading.Thread(target=sweep_ended, daemon=True).start()
+    code = _end(writer, study, follow(writer, study, messages), messages)
+    profiler.disable()
+    cpu = time.process_time() - c0
+    assert sweep.wait() == 0 and code == 0, (sweep.returncode, code)
+    out = {"cpu": cpu}
+    skip = ("<frozen importlib", "~:0(<built-in method builtins.exec>)", "__import__>")
+    for key, column in (("cumulative", 3), ("own", 2)):
+        stats = pstats.Stats(profiler, stream=io.StringIO()).stats
+        rows = []
+        for (path, line, func), (_, calls, own, cum, _) in sorted(
+            stats.items(), key=lambda kv: -kv[1][column]
+        ):
+            where = f"{path.split('site-packages/')[-1].replace(str(ROOT) + '/', '')}:{line}"
+            name = f"{where}({func})"
+            if not any(s in name for s in skip):
+                rows.append([name, calls, round(own, 3), round(cum, 3)])
+            if len(rows) == top:
+                break
+        out[key] = rows
     print(json.dumps(out))
 
 
-def open_existing_store(workdir):
-    """CPU s of the writer's imports and of opening an existing store, in a fresh process."""
-    code = (
-        "import time; c = time.process_time(); import nnsweep.tracking.writer as w; "
-        "i = time.process_time() - c; "
-        f"w.make_client('sqlite:///{workdir}/mlruns/mlflow.db'); "
-        "print(i, time.process_time() - c - i)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    return [float(v) for v in out.stdout.split()]
+def load_trials_or_none(cwd):
+    try:
+        return load_trials(cwd)
+    except Exception:
+        return None
 
 
-def latency(cwd, study_file, n_trials):
-    """Run the sweep once with MLflow on while this process watches both stores (every 0.1 s):
-    per trial, seconds from its start to its run in MLflow, and from each epoch (as the
-    trial's ``curve_time`` dates it) to its ``val_mean`` row."""
+# ----------------------------------------------------------------------------- liveness
+def latency(cwd, study_file):
+    """One run with MLflow on while this process watches both stores (every 0.1 s): per
+    trial, seconds from its start to its run in MLflow, and from each epoch (as the trial's
+    ``curve_time`` dates it) to its ``val_mean`` row."""
     import sqlite3
-    import threading
 
     db = Path(cwd) / "mlruns" / "mlflow.db"
     seen_run, seen_step, stop = {}, {}, threading.Event()
@@ -229,28 +226,26 @@ def latency(cwd, study_file, n_trials):
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
-    run_cli(cwd, study_file, True, n_trials)
+    run_cli(cwd, study_file, True)
     stop.set()
     thread.join()
     starts, epochs = [], []
     for t in load_trials(cwd):
         if t.number in seen_run:
             starts.append(seen_run[t.number] - t.datetime_start.timestamp())
-        times = t.user_attrs.get(Attr.CURVE_TIME) or []
-        for k, offset in enumerate(times, start=1):
-            if (t.number, k) in seen_step and t.state.name != "RUNNING":
+        for k, offset in enumerate(t.user_attrs.get(Attr.CURVE_TIME) or [], start=1):
+            if (t.number, k) in seen_step:
                 epochs.append(seen_step[(t.number, k)] - (t.datetime_start.timestamp() + offset))
     return starts, epochs
 
 
 # ----------------------------------------------------------------------------- main
 ABOUT = (
-    "One BLAS thread per process. A reference run of `studies/digits.toml` with MLflow off "
-    "(2 workers) is replayed: its trials queued with `enqueue_trial` (the same parameters, "
-    "each capped at the epochs it ran), no pruner, MLflow off and on alternated in fresh "
-    "folders. 'new store': the run creates `mlruns/mlflow.db` (a clone's first sweep); "
-    "'existing store': it finds it created. CPU: the command and its workers; 'other cores': "
-    "what other processes of the machine used meanwhile (0 = quiet)."
+    "One BLAS thread per process. `studies/digits.toml` on a fixed grid of 24 trials "
+    "(learning_rate 6 values x n_hidden 4 values, grid sampler), no pruner, 2 workers, the "
+    "refit on; MLflow off and on alternated, each run in a fresh folder (on: a new SQLite "
+    "store). CPU: the whole process tree (the command, its workers, the MLflow writer). The "
+    "budget (issue #18): MLflow's CPU at most 4 s + 35 ms a trial."
 )
 
 
@@ -262,114 +257,83 @@ def q(values, p):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="8 trials, one pair (smoke run)")
-    parser.add_argument("--pairs", type=int, default=3, help="off/on pairs per store kind")
-    parser.add_argument("--components", nargs=2, metavar=("WORKDIR", "REFERENCE"))
+    parser.add_argument("--pairs", type=int, default=2, help="off/on pairs")
+    parser.add_argument("--profile", nargs=2, metavar=("WORKDIR", "STUDY_FILE"))
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if args.components:
-        return components(*args.components)
-    n_trials = 8 if args.quick else None
+    if args.profile:
+        return profile_writer(*args.profile)
+    n_trials = (
+        8
+        if args.quick
+        else len(LEARNING_RATES) * len(range(N_HIDDEN[0], N_HIDDEN[1] + 1, N_HIDDEN[2]))
+    )
     pairs = 1 if args.quick else args.pairs
     env = common.environment()
-    data = {}
+    data = {"n_trials": n_trials, "runs": []}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        ref_dir = tmp / "reference"
-        ref_dir.mkdir()
-        wall, cpu, other = run_cli(ref_dir, STUDY, tracking=False, n_trials=n_trials)
-        reference = load_trials(ref_dir)
-        epochs = [max(1, t.user_attrs[Attr.N_EPOCHS]) for t in reference]
-        states = {s: sum(t.state.name == s for t in reference) for s in ("COMPLETE", "PRUNED")}
-        data["reference"] = {"trials": len(reference), **states, "epochs": sum(epochs)}
-        data["reference"] |= {"wall": wall, "cpu": cpu}
-        ref_row = [len(reference), states["COMPLETE"], states["PRUNED"], sum(epochs)]
-        ref_row += [f"{wall:.1f}", f"{cpu:.1f}"]
-        study_file = replay_study_file(tmp, epochs)
-        rows, results = [], {}
-        index = 0
-        for new_store in (True, False):
-            for _ in range(pairs):
-                for tracking in (False, True):
-                    cwd = tmp / f"replay-{index}"
-                    index += 1
-                    prepare_replay(cwd, reference, make_store=tracking and not new_store)
-                    wall, cpu, other = run_cli(cwd, study_file, tracking, len(reference))
-                    done = load_trials(cwd)
-                    assert len(done) == len(reference), (len(done), len(reference))
-                    assert sum(t.user_attrs[Attr.N_EPOCHS] for t in done) == sum(epochs)
-                    kind = "new" if new_store else "existing"
-                    results.setdefault(f"{kind} {'on' if tracking else 'off'}", []).append(
-                        {"wall": wall, "cpu": cpu, "other": other}
-                    )
-                    rows.append(
-                        [
-                            kind if tracking else "-",
-                            "on" if tracking else "off",
-                            f"{wall:.1f}",
-                            f"{cpu:.1f}",
-                            "?" if other is None else f"{other:.2f}",
-                            loadavg(),
-                        ]
-                    )
-        data["replays"] = results
-        medians = []
-        for kind in ("new", "existing"):
-            on, off = results[f"{kind} on"], results[f"{kind} off"]
-            w_on, w_off = (statistics.median(r["wall"] for r in x) for x in (on, off))
-            c_on, c_off = (statistics.median(r["cpu"] for r in x) for x in (on, off))
-            medians.append(
+        study_file = grid_study_file(tmp, n_trials)
+        rows = []
+        for index in range(2 * pairs):
+            tracking = index % 2 == 1
+            cwd = tmp / f"run-{index}"
+            cwd.mkdir()
+            measured = run_cli(cwd, study_file, tracking)
+            trials = load_trials(cwd)
+            assert len(trials) == n_trials and all(t.state.name == "COMPLETE" for t in trials)
+            measured |= {
+                "tracking": tracking,
+                "epochs": sum(t.user_attrs[Attr.N_EPOCHS] for t in trials),
+            }
+            data["runs"].append(measured)
+            rows.append(
                 [
-                    kind,
-                    len(on),
-                    f"{w_on:.1f} / {w_off:.1f}",
-                    f"**{100 * (w_on - w_off) / w_off:+.1f} %**",
-                    f"{c_on:.1f} / {c_off:.1f}",
-                    f"{c_on - c_off:+.1f} s ({100 * (c_on - c_off) / c_off:+.1f} %)",
+                    "on" if tracking else "off",
+                    f"{measured['wall']:.1f}",
+                    f"{measured['cpu']:.1f}",
+                    f"{measured['command']:.1f}",
+                    f"{measured['workers']:.1f}",
+                    f"{measured['writer']:.1f}",
+                    str(measured["epochs"]),
+                    "?" if measured["other"] is None else f"{measured['other']:.2f}",
+                    loadavg(),
                 ]
             )
-        comp_dir = tmp / "components"
-        comp_dir.mkdir()
+        on = [r for r in data["runs"] if r["tracking"]]
+        off = [r for r in data["runs"] if not r["tracking"]]
+        budget = BUDGET_S + PER_TRIAL_S * n_trials
+        diffs = [a["cpu"] - b["cpu"] for a, b in zip(on, off, strict=True)]
+        med = {
+            k: statistics.median(r[k] for r in on) - statistics.median(r[k] for r in off)
+            for k in ("wall", "cpu", "command", "workers", "writer")
+        }
+        data["summary"] = {"budget": budget, "pair_differences": diffs, "median_differences": med}
+        summary = [
+            [
+                f"{statistics.median(r['cpu'] for r in on):.1f} / "
+                f"{statistics.median(r['cpu'] for r in off):.1f}",
+                f"**{med['cpu']:+.1f}**",
+                " / ".join(f"{d:+.1f}" for d in diffs),
+                f"{budget:.2f}",
+                "yes" if med["cpu"] <= budget else "**no**",
+                f"{med['command']:+.1f} / {med['workers']:+.1f} / {med['writer']:+.1f}",
+                f"{med['wall']:+.1f}",
+            ]
+        ]
+        (tmp / "profile").mkdir()
         out = subprocess.run(
-            [sys.executable, __file__, "--components", str(comp_dir), str(ref_dir)],
-            check=True,
+            [sys.executable, __file__, "--profile", str(tmp / "profile"), str(study_file)],
             capture_output=True,
             text=True,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
-        parts = json.loads(out.stdout.strip().splitlines()[-1])
-        imp, opened = open_existing_store(comp_dir)
-        data["components"] = {**parts, "import_writer_fresh": imp, "open_existing_store": opened}
-        n = parts["n_trials"]
-        comp_rows = [
-            ["the writer's imports (MLflow, Optuna) in its fresh process", "start", f"{imp:.2f}"],
-            ["open an existing SQLite store", "start", f"{opened:.2f}"],
-            [
-                "or open a new store (its schema migrations: the store's first sweep)",
-                "start",
-                f"{parts['open_new_store']:.2f}",
-            ],
-            [
-                "find or create the experiment and the parent run",
-                "start",
-                f"{parts['connect']:.2f}",
-            ],
-            [
-                f"{n} trials: 2 live passes ({parts['live_pass_ms']:.1f} ms each) + the end "
-                f"({parts['trial_end_ms']:.1f} ms) per trial",
-                "during the sweep",
-                f"{n * (2 * parts['live_pass_ms'] + parts['trial_end_ms']) / 1000:.2f}",
-            ],
-            ["the four study plots", "while the command refits", f"{parts['log_plots']:.2f}"],
-            [
-                "imports the model needs (skops, mlflow.sklearn)",
-                "while the command refits",
-                f"{parts['prewarm']:.2f}",
-            ],
-            ["log + register the model", "after the refit", f"{parts['log_model']:.2f}"],
-        ]
+        assert out.returncode == 0, out.stderr[-3000:]
+        profile = json.loads(out.stdout.strip().splitlines()[-1])
+        data["writer_profile"] = profile
         lat_dir = tmp / "latency"
-        prepare_replay(lat_dir, reference, make_store=False)
-        starts, epochs_lat = latency(lat_dir, study_file, len(reference))
+        lat_dir.mkdir()
+        starts, epochs_lat = latency(lat_dir, study_file)
         data["latency"] = {"trial_start_to_run": starts, "epoch_to_metric": epochs_lat}
     lat_rows = [
         [label, str(len(v)), f"{statistics.median(v):.2f}", f"{q(v, 90):.2f}", f"{max(v):.2f}"]
@@ -377,38 +341,62 @@ def main(argv=None):
             ("trial start -> run visible", starts),
             ("epoch -> its metric visible", epochs_lat),
         )
+        if v
     ]
+    profile_columns = ["function", "calls", "own s", "cumulative s"]
     tables = [
         table(
-            "1. The whole command, the same trials with MLflow on and off",
-            ["trials", "complete", "pruned", "epochs", "wall s", "CPU s"],
-            [ref_row],
-            note="The reference run (`nnsweep run studies/digits.toml --no-tracking`):",
+            f"1. The fixed grid ({n_trials} trials), MLflow off and on",
+            [
+                "MLflow",
+                "wall s",
+                "CPU s",
+                "command",
+                "workers",
+                "writer",
+                "epochs",
+                "other cores",
+                "load after",
+            ],
+            rows,
+            note="CPU seconds; command / workers / writer: sampled every 0.1 s (lower bounds).",
         ),
-        table("", ["store", "MLflow", "wall s", "CPU s", "other cores", "load after"], rows),
         table(
             "",
-            ["store", "pairs", "wall on / off s", "wall", "CPU on / off s", "CPU"],
-            medians,
-            note="Medians:",
+            [
+                "CPU on / off s (medians)",
+                "MLflow's CPU s",
+                "each pair",
+                "budget s",
+                "within",
+                "command / workers / writer",
+                "wall s",
+            ],
+            summary,
+            note=f"MLflow's CPU: the median on minus the median off; the budget: "
+            f"{BUDGET_S:.0f} s + {1000 * PER_TRIAL_S:.0f} ms x {n_trials} trials.",
         ),
         table(
-            "2. Where the writer's time goes (CPU seconds, in a fresh process)",
-            ["part", "when", "CPU s"],
-            comp_rows,
+            "2. Where the writer's CPU goes: the top functions by cumulative time",
+            profile_columns,
+            profile["cumulative"],
+            note="cProfile (CPU time) of the writer's work following a sweep, in a fresh "
+            f"process, imports included: {profile['cpu']:.2f} s of CPU in all, the profiler's "
+            "own overhead included (it about doubles the time of Python-heavy code: the "
+            "writer's unprofiled CPU is part 1's).",
         ),
+        table("", profile_columns, profile["own"][:15], note="By own time:"),
         table(
             "3. How live MLflow is",
             ["", "n", "median s", "90th percentile s", "max s"],
             lat_rows,
-            note="One more replay with MLflow on, watched from outside every 0.1 s (read-only "
-            "SQLite queries): from a trial's start to its run in MLflow, and from an epoch's "
-            "end (the trial's own `curve_time`) to that epoch's `val_mean` row.",
+            note="One more run with MLflow on, watched from outside every 0.1 s (read-only "
+            "SQLite queries).",
         ),
     ]
     common.write_results(
         "logging",
-        "MLflow logging overhead on `make sweep` (digits)",
+        "What MLflow costs a sweep (digits, fixed grid)",
         env,
         tables,
         data=data,

@@ -341,7 +341,7 @@ def bench_mlflow(server_url, n_trials, epochs, folder):
     from nnsweep.config import load_study
     from nnsweep.estimator import NeuralNetworkClassifier
     from nnsweep.sweep import create_study
-    from nnsweep.tracking import StudyWriter
+    from nnsweep.tracking.writer import StudyWriter
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     params = NeuralNetworkClassifier().get_params()

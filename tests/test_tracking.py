@@ -1,5 +1,5 @@
 """The MLflow writer on studies built by hand: what a run holds, live curves, idempotence,
-rebuilding a deleted store, two writers at once, the end of a study, and reachability.
+rebuilding a deleted store, one writer at a time, the end of a study, and opening the store.
 
 The sweep itself (worker processes, the writer process, a tracking server killed mid-sweep,
 SIGKILL of the command) is in tests/test_tracking_live.py.
@@ -19,7 +19,6 @@ import numpy as np
 import optuna
 import pytest
 from mlflow import MlflowClient
-from mlflow.entities import ViewType
 from optuna.trial import TrialState
 from sklearn.datasets import load_digits
 
@@ -27,12 +26,14 @@ from nnsweep import NeuralNetworkClassifier
 from nnsweep.compat.optuna import trial_id
 from nnsweep.config import load_study
 from nnsweep.datasets import Dataset
+from nnsweep.study.locks import writer_lock
 from nnsweep.study.records import Attr, StudyAttr, TrialRecord, curve_chunk, curves
 from nnsweep.sweep import record_study
-from nnsweep.tracking import StudyWriter, TrackingError, check_reachable
-from nnsweep.tracking.store import absolute_uri, artifact_location
-from nnsweep.tracking.sync import sync_study
-from tests.support.processes import free_port
+from nnsweep.tracking import TrackingError
+from nnsweep.tracking.follow import sync_study
+from nnsweep.tracking.store import absolute_uri, artifact_location, open_store
+from nnsweep.tracking.writer import StudyWriter
+from tests.support.processes import free_port, run_nnsweep
 from tests.support.studyfiles import write_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -215,9 +216,8 @@ def test_one_child_run_per_started_trial_under_one_parent(synced):
         assert run.data.tags["optuna.trial_id"] == str(trial_id(t))
         assert run.data.tags["nnsweep.study"] == "tiny"
         assert run.info.start_time == int(t.datetime_start.timestamp() * 1000)
-        # the mapping a restarted writer (or a user) finds on the study
-        assert study.user_attrs[f"{StudyAttr.MLFLOW_RUN_PREFIX}{t.number}"] == run.info.run_id
-    assert study.user_attrs[StudyAttr.MLFLOW_PARENT] == writer.parent_run_id
+        assert writer.trials[t.number].run_id == run.info.run_id
+    assert not [k for k in study.user_attrs if k.startswith("mlflow_run")]  # found by tags
 
 
 def test_trial_runs_hold_params_scores_curves_and_why_they_stopped(synced):
@@ -284,9 +284,11 @@ def test_sync_again_and_restarted_writers_change_nothing(synced):
     before_rows = metric_rows(synced.uri)
     before = content(synced.client, runs_of(synced.client, synced.writer))
     synced.writer.sync(synced.study)  # the same writer, nothing new
+    synced.writer.close()  # its writer lock: the next writer takes it
     restarted = StudyWriter(synced.spec)  # a new process: knows only what MLflow and the study say
     restarted.connect(synced.study)
     restarted.sync(synced.study)
+    restarted.close()
     assert restarted.parent_run_id == synced.writer.parent_run_id
     assert restarted.counts["created"] == 0 and restarted.counts["finished"] == 0
     assert metric_rows(synced.uri) == before_rows
@@ -297,43 +299,32 @@ def test_a_deleted_store_is_rebuilt_from_the_study(tmp_path):
     spec, study, _ = build_study(tmp_path, "rebuild")
     first, client = synced_writer(spec, study)
     before = content(client, runs_of(client, first))
+    first.close()
     shutil.rmtree(tmp_path / "mlruns")  # the whole MLflow store and its artifacts
     rebuilt, client = synced_writer(spec, study)
     after = content(client, runs_of(client, rebuilt))
     assert after == before
-    for number, run in runs_of(client, rebuilt).items():
-        run_key = f"{StudyAttr.MLFLOW_RUN_PREFIX}{number}"
-        assert study.user_attrs[run_key] == run.info.run_id  # mapping updated
 
 
-def test_two_writers_at_once_keep_one_run_per_trial(tmp_path):
-    """Two ``nnsweep sync`` processes started together on a study MLflow has never seen."""
-    spec = make_spec(tmp_path, "race")
-    study = open_study(spec)
-    record_study(study, spec, digits_dataset())
-    for i in range(12):
-        finish_trial(study, start_trial(study), "complete", 0.5 + i / 100)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "nnsweep", "sync", spec.path]
-    procs = [
-        subprocess.Popen(
-            cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
-        for _ in range(2)
-    ]
-    outputs = [p.communicate(timeout=180)[0].decode() for p in procs]
-    for p, out in zip(procs, outputs, strict=True):
-        assert p.returncode == 0, out[-3000:]
-    client = MlflowClient(absolute_uri(spec.tracking.uri))
-    exp = client.get_experiment_by_name("race")
-    runs = client.search_runs([exp.experiment_id], "", ViewType.ACTIVE_ONLY, max_results=1000)
-    parents = [r for r in runs if r.data.tags.get("nnsweep.role") == "study"]
-    children = [r for r in runs if r.data.tags.get("nnsweep.role") == "trial"]
-    assert len(parents) == 1
-    numbers = sorted(int(r.data.tags["optuna.trial_number"]) for r in children)
-    assert numbers == list(range(12)), numbers
-    assert all(r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for r in children)
-    assert all(r.info.status == "FINISHED" for r in children)
+def test_a_second_writer_says_who_holds_the_writer_lock(tmp_path):
+    """``nnsweep sync`` on a study whose writer lock is held (here by this test, as the sweep's
+    writer holds it) refuses and names the holder; ``nnsweep worker``'s end-of-run sync waits
+    for it instead (`test_faults.test_concurrent_processes_on_embedded_storage` runs three)."""
+    spec, study, _ = build_study(tmp_path, "busy")
+    lock = writer_lock(spec)
+    lock.acquire(blocking=False)
+    lock.note_holder("pid 4242 on elsewhere, `nnsweep run busy.toml`, since 12:00:00")
+    try:
+        busy = run_nnsweep("sync", spec.path, cwd=tmp_path)
+    finally:
+        lock.release()
+    assert busy.returncode == 2, busy.stdout + busy.stderr
+    assert "another MLflow writer of this study is running (pid 4242 on elsewhere" in busy.stderr
+    assert str(lock.path) in busy.stderr
+    assert MlflowClient(absolute_uri(spec.tracking.uri)).get_experiment_by_name("busy") is None
+    free = run_nnsweep("sync", spec.path, cwd=tmp_path)  # once it is free, the same command
+    assert free.returncode == 0, free.stdout + free.stderr
+    assert f"runs created {len(study.trials)}" in free.stdout
 
 
 @pytest.mark.parametrize("model_format", ["cloudpickle", "skops"])
@@ -413,6 +404,7 @@ def test_a_deleted_experiment_is_a_clear_error(tmp_path):
     writer = StudyWriter(spec)
     writer.connect(study)
     writer.client.delete_experiment(writer.experiment_id)
+    writer.close()
     with pytest.raises(TrackingError, match="is deleted; restore it"):
         StudyWriter(spec).connect(study)
 
@@ -435,55 +427,64 @@ def test_the_writer_side_imports_no_sweep():
     assert out.stdout.strip() == "False"
 
 
-def test_the_reachability_check_imports_no_mlflow():
+def test_the_command_imports_no_mlflow_while_its_writer_opens_the_store(tmp_path):
+    """``nnsweep run`` waits for its writer's answer before training; the command's own process
+    never imports MLflow (``import mlflow`` takes seconds: the writer's process pays it)."""
+    spec = make_spec(tmp_path, "answer")
     code = (
-        "import sys; from nnsweep.tracking import check_reachable; "
-        "check_reachable('sqlite:////tmp/nnsweep-probe-test/mlflow.db'); "
-        "print('mlflow' in sys.modules)"
+        "import sys; from nnsweep.config import load_study; "
+        "from nnsweep.tracking.follow import start_writer; "
+        f"w = start_writer(load_study({spec.path!r})); "
+        "print(repr(w.checked()), 'mlflow' in sys.modules); w.close(30)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert out.stdout.split() == ["None", "False"], out.stderr[-2000:]
+    assert (tmp_path / "mlruns" / "mlflow.db").is_file()  # the writer made the store
 
 
-def test_check_reachable_fails_fast_on_a_closed_port_without_the_password():
+def test_open_store_fails_fast_on_a_closed_port_without_the_password():
     uri = f"http://someone:hunter2@127.0.0.1:{free_port()}"
     start = time.perf_counter()
     with pytest.raises(TrackingError, match="unreachable") as info:
-        check_reachable(uri)
+        open_store(uri)
     message = str(info.value)
     assert "hunter2" not in message and "someone:***@127.0.0.1" in message
     assert time.perf_counter() - start < 30  # no long retry loop
 
 
-def test_check_reachable_refuses_in_memory_sqlite_and_file_stores(tmp_path, monkeypatch):
+def test_open_store_refuses_in_memory_sqlite_and_file_stores(tmp_path, monkeypatch):
     with pytest.raises(TrackingError, match="in-memory"):
-        check_reachable("sqlite:///:memory:")
+        open_store("sqlite:///:memory:")
     monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
     with pytest.raises(TrackingError, match="legacy file store"):
-        check_reachable(absolute_uri(str(tmp_path / "mlruns")))
+        open_store(absolute_uri(str(tmp_path / "mlruns")))
 
 
-def test_check_reachable_refuses_a_sqlite_folder_it_cannot_create_or_a_broken_file(tmp_path):
+def test_open_store_refuses_a_sqlite_folder_it_cannot_create_or_a_broken_file(tmp_path):
     (tmp_path / "a-file").write_text("")
     with pytest.raises(TrackingError, match="not writable"):
-        check_reachable(f"sqlite:///{tmp_path}/a-file/mlruns/mlflow.db")
+        open_store(f"sqlite:///{tmp_path}/a-file/mlruns/mlflow.db")
     (tmp_path / "bad.db").write_text("this is not a database" * 100)
     with pytest.raises(TrackingError, match="unusable"):
-        check_reachable(f"sqlite:///{tmp_path}/bad.db")
+        open_store(f"sqlite:///{tmp_path}/bad.db")
 
 
 @pytest.mark.parametrize("status, message", [(401, "refused access"), (404, "HTTP 404")])
-def test_check_reachable_tells_a_non_mlflow_or_locked_server(status, message):
+def test_open_store_tells_a_non_mlflow_or_locked_server(status, message):
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     from threading import Thread
 
     seen = {}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
+        def do_GET(self):
             seen["auth"] = self.headers.get("Authorization")
             self.send_response(status)
             self.end_headers()
+
+        do_POST = do_GET
 
         def log_message(self, *args):
             pass
@@ -493,7 +494,7 @@ def test_check_reachable_tells_a_non_mlflow_or_locked_server(status, message):
     try:
         uri = f"http://me:hunter2@127.0.0.1:{server.server_address[1]}"
         with pytest.raises(TrackingError, match=message) as info:
-            check_reachable(uri)
+            open_store(uri)
         assert "hunter2" not in str(info.value)
         assert seen["auth"].startswith("Basic ")  # the URL's credentials, as MLflow sends them
     finally:
@@ -502,32 +503,61 @@ def test_check_reachable_tells_a_non_mlflow_or_locked_server(status, message):
 
 
 def test_make_ui_links_go_to_each_studys_runs_page(synced):
-    from nnsweep.tracking.links import main, runs_pages
+    from nnsweep.tracking.links import runs_pages
 
     pages = runs_pages(synced.uri, "http://127.0.0.1:5000/")
     expected = f"http://127.0.0.1:5000/#/experiments/{synced.writer.experiment_id}/runs"
     assert ("tiny", expected) in pages
     assert runs_pages(f"sqlite:///{synced.folder}/none.db", "http://x") == []
-    assert main(["--tracking-uri", synced.uri]) == 0
 
 
 def test_a_new_sqlite_store_is_whole_or_absent(tmp_path, monkeypatch):
-    """The store's schema is built beside it and moved into place: a writer killed during
-    MLflow's migrations leaves no half-made store (here: dying just before the move)."""
+    """A new store is a copy of an empty one, linked into place when whole: a writer killed
+    before that leaves no half-made store (here: dying just before the link)."""
     from nnsweep.tracking import store
 
     uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
 
     def die(*_):
-        raise KeyboardInterrupt("killed during the migrations")
+        raise KeyboardInterrupt("killed while the store is made")
 
-    monkeypatch.setattr(store.os, "replace", die)
+    monkeypatch.setattr(store.os, "link", die)
     with pytest.raises(KeyboardInterrupt):
-        store.make_client(uri)
-    assert not (tmp_path / "mlruns" / "mlflow.db").exists()
+        open_store(uri)
+    assert list((tmp_path / "mlruns").iterdir()) == []  # nor a temporary file
     monkeypatch.undo()
-    client = store.make_client(uri)  # a later writer makes it, whole
+    client = open_store(uri)  # a later writer makes it, whole
     assert [e.name for e in client.search_experiments()] == ["Default"]
+
+
+def test_without_a_writable_cache_the_empty_store_is_made_beside_the_store(tmp_path, monkeypatch):
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "not-a-folder"))
+    client = open_store(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    assert [e.name for e in client.search_experiments()] == ["Default"]
+    assert [p.name for p in (tmp_path / "mlruns").glob(".mlflow-*-empty.db")] != []
+
+
+def test_a_copied_store_is_the_store_mlflows_migrations_make(tmp_path, monkeypatch):
+    """The copy of the empty store, once MLflow opened it, has the tables, indexes, schema
+    version and Default experiment that MLflow's own migrations give a new store in the same
+    folder (up to the order of a table's constraints, which varies between MLflow's runs)."""
+    monkeypatch.chdir(tmp_path)
+    migrated, copied = tmp_path / "migrated.db", tmp_path / "copied.db"
+    MlflowClient(f"sqlite:///{migrated}").search_experiments()  # MLflow's own path
+    open_store(f"sqlite:///{copied}")
+
+    def contents(path):
+        with sqlite3.connect(path) as db:
+            schema = {
+                (kind, name, tuple(sorted(p.strip(" ,") for p in (sql or "").splitlines())))
+                for kind, name, sql in db.execute("SELECT type, name, sql FROM sqlite_master")
+            }
+            version = db.execute("SELECT version_num FROM alembic_version").fetchall()
+            rows = db.execute("SELECT experiment_id, name, artifact_location FROM experiments")
+            return schema, version, rows.fetchall()
+
+    assert contents(copied) == contents(migrated)
 
 
 def _print_tracking_of(code, experiment="1"):

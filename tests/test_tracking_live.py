@@ -6,7 +6,9 @@
 * a real ``mlflow server`` killed mid-sweep and restarted on the same port: the sweep goes on,
   the writer says it is behind, catches up, and every trial has exactly one run;
 * the command killed with SIGKILL mid-sweep, then run again: one run per trial, one parent;
-* ``nnsweep sync`` after workers added by hand (which never touch MLflow).
+* ``nnsweep sync`` after workers added by hand (which never touch MLflow);
+* the sweep's writer while another writer holds the study's writer lock: it says who, and
+  takes over once the lock is free.
 """
 
 import signal
@@ -17,7 +19,9 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from nnsweep.study.records import Attr, StudyAttr
+from nnsweep.config import load_study
+from nnsweep.study.locks import writer_lock
+from nnsweep.study.records import Attr
 from nnsweep.sweep import count_budget
 from tests.support.mlflow_server import start_mlflow_server
 from tests.support.processes import (
@@ -32,6 +36,7 @@ from tests.support.readback import (
     check_trials_match_runs,
     load_optuna_study,
     mlflow_runs,
+    trial_run,
     trials_now,
 )
 from tests.support.studyfiles import NO_REFIT, write_cli_study, write_local_study
@@ -126,12 +131,11 @@ def test_a_running_trial_is_live_in_mlflow(tmp_path):
                 return False
             if trial.state != TrialState.RUNNING:
                 raise AssertionError(f"trial ended ({trial.state.name}) before MLflow showed it")
-            run_id = study.user_attrs.get(f"{StudyAttr.MLFLOW_RUN_PREFIX}0")
-            if not run_id:
+            run = trial_run(tracking, "live", 0)
+            if run is None:
                 return False
-            client = _client(tracking)
-            steps = client.get_metric_history(run_id, "val_mean")
-            if client.get_run(run_id).info.status == "RUNNING" and len(steps) >= 2:
+            steps = _client(tracking).get_metric_history(run.info.run_id, "val_mean")
+            if run.info.status == "RUNNING" and len(steps) >= 2:
                 seen.update(steps=len(steps), epochs=len(trial.intermediate_values))
                 return True
             return False
@@ -238,3 +242,30 @@ def test_sync_puts_the_trials_of_workers_added_by_hand_in_mlflow(tmp_path):
     check_trials_match_runs(study, tracking, "byhand")
     again = run_nnsweep("sync", study_file, cwd=tmp_path)
     assert "runs created 0, finished 0" in again.stdout
+
+
+def test_the_sweeps_writer_says_who_holds_the_writer_lock_and_takes_over(tmp_path):
+    """Another writer (here this test, as a ``nnsweep sync --follow`` would) holds the study's
+    writer lock when the sweep starts: the sweep trains all the same, its writer says who
+    holds the lock, and once it is free puts every trial in MLflow."""
+    study_file, storage, tracking = write_local_study(tmp_path, "taken", n_trials=4, n_jobs=1)
+    lock = writer_lock(load_study(study_file))
+    assert lock.acquire(blocking=False)
+    lock.note_holder("pid 4242 on elsewhere, `nnsweep sync taken.toml --follow`, since 12:00")
+    proc, output = start_nnsweep("run", study_file, "--no-progress", cwd=tmp_path)
+    try:
+        wait_for(lambda: _finished(storage, "taken") >= 1, timeout=150, what="a finished trial")
+        wait_for(
+            lambda: "another MLflow writer of this study is running (pid 4242" in output()[1],
+            timeout=60,
+            what="the writer saying who holds the lock",
+        )
+        assert trial_run(tracking, "taken", 0) is None  # nothing written meanwhile
+        lock.release()
+        rc = wait_exit(proc, 240, output, "the sweep")
+    finally:
+        lock.release()
+        kill_group(proc)
+    out, err = output()
+    assert rc == 0, out[-2000:] + err[-3000:]
+    check_trials_match_runs(load_optuna_study("taken", storage), tracking, "taken")

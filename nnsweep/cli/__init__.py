@@ -1,9 +1,10 @@
 """The command line: run, worker, sync, show, list, new, compare, ui and dashboard.
 
-``nnsweep run studies/digits.toml`` validates the study file, checks that the tracking store
-answers and starts the MLflow writer, loads the data, then runs the sweep and prints a
-summary. Everything is refused before any training if the study file, the data or the
-tracking store is wrong. ``nnsweep sync`` projects a study into MLflow at any time.
+``nnsweep run studies/digits.toml`` validates the study file, starts the MLflow writer (which
+opens the tracking store while the command loads the data, and tells it whether it could),
+then runs the sweep and prints a summary. Everything is refused before any training if the
+study file, the data or the tracking store is wrong. ``nnsweep sync`` projects a study into
+MLflow at any time.
 
 The package: `inputs` (the study file, the data), `commands` (run, worker, sync), `report`
 (show, list, the summary), `signals` (the command's stop signals and its deadline),

@@ -17,31 +17,46 @@ from .report import print_summary
 from .signals import EXIT_CODES, GracefulStop, stop_signal
 from .ui import hint
 
-__all__ = ["cmd_run", "cmd_sync", "cmd_worker", "load_data", "load_spec", "start_tracking"]
+__all__ = [
+    "check_tracking",
+    "cmd_run",
+    "cmd_sync",
+    "cmd_worker",
+    "load_data",
+    "load_spec",
+    "start_tracking",
+]
 
 EXIT_INTERRUPTED = 130
 ALREADY: set[int] = set()  # children of this process before the command started
 
 
-def start_tracking(spec, sync_later=False):
-    """Check the tracking store and start the MLflow writer process, or None when off.
+def start_tracking(spec):
+    """Start the MLflow writer process, or None when tracking is off.
 
-    The check imports no MLflow; the writer process does, while this one loads the data. An
-    unreachable store is an error before anything starts, unless ``sync_later``: the sweep
-    then runs, and the writer catches up when the store answers (or ``nnsweep sync`` does).
+    The writer imports MLflow and opens the store while this process loads the data; before
+    anything trains, `check_tracking` waits for its answer.
     """
     if not spec.tracking.enabled:
         return None
-    from ..tracking import TrackingError, check_reachable, start_writer
-    from ..tracking.store import absolute_uri
+    from ..tracking.follow import start_writer
 
-    try:
-        check_reachable(absolute_uri(spec.tracking.uri))
-    except TrackingError as exc:
-        if not sync_later:
-            raise
-        print(f"nnsweep: warning: {exc}; going on (--sync-later)", file=sys.stderr)
     return start_writer(spec)
+
+
+def check_tracking(writer, sync_later=False):
+    """Wait for the writer to open the tracking store; an unusable one is an error.
+
+    Unless ``sync_later``: the sweep then runs, and the writer catches up when the store
+    answers (or ``nnsweep sync`` does).
+    """
+    from ..tracking import TrackingError
+
+    refusal = writer.checked()
+    if refusal and not sync_later:
+        raise TrackingError(refusal)
+    if refusal:
+        print(f"nnsweep: warning: {refusal}; going on (--sync-later)", file=sys.stderr)
 
 
 def cmd_run(args):
@@ -56,11 +71,13 @@ def cmd_run(args):
     spec = load_spec(args)
     sources = [load_built_study(name) for name in getattr(args, "warm_start", None) or []]
     already = set(ALREADY) or child_pids()  # called from Python: others' processes
-    writer = start_tracking(spec, args.sync_later)
+    writer = start_tracking(spec)
     failed = True
     try:
         phases.enter("loading")
         dataset = load_data(spec)
+        if writer is not None:
+            check_tracking(writer, args.sync_later)
         print(
             f"study {spec.name}: data set {dataset.name} ({dataset.digest}), "
             f"storage {redact_url(spec.storage.url)}, "
@@ -146,10 +163,9 @@ def cmd_worker(args):
 
     spec = load_spec(args)
     if spec.tracking.enabled:
-        from ..tracking import check_reachable
-        from ..tracking.store import absolute_uri
+        from ..tracking.store import absolute_uri, open_store
 
-        check_reachable(absolute_uri(spec.tracking.uri))
+        open_store(absolute_uri(spec.tracking.uri))
     dataset = load_data(spec)
     print(f"worker(s) for study {spec.name} on {redact_url(spec.storage.url)}")
     n = args.n_jobs if args.n_jobs else 1
@@ -163,14 +179,19 @@ def _sync_trials(spec):
     """One pass of the MLflow writer over the study's trials (the parent run is left as it is).
 
     The ``nnsweep run`` that owns the study may have ended before this worker's last trial;
-    this puts it in MLflow. A failure is a warning: ``nnsweep sync`` catches up later.
+    this puts it in MLflow, once the study's writer lock is free (another writer, the sweep's
+    or another worker's, may hold it: this waits for it). A failure is a warning:
+    ``nnsweep sync`` catches up later.
     """
     from ..study.storage import load_study
-    from ..tracking import StudyWriter
-    from ..tracking.sync import sync_study
+    from ..tracking.follow import sync_study
+    from ..tracking.writer import StudyWriter
+
+    def waiting(holder):
+        print(f"nnsweep: {holder}: waiting for it to end", file=sys.stderr, flush=True)
 
     try:
-        sync_study(StudyWriter(spec), load_study(spec), end_parent=False)
+        sync_study(StudyWriter(spec), load_study(spec), end_parent=False, wait=waiting)
     except Exception as exc:
         print(
             f"nnsweep: warning: MLflow not updated ({type(exc).__name__}: {exc}); run "
@@ -180,29 +201,31 @@ def _sync_trials(spec):
 
 
 def cmd_sync(args):
-    """``nnsweep sync STUDY``: project the study into MLflow now (``--follow``: keep at it)."""
+    """``nnsweep sync STUDY``: project the study into MLflow now (``--follow``: keep at it).
+
+    Another MLflow writer of the study (a sweep's, or another ``nnsweep sync``) holding its
+    writer lock is an error that names it.
+    """
     from ..study.storage import load_study
-    from ..tracking import TrackingError, check_reachable
-    from ..tracking.store import absolute_uri
+    from ..tracking import TrackingError
+    from ..tracking.follow import sync_study
+    from ..tracking.store import absolute_uri, open_store
+    from ..tracking.writer import StudyWriter
 
     spec = load_spec(args)
     if not spec.tracking.enabled:
         raise TrackingError(f"{spec.path}: tracking.enabled is false: nothing to sync")
-    check_reachable(absolute_uri(spec.tracking.uri))
+    writer = StudyWriter(spec, open_store(absolute_uri(spec.tracking.uri)))
     try:
         study = load_study(spec)
     except KeyError:
         raise StorageError(
             f"no study {spec.name!r} in {redact_url(spec.storage.url)}: run it first"
         ) from None
-    from ..tracking import StudyWriter
-    from ..tracking.sync import sync_study
-
-    writer = StudyWriter(spec)
-    counts = sync_study(writer, study, follow=args.follow)
+    counts = sync_study(writer, study, keep_following=args.follow)
     print(
         f"study {spec.name} -> MLflow {_tracking_shown(spec)}: {len(study.trials)} trials; "
         f"runs created {counts['created']}, finished {counts['finished']}, updated "
-        f"{counts['updated']}, duplicates removed {counts['deduplicated']}"
+        f"{counts['updated']}"
     )
     return 0

@@ -7,8 +7,11 @@ All of a study's file locks are `nnsweep.study.flock.FileLock` files in one fold
   sweep, so that two sweeps of one study on this machine never run at once. Holding it is
   what makes it safe to fail trials left RUNNING by a dead worker
   (`nnsweep.sweep.recovery.recover_interrupted`).
-* `writer_lock` (``<name>.mlflow``): held by the study's one MLflow writer (the sweep's, or
-  ``nnsweep sync``).
+* `writer_lock` (``<name>.mlflow``): held by the study's one MLflow writer (the sweep's
+  writer process, ``nnsweep sync``, or the end-of-run sync of ``nnsweep worker``), so that
+  one run per trial is all MLflow ever gets. For a server storage (PostgreSQL) the lock is
+  this machine's: the writer runs on the machine of the sweep it belongs to, and a
+  ``nnsweep sync`` of a study whose sweep runs elsewhere must run there too.
 * `StudyLock`: taken by a worker around "count the study's trials, then ask for a new one",
   so that W workers never start more trials than the budget. With a PostgreSQL study it is a
   PostgreSQL advisory lock, so workers on any machine (Dask workers, workers added by hand
@@ -47,18 +50,25 @@ def holder_line() -> str:
     return f"pid {os.getpid()} on {socket.gethostname()}, `{' '.join(sys.argv)}`, since {started}"
 
 
-def take_exclusive(lock: FileLock, busy: str) -> FileLock:
-    """Take ``lock`` without waiting and note this process as its holder.
+def take_exclusive(lock: FileLock, busy: str, wait=None) -> FileLock:
+    """Take ``lock`` and note this process as its holder; if it is held, raise or wait.
+
+    ``wait``: None to raise at once; else a callable, called with the sentence ``busy`` when
+    the lock is held, after which this waits for the lock.
 
     Raises
     ------
     StudyBusyError
         ``busy`` (a sentence saying what holds it and what to do), with the holder and the
-        lock's file.
+        lock's file (``{holder}``, ``{path}``).
     """
     if not lock.acquire(blocking=False):
         holder = lock.holder() or "a process that did not say which"
-        raise StudyBusyError(busy.format(holder=holder, path=lock.path))
+        message = busy.format(holder=holder, path=lock.path)
+        if wait is None:
+            raise StudyBusyError(message)
+        wait(message)
+        lock.acquire()
     lock.note_holder(holder_line())
     return lock
 
@@ -92,7 +102,11 @@ class SweepLock:
 
 
 def writer_lock(spec) -> FileLock:
-    """The lock of the study's one MLflow writer: ``<lock_dir>/<name>.mlflow``."""
+    """The lock of the study's one MLflow writer: ``<lock_dir>/<name>.mlflow``.
+
+    A file lock for every storage, PostgreSQL's too (its lock folder is on this machine):
+    the study's writer runs on the machine of its sweep (see the module docstring).
+    """
     return FileLock(_lock_file(spec, "mlflow"))
 
 

@@ -75,9 +75,6 @@ class StudyAttr:
     CONVERGED = "nnsweep_converged"  # why the study ended early ([budget] stop = "converged")
     WARM_STARTED = "nnsweep_warm_started"  # the studies it was warm-started from, once each
     MLFLOW_UID = "mlflow_study_uid"  # tells a study from one re-created under its name
-    MLFLOW_EXPERIMENT = "mlflow_experiment_id"
-    MLFLOW_PARENT = "mlflow_parent_run_id"
-    MLFLOW_RUN_PREFIX = "mlflow_run:"  # + trial number: that trial's MLflow run id
 
 
 @dataclass

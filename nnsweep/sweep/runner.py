@@ -8,7 +8,6 @@ The sweep never imports mlflow: the writer is a handle to another process.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from pathlib import Path
@@ -127,8 +126,7 @@ def run_sweep(
         study.set_user_attr(StudyAttr.RESULT, result.record())
         if writer is not None:
             result.tracking_code = writer.finish()
-            with contextlib.suppress(Exception):  # only for a message: the runs' page
-                result.mlflow_experiment_id = study.user_attrs.get(StudyAttr.MLFLOW_EXPERIMENT)
+            result.mlflow_experiment_id = writer.experiment_id  # for the runs' page
     return result
 
 

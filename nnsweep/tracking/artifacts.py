@@ -1,4 +1,9 @@
-"""What the parent run gets besides params: the study file, the refit model, the study's plots."""
+"""What the parent run holds besides its tags: params, study file, result, model, plots.
+
+Params are logged once (a resumed study keeps its first values); the study file once per
+distinct content; the sweep's result, the refit model (registered) and the study's plots at
+the end of the sweep.
+"""
 
 from __future__ import annotations
 
@@ -13,35 +18,76 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import optuna
+from mlflow.entities import Metric
 
 from ..study.records import Attr
 from ..study.redact import redact_text
-from .payload import STUDY_TAG
-from .util import TrackingError, finite, retry, short
+from . import payload as pl
+from .util import finite, param_value, short
 
 _log = logging.getLogger(__name__)
 TrialState = optuna.trial.TrialState
 
 
 def prewarm(model_format: str = "cloudpickle") -> None:
-    """Import what `log_model` and `log_plots` need (matplotlib, MLflow's sklearn flavour, skops).
+    """Import what `log_model` needs (MLflow's sklearn flavour, skops), best effort.
 
-    The writer process calls it while the command refits the best model, so that the imports
-    are not on the user's wait after the refit. Best effort: a failing import shows later.
+    The writer process calls it while the command refits the best model (the plots, made
+    just before, imported matplotlib), so that the imports are not on the user's wait after
+    the refit. A failing import shows later, where it is needed.
     """
     with contextlib.suppress(Exception):
-        import matplotlib
-
-        if "matplotlib.pyplot" not in sys.modules:  # headless, as log_plots chooses
-            matplotlib.use("Agg")
-        import matplotlib.pyplot  # noqa: F401
-        import optuna.visualization.matplotlib  # noqa: F401
-    with contextlib.suppress(Exception):
         import mlflow.sklearn  # noqa: F401
-        from mlflow.models import infer_signature  # noqa: F401
-    if model_format == "skops":
-        with contextlib.suppress(Exception):
+
+        if model_format == "skops":
             import skops.io  # noqa: F401
+
+
+def log_params_once(client, run_id: str, params: dict) -> None:
+    """Log the params the run lacks; warn about (and keep) ones whose value changed."""
+    have = client.get_run(run_id).data.params
+    changed = [
+        f"{k}: {have[k]} -> {param_value(v)}"
+        for k, v in params.items()
+        if k in have and have[k] != param_value(v)
+    ]
+    if changed:
+        _log.warning(
+            "MLflow run %s keeps its first values of these params (params cannot change): %s",
+            run_id,
+            "; ".join(changed),
+        )
+    entities, _ = pl.as_entities({k: v for k, v in params.items() if k not in have})
+    client.log_batch(run_id, params=entities)  # MLflow's client splits it at its limit
+
+
+def log_result(client, uri, spec, run_id: str, result: dict) -> None:
+    """The sweep's result on the parent run: best params, test score, counts, the model once."""
+    best = dict(result.get("best_params") or {})
+    log_params_once(client, run_id, {f"best.{k}": v for k, v in best.items()})
+    payload = {
+        "best_trial_number": result.get("best_trial_number"),
+        "best_value": result.get("best_value"),
+        "params": best,
+    }
+    client.log_dict(run_id, payload, "best_params.json")
+    stamp = int(1000 * float(result.get("finished_at") or 0)) or None
+    metrics = []
+    for key in ("test_score", "n_complete", "n_pruned", "n_failed", "n_interrupted", "wall_time"):
+        value = result.get(key)
+        if isinstance(value, int | float) and stamp:
+            metrics.append(Metric(key, float(value), stamp, 0))
+    tags = {"nnsweep.best_trial": str(result.get("best_trial_number"))}
+    if result.get("test_metric"):
+        tags["nnsweep.test_metric"] = str(result["test_metric"])
+    warnings = list(result.get("warnings") or [])
+    tags["nnsweep.warnings"] = str(len(warnings))  # the UI filters on it: > 0 wants a look
+    if warnings:  # a line each under the study's description, on the run's page
+        note = spec.description + "\n\n" if spec.description else ""
+        tags["mlflow.note.content"] = note + "\n".join(f"Warning: {w}" for w in warnings)
+    client.log_batch(run_id, metrics=metrics, tags=pl.as_entities(tags=tags)[1])
+    if result.get("model_path") and "nnsweep.model" not in client.get_run(run_id).data.tags:
+        log_model(client, uri, spec, run_id, result)
 
 
 def log_study_text(client, spec, run_id: str, text: str) -> None:
@@ -66,7 +112,7 @@ def log_study_text(client, spec, run_id: str, text: str) -> None:
         text,
         f"study/{name}" if not have.get("nnsweep.study_sha") else f"study/{digest}/{name}",
     )
-    retry(client.set_tag, run_id, "nnsweep.study_sha", digest)
+    client.set_tag(run_id, "nnsweep.study_sha", digest)
 
 
 def log_model(client, uri: str, spec, run_id: str, result: dict) -> None:
@@ -76,7 +122,6 @@ def log_model(client, uri: str, spec, run_id: str, result: dict) -> None:
     machine: trusted), with the input example saved beside it.
     """
     import joblib
-    from mlflow.models import infer_signature
 
     path = Path(result["model_path"])
     if not path.is_file():
@@ -85,15 +130,14 @@ def log_model(client, uri: str, spec, run_id: str, result: dict) -> None:
     model = joblib.load(path)
     example = path.with_name("X_example.npy")
     X = np.load(example) if example.is_file() else None
-    signature = None if X is None else infer_signature(X, model.predict(X))
     name = f"nnsweep-{spec.name}"
     save_as = _serialization(model, getattr(spec.tracking, "model_format", "cloudpickle"))
-    with _fluent_run(uri, run_id):
+    with _tracking_uri(uri):
         info = mlflow.sklearn.log_model(
             model,
+            run_id=run_id,
             name="model",
-            signature=signature,
-            input_example=X,
+            input_example=X,  # MLflow infers the signature from it
             registered_model_name=name,
             pip_requirements=_pip_requirements(save_as["serialization_format"]),
             code_paths=[str(Path(__file__).resolve().parents[1])],  # the nnsweep package
@@ -102,7 +146,7 @@ def log_model(client, uri: str, spec, run_id: str, result: dict) -> None:
     version = str(info.registered_model_version)
     client.set_registered_model_alias(name, "best", version)
     version_tags = {
-        STUDY_TAG: spec.name,
+        pl.STUDY_TAG: spec.name,
         "nnsweep.parent_run_id": run_id,
         "best_cv_mean": result.get("best_value"),
         "best_trial_number": result.get("best_trial_number"),
@@ -111,17 +155,13 @@ def log_model(client, uri: str, spec, run_id: str, result: dict) -> None:
     for key, value in version_tags.items():
         if value is not None:
             client.set_model_version_tag(name, version, key, str(value))
-    retry(client.set_tag, run_id, "nnsweep.model", f"models:/{name}@best (version {version})")
-    _log.info("MLflow: registered %s version %s, alias best", name, version)
+    client.set_tag(run_id, "nnsweep.model", f"models:/{name}@best (version {version})")
 
 
 def log_plots(client, study, run_id: str) -> None:
     """Optuna's matplotlib plots and the best learning curves, as PNG artifacts."""
-    try:
-        import matplotlib
-    except ImportError:
-        _log.warning("matplotlib is not installed: no study plots logged")
-        return
+    import matplotlib
+
     if "matplotlib.pyplot" not in sys.modules:  # nobody chose a backend yet: headless
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -159,8 +199,6 @@ def log_plots(client, study, run_id: str) -> None:
             notes.append("learning_curves: skipped, no complete trial has curve_val_mean")
         else:
             client.log_figure(run_id, fig, "plots/learning_curves.png")
-    for note in notes:
-        _log.info("MLflow plots: %s", note)
     if notes:
         client.log_text(run_id, "\n".join(notes) + "\n", "plots/NOTES.txt")
 
@@ -221,22 +259,18 @@ def _pip_requirements(serialization_format: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def _fluent_run(uri: str, run_id: str):
-    """Make ``run_id`` the active run of MLflow's fluent API at ``uri``; restore afterwards.
+def _tracking_uri(uri: str):
+    """MLflow's global tracking URI set to ``uri`` (the model's logging reads it); restored.
 
-    ``mlflow.set_tracking_uri`` is global and also sets ``MLFLOW_TRACKING_URI`` for child
-    processes: both are put back as they were.
+    ``mlflow.set_tracking_uri`` also sets ``MLFLOW_TRACKING_URI`` for child processes: both
+    are put back as they were.
     """
     from ..compat.mlflow import explicit_tracking_uri
 
-    if mlflow.active_run() is not None:
-        raise TrackingError("an MLflow run is active in this process: end it before finish()")
-    previous = explicit_tracking_uri()
-    env = os.environ.get("MLFLOW_TRACKING_URI")
+    previous, env = explicit_tracking_uri(), os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     try:
-        with mlflow.start_run(run_id=run_id):
-            yield
+        yield
     finally:
         mlflow.set_tracking_uri(previous)
         if env is None:

@@ -1,11 +1,16 @@
-"""The one writer of a sweep: a helper process that follows the study and projects it live.
+"""Driving a `StudyWriter` over time: the sweep's writer process, and ``nnsweep sync``.
 
-``nnsweep run`` starts it with `start_writer` before it loads the data, so that the writer's
-``import mlflow`` and the store's set-up overlap the command's own start; the command then
-talks to it through a `WriterHandle` (pickled messages on the writer's standard input):
+``nnsweep run`` starts the writer process with `start_writer` before it loads the data, so
+that the writer's ``import mlflow`` and the store's opening overlap the command's own start;
+the command then talks to it through a `WriterHandle` (pickled messages on the writer's
+standard input):
 
-* ``("spec", spec)``: the study's settings (first message);
-* ``("start",)``: the study exists in its storage: connect and follow it;
+* ``("spec", spec)``: the study's settings (first message). The writer opens the store with
+  MLflow's own client (`nnsweep.tracking.store.open_store`) and answers on its reply pipe:
+  None, or why the store cannot be used; the command waits for that answer
+  (`WriterHandle.checked`) before anything trains;
+* ``("start",)``: the study exists in its storage: take the study's writer lock, connect and
+  follow it;
 * ``("trials-done",)``: the workers are done: push the last trials, make the plots, load what
   the model needs, all while the command refits the best model;
 * ``("finish",)``: the result is on the study: log it and the model, end the parent FINISHED;
@@ -14,19 +19,23 @@ talks to it through a `WriterHandle` (pickled messages on the writer's standard 
 End of input without ``finish`` or ``interrupted`` (the command died) is an interruption
 too. The process ignores SIGINT, SIGTERM and SIGHUP: the command, which gets them, says when
 to stop, and a dead command closes the pipe. Each end is bounded (``deadline``): what could
-not be pushed by then is still in the study, and ``nnsweep sync`` pushes it later.
+not be pushed by then is still in the study, and ``nnsweep sync`` pushes it later. Its last
+reply is the experiment's id, for the command's link to the runs.
 
 A helper process rather than a thread of the command: the writer's Python work (MLflow's
 ORM, the plots, skops) then never takes the GIL from a worker running in the command
 (``n_jobs = 1``) or from the refit, and its imports run on the core the command leaves idle
 while it starts (benchmarks/results/logging.md).
 
-`follow` is the loop itself, shared with ``nnsweep sync --follow``: sync, wait a second or for
-a message, and on failure back off (1, 2, 4 ... 30 s), saying how many trials it is behind.
+`follow` is the loop itself, shared with ``nnsweep sync --follow`` (`sync_study`): sync, wait a
+second or for a message, and on failure back off (1, 2, 4 ... 30 s), saying how many trials
+it is behind. Another writer holding the study's writer lock is such a failure: the sweep's
+writer says who holds it, and takes over once it has ended.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -37,9 +46,15 @@ import sys
 import threading
 import time
 
-__all__ = ["WriterHandle", "follow", "start_writer"]
+import optuna
+
+from ..study.records import StudyAttr
+from .util import TrackingError, short
+
+__all__ = ["WriterHandle", "follow", "start_writer", "sync_study"]
 
 _log = logging.getLogger("nnsweep.tracking")
+TrialState = optuna.trial.TrialState
 POLL = 1.0  # seconds between passes while the sweep runs
 MAX_BACKOFF = 30.0  # seconds between attempts while the store is away
 END_DEADLINE = 30.0  # seconds the end of a sweep may wait for an unreachable store
@@ -47,13 +62,15 @@ END_DEADLINE = 30.0  # seconds the end of a sweep may wait for an unreachable st
 
 def start_writer(spec) -> WriterHandle:
     """Start the writer process for ``spec``; it imports MLflow while the caller goes on."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    reply_fd, writer_fd = os.pipe()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nnsweep.tracking.follow"],
+        [sys.executable, "-m", "nnsweep.tracking.follow", str(writer_fd)],
         stdin=subprocess.PIPE,
-        env=env,
+        pass_fds=(writer_fd,),
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
     )
-    handle = WriterHandle(proc)
+    os.close(writer_fd)
+    handle = WriterHandle(proc, os.fdopen(reply_fd, "rb"))
     handle.send("spec", spec)
     return handle
 
@@ -61,8 +78,33 @@ def start_writer(spec) -> WriterHandle:
 class WriterHandle:
     """The command's side of the writer process (see the module docstring)."""
 
-    def __init__(self, proc):
-        self.proc = proc
+    def __init__(self, proc, replies):
+        self.proc, self.replies = proc, replies
+        self._replies: dict = {}
+
+    def _reply(self, kind):
+        """The writer's reply ``kind`` (read up to it); None if the writer ended without it."""
+        while kind not in self._replies:
+            try:
+                key, value = pickle.load(self.replies)
+            except (EOFError, OSError, pickle.UnpicklingError):
+                return None
+            self._replies[key] = value
+        return self._replies[kind]
+
+    def checked(self) -> str | None:
+        """Wait for the writer to open the tracking store: None if it could, else why not."""
+        refusal = self._reply("checked")
+        return (
+            "the MLflow writer process ended before it opened the store"
+            if refusal is None
+            else refusal or None
+        )
+
+    @property
+    def experiment_id(self) -> str | None:
+        """The MLflow experiment of the study's runs, as the writer said when it ended."""
+        return self._reply("experiment") if self.proc.poll() is not None else None
 
     def send(self, *message) -> None:
         """Send one message; a writer that is gone is not an error (the study has it all)."""
@@ -115,7 +157,7 @@ class WriterHandle:
             self.proc.wait()
 
 
-def follow(writer, study, messages, *, poll=POLL, on_message=None, idle_end=None):
+def follow(writer, study, messages, *, poll=POLL):
     """Sync ``study`` into ``writer`` until a message says to end; returns that message.
 
     Parameters
@@ -127,28 +169,45 @@ def follow(writer, study, messages, *, poll=POLL, on_message=None, idle_end=None
         Control messages (tuples); ``("eof",)`` when the sender is gone.
     poll : float
         Seconds between passes while nothing fails.
-    on_message : callable, optional
-        ``on_message(message)`` for messages that do not end the loop; return True to end.
-    idle_end : callable, optional
-        ``idle_end()`` after each successful pass; True ends the loop (``("idle",)``).
     """
     state = _Backoff(writer, study)
     while True:
         ok = state.attempt(lambda: _pass(writer, study))
-        if ok and idle_end is not None and idle_end():
-            return ("idle",)
         try:
-            message = messages.get(timeout=poll if ok else state.delay)
+            return messages.get(timeout=poll if ok else state.delay)
         except queue.Empty:
             continue
-        if on_message is None or on_message(message):
-            return message
 
 
 def _pass(writer, study):
     if writer.parent_run_id is None:
         writer.connect(study)
     writer.sync(study)
+
+
+def sync_study(writer, study, keep_following=False, end_parent=True, wait=None) -> dict:
+    """``nnsweep sync``: sync ``study`` into ``writer`` (a `StudyWriter`); return its counts.
+
+    Runs anywhere that reaches both stores, on a finished, running, interrupted or crashed
+    study, or after the MLflow store was deleted. ``keep_following``: keep following until
+    Ctrl-C (SIGINT), then one last pass. ``end_parent``: once no trial runs, log the study's end on
+    the parent run: the plots, the result and the model when the sweep wrote one (FINISHED),
+    or KILLED when it was stopped before its end (False: trials only; while trials run, the
+    sweep's own writer ends it). ``wait``: see `StudyWriter.connect` (None: a study whose
+    writer lock is held is an error). The writer lock is released at the end.
+    """
+    try:
+        writer.connect(study, status=None, wait=wait)
+        if keep_following:
+            with contextlib.suppress(KeyboardInterrupt):
+                follow(writer, study, queue.Queue())
+        writer.sync(study)
+        running = any(t.state == TrialState.RUNNING for t in study.get_trials(deepcopy=False))
+        if end_parent and not running:
+            writer.end(study, "FINISHED" if study.user_attrs.get(StudyAttr.RESULT) else "KILLED")
+        return writer.counts
+    finally:
+        writer.close()
 
 
 class _Backoff:
@@ -159,8 +218,6 @@ class _Backoff:
         self.failures, self.delay, self.behind_said = 0, 0.0, False
 
     def attempt(self, fn) -> bool:
-        from .util import TrackingError, short
-
         try:
             fn()
         except TrackingError:
@@ -216,26 +273,39 @@ def main() -> int:
 
     enable_stack_dumps()
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
-    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating tables"
     # MLflow warns that cloudpickle runs code when loaded: tracking.model_format documents it
     logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)
+    replies = os.fdopen(int(sys.argv[1]), "wb")
     messages: queue.Queue = queue.Queue()
     threading.Thread(target=_read_messages, args=(sys.stdin.buffer, messages), daemon=True).start()
+    from .store import absolute_uri, open_store
     from .writer import StudyWriter  # import mlflow: overlaps the command's own start
 
     first = messages.get()
     if first[0] != "spec":
         return 0
-    spec = first[1]
-    writer = StudyWriter(spec)
+    client, refusal = None, None
+    try:
+        client = open_store(absolute_uri(first[1].tracking.uri))
+    except TrackingError as exc:
+        refusal = str(exc)  # the command says it; with --sync-later, the writer retries
+    _reply(replies, "checked", refusal or "")
+    writer = StudyWriter(first[1], client)
     message = messages.get()
     if message[0] != "start":
         return 0
     from ..study.storage import load_study
 
-    study = load_study(spec)
-    ended = follow(writer, study, messages)
-    return _end(writer, study, ended, messages)
+    study = load_study(writer.spec)
+    code = _end(writer, study, follow(writer, study, messages), messages)
+    _reply(replies, "experiment", writer.experiment_id)
+    return code
+
+
+def _reply(replies, *message) -> None:
+    with contextlib.suppress(OSError):  # the command is gone: nobody to tell
+        pickle.dump(message, replies)
+        replies.flush()
 
 
 def _end(writer, study, message, messages) -> int:

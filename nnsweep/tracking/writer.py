@@ -4,34 +4,36 @@ The Optuna storage is the source of truth; MLflow is a view of it. Each `StudyWr
 pass reads the study's trials and pushes what MLflow lacks: a run for each trial that started,
 the params once known, the curves' new epochs, and, once the trial ended, its scores, tags,
 data set input and final status. A pass that fails (the store went away) changes nothing in
-the study; the next pass picks up where MLflow is.
+the study; the next pass picks up where MLflow is: metric rows carry the trial's own
+timestamps, so a row pushed twice is the same row, which MLflow's SQL store keeps once.
 
-Reconciliation, so that any number of passes, restarts and writers give one run per trial, is
-`nnsweep.tracking.mapping`'s (which run is which trial's) and `nnsweep.tracking.parent`'s (the
-study's parent run); metric rows carry the trial's own timestamps, so a row pushed twice is the
-same row, which MLflow's SQL store keeps once.
+One writer per study at a time: `StudyWriter.connect` takes the study's writer lock
+(`nnsweep.study.locks.writer_lock`), and a second writer is told who holds it. Which run is
+which trial's is `nnsweep.tracking.runs`'.
 """
 
 from __future__ import annotations
 
-import logging
-
 import optuna
 from mlflow.entities import Metric
-from mlflow.exceptions import MlflowException
 
+from ..study.locks import take_exclusive, writer_lock
 from ..study.records import StudyAttr
-from ..study.redact import redact_url
 from . import payload as pl
-from .artifacts import log_plots
-from .mapping import RunMap, TrialRun
-from .parent import open_parent, record_ids, study_uid
-from .runs import PAGE, active_experiment, gone, log_result
-from .store import absolute_uri, make_client
-from .util import TrackingError, retry
+from .artifacts import log_plots, log_result
+from .runs import (
+    TrialRun,
+    active_experiment,
+    create_trial_run,
+    open_parent,
+    study_uid,
+    trial_runs,
+)
+from .store import absolute_uri, open_store
+from .util import TrackingError
 
-_log = logging.getLogger(__name__)
 TrialState = optuna.trial.TrialState
+BUSY = "another MLflow writer of this study is running ({holder}; lock {path})"
 
 
 class StudyWriter:
@@ -43,107 +45,98 @@ class StudyWriter:
         The study's settings: its name, the tracking URI and experiment, what the parent run's
         params show.
     client : mlflow.MlflowClient, optional
-        Default: one for ``spec.tracking.uri``.
+        Default: one for ``spec.tracking.uri`` (`nnsweep.tracking.store.open_store`).
 
     Attributes
     ----------
-    experiment_id, parent_run_id : str or None
-        Set by `connect`.
+    experiment_id, parent_run_id, uid, dataset_info
+        The experiment's and the parent run's ids, the study's ``mlflow_study_uid`` and its
+        data set's description: set by `connect`.
+    lock : nnsweep.study.flock.FileLock
+        The study's writer lock, held from `connect` on (`close` releases it).
     counts : dict
-        Runs ``created``, ``updated`` and ``finished`` by this writer, and ``deduplicated``.
+        Runs ``created``, ``updated`` and ``finished`` by this writer.
     """
 
     def __init__(self, spec, client=None):
         self.spec = spec
         self.uri = absolute_uri(spec.tracking.uri)
-        self.experiment_name = spec.tracking.experiment or spec.name
         self._client = client  # made on first use: inside the writer's retries
-        self.experiment_id: str | None = None
-        self.parent_run_id: str | None = None
-        self.counts = dict(created=0, updated=0, finished=0, deduplicated=0)
-        self._map: RunMap | None = None  # which run is which trial's; set by connect
+        self.lock = writer_lock(spec)
+        self.experiment_id = self.parent_run_id = self.uid = self.dataset_info = None
+        self.counts = dict(created=0, updated=0, finished=0)
+        self.trials: dict[int, TrialRun] = {}  # trial number -> its run; set by connect
         self._best_steps: set[int] = set()
-        self._inputs = None
+        self._inputs = []
 
     @property
     def client(self):
         """The `mlflow.MlflowClient` (made on first use; a new SQLite store is created then)."""
         if self._client is None:
-            self._client = make_client(self.uri)
+            self._client = open_store(self.uri)
         return self._client
 
-    def __repr__(self):
-        return (
-            f"StudyWriter(study={self.spec.name!r}, uri={redact_url(self.uri)!r}, "
-            f"parent_run_id={self.parent_run_id!r})"
-        )
+    def close(self) -> None:
+        """Release the writer lock: another writer may follow the study now."""
+        self.lock.release()
 
     # ------------------------------------------------------------------ connect
-    def connect(self, study, status: str | None = "RUNNING") -> None:
-        """Find or create the experiment and the study's parent run; learn the existing runs.
+    def connect(self, study, status: str | None = "RUNNING", wait=None) -> None:
+        """Take the writer lock; find or create the experiment, the parent run; learn the runs.
 
-        ``status`` is set on the parent run (None: left as it is).
+        ``status`` is set on the parent run (None: left as it is). ``wait``: called with a
+        sentence saying who holds the lock, then its end is awaited (None: raise at once).
+
+        Raises
+        ------
+        nnsweep.study.locks.StudyBusyError
+            Another writer holds the study's writer lock (the message says which), and
+            ``wait`` is None.
         """
-        self.experiment_id = active_experiment(self.client, self.experiment_name, self.uri)
-        uid = study_uid(study)
-        info = study.user_attrs.get(StudyAttr.DATASET)
-        self._inputs = pl.dataset_input(info)
-        self._map = RunMap(self.client, self.uri, self.spec, uid, self.experiment_id, self.counts)
-        self.parent_run_id, resumed = open_parent(self._map, study, info)
+        if not self.lock.held:
+            take_exclusive(self.lock, BUSY, wait)
+        name = self.spec.tracking.experiment or self.spec.name
+        self.experiment_id = active_experiment(self.client, name, self.uri)
+        self.uid, self.dataset_info = study_uid(study), study.user_attrs.get(StudyAttr.DATASET)
+        self._inputs = pl.dataset_input(self.dataset_info)
+        self.parent_run_id = open_parent(self, study)
         if status:
-            retry(self.client.update_run, self.parent_run_id, status=status)
-        record_ids(study, self.parent_run_id, self.experiment_id)
-        self._map.load(study, self.parent_run_id)
-        history = retry(self.client.get_metric_history, self.parent_run_id, "best_cv_mean")
+            self.client.update_run(self.parent_run_id, status=status)
+        self.trials = trial_runs(self.client, self.experiment_id, self.parent_run_id)
+        history = self.client.get_metric_history(self.parent_run_id, "best_cv_mean")
         self._best_steps = {m.step for m in history}
-        _log.info(
-            "MLflow: %s parent run %s of experiment %r",
-            "resumed" if resumed else "created",
-            self.parent_run_id,
-            self.experiment_name,
-        )
 
     # ------------------------------------------------------------------ sync
     def pending(self, study) -> int:
         """Trials not fully in MLflow yet: started ones without a run, ended ones not final."""
-        n, known = 0, self._map.trials if self._map else {}
+        n = 0
         for t in study.get_trials(deepcopy=False):
-            if t.state == TrialState.WAITING:
-                continue
-            run = known.get(t.number)
-            if run is None or (t.state.is_finished() and not run.final):
+            run = self.trials.get(t.number)
+            if t.state != TrialState.WAITING and (
+                run is None or (t.state.is_finished() and not run.final)
+            ):
                 n += 1
         return n
 
-    def sync(self, study) -> int:
-        """One pass: push what MLflow lacks of every trial. Returns the runs written to.
+    def sync(self, study) -> None:
+        """One pass: push what MLflow lacks of every trial.
 
         Raises whatever the MLflow client raises (the caller retries): nothing in the study
-        changes but the mapping attributes, and what was pushed stays pushed.
+        changes, and what was pushed stays pushed.
         """
         if self.parent_run_id is None:
             raise TrackingError("StudyWriter.connect(study) first")
         trials = study.get_trials(deepcopy=False)
-        touched = 0
         for t in trials:
-            if t.state == TrialState.WAITING:
-                continue
-            run = self._map.trials.get(t.number)
-            if run is not None and run.final:
-                continue
-            try:
-                touched += self._push(study, t, run)
-            except MlflowException as exc:
-                if not gone(exc):
-                    raise
-                self._map.trials.pop(t.number, None)  # deleted by another writer: look it up again
-                touched += self._push(study, t, None)
+            run = self.trials.get(t.number)
+            if t.state != TrialState.WAITING and not (run is not None and run.final):
+                self._push(t, run)
         self._push_best(trials)
-        return touched
 
-    def _push(self, study, t, run: TrialRun | None) -> int:
+    def _push(self, t, run: TrialRun | None) -> None:
         if run is None:
-            run = self._map.trial_run(study, t, self.parent_run_id)
+            run = self.trials[t.number] = create_trial_run(self, t)
+            self.counts["created"] += 1
         params = pl.trial_params(t)
         metrics = pl.curve_metrics(t, run.epochs)
         tags = {}
@@ -153,35 +146,22 @@ class StudyWriter:
             tags = pl.final_tags(t)
         new_params = params if len(params) != run.params else {}
         if not (new_params or metrics or finished):
-            return 0
+            return
         if finished:
             if self._inputs:
-                self._log_inputs(run.run_id)
-            tags[pl.SYNCED_TAG] = t.state.name  # with the last batch: then only the status
+                self.client.log_inputs(run.run_id, self._inputs)
+            tags[pl.SYNCED_TAG] = t.state.name  # final once the end status is set too, after
         param_entities, tag_entities = pl.as_entities(new_params, tags)
-        pages = range(0, max(len(metrics), 1), PAGE)
-        for i in pages:
-            last = i == pages[-1]
-            retry(
-                self.client.log_batch,
-                run.run_id,
-                metrics=metrics[i : i + PAGE],
-                params=param_entities if i == 0 else [],
-                tags=tag_entities if last else [],
-            )
+        # MLflow's client splits a batch at its limits (1000 metrics, 100 params or tags)
+        self.client.log_batch(run.run_id, metrics, param_entities, tag_entities)
         run.params, run.epochs = len(params), pl.curves_known(t)
         if finished:
             status = pl.END_STATUS[t.state][0]
-            retry(self.client.set_terminated, run.run_id, status, end_time=pl.end_ms(t))
+            self.client.set_terminated(run.run_id, status, end_time=pl.end_ms(t))
             run.final = True
             self.counts["finished"] += 1
         else:
             self.counts["updated"] += 1
-        return 1
-
-    def _log_inputs(self, run_id: str) -> None:
-        """The data set as the run's input (two writers adding it at once: `util.retry`)."""
-        retry(self.client.log_inputs, run_id, self._inputs)
 
     def _push_best(self, trials) -> None:
         """``best_cv_mean`` on the parent: a point at step = trial number at each new best."""
@@ -194,7 +174,7 @@ class StudyWriter:
                 if t.number not in self._best_steps:
                     points.append(Metric("best_cv_mean", float(best), pl.end_ms(t), t.number))
         if points:
-            retry(self.client.log_batch, self.parent_run_id, metrics=points)
+            self.client.log_batch(self.parent_run_id, metrics=points)
             self._best_steps.update(m.step for m in points)
 
     # ------------------------------------------------------------------ the end
@@ -205,13 +185,12 @@ class StudyWriter:
         refit): the best parameters, test score and trial counts, and the saved model, which
         is logged and registered once (a parent run with the tag ``nnsweep.model`` has it).
         """
-        run_id = self.parent_run_id
         result = study.user_attrs.get(StudyAttr.RESULT)
         if plots:
-            log_plots(self.client, study, run_id)
+            self.plots(study)
         if result:
-            log_result(self.client, self.uri, self.spec, run_id, result)
-        retry(self.client.set_terminated, run_id, status)
+            log_result(self.client, self.uri, self.spec, self.parent_run_id, result)
+        self.client.set_terminated(self.parent_run_id, status)
 
     def plots(self, study) -> None:
         """The study's plots on the parent run (made again: same paths, newest content)."""

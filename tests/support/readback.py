@@ -1,7 +1,8 @@
 """Reading back what a sweep left, from outside its processes, and checking it.
 
 `load_optuna_study` opens the study in its storage (journal file or database URL);
-`trials_now` polls it while a sweep writes it. `mlflow_runs` reads an experiment's runs;
+`trials_now` polls it while a sweep writes it. `mlflow_runs` reads an experiment's runs, and
+`trial_run` one trial's run, found by its tags;
 `check_trials_match_runs` asserts one MLflow run per Optuna trial, with matching content and
 status; `secrets_in_mlflow` lists every place of the runs that holds the password.
 
@@ -56,11 +57,25 @@ def mlflow_runs(tracking_uri, experiment):
     return parents, children
 
 
+def trial_run(tracking_uri, experiment, number):
+    """The MLflow run of trial ``number`` (found by its tags, as the writer finds it), or None
+    while there is none (or no experiment yet)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    runs = (
+        []
+        if exp is None
+        else client.search_runs([exp.experiment_id], f"tags.`optuna.trial_number` = '{number}'")
+    )
+    return runs[0] if runs else None
+
+
 def check_trials_match_runs(study, tracking_uri, experiment):
     """One parent run; exactly one child run per Optuna trial, with its number, run id and an
     end status matching the trial's state. Returns ``{trial number: run}``."""
     from nnsweep.compat.optuna import trial_id
-    from nnsweep.study.records import StudyAttr
 
     parents, children = mlflow_runs(tracking_uri, experiment)
     assert len(parents) == 1, f"expected one parent run, got {len(parents)}"
@@ -75,8 +90,6 @@ def check_trials_match_runs(study, tracking_uri, experiment):
     for t in trials:
         run = by_number[t.number]
         assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
-        run_key = f"{StudyAttr.MLFLOW_RUN_PREFIX}{t.number}"
-        assert study.user_attrs.get(run_key) == run.info.run_id, t.number
         assert run.data.tags["optuna.trial_id"] == str(trial_id(t))
         assert run.data.tags.get("nnsweep.synced") == t.state.name, t.number
         assert run.info.status == _RUN_STATUS[t.state.name], (
