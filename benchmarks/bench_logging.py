@@ -1,12 +1,12 @@
 """What MLflow costs a sweep, in CPU seconds, against its budget of 4 s + 35 ms a trial.
 
 1. **The fixed grid, MLflow on and off.** `studies/digits.toml` reduced to a grid of 24
-   points (``learning_rate`` 6 values x ``n_hidden`` 4 values, the grid sampler: the same
+   points (``learning_rate`` 6 values x ``layer_1_units`` 4 values, the grid sampler: the same
    trials in every run, whatever the timing), no pruner, 2 workers, the refit on: the whole
    of ``nnsweep run``. Runs alternate off / on (``--pairs`` pairs), each in a fresh folder
    (MLflow on: a new SQLite store, a copy of the empty one that an earlier run of this
-   MLflow version left in the user's cache). CPU is the whole process tree's: the command, its workers
-   and the MLflow writer (``getrusage(RUSAGE_CHILDREN)`` around the command, which reaps them
+   MLflow version left in the user's cache). CPU is the whole process tree's: the command,
+   its workers and the MLflow writer (``getrusage(RUSAGE_CHILDREN)`` around the command, which reaps them
    all); the split by process is sampled with psutil every 0.1 s (a lower bound: the last
    tenth of a second of each process is missed). 'other cores': what other processes of the
    machine used meanwhile, from /proc/stat (0 = quiet).
@@ -59,7 +59,14 @@ def grid_study_file(folder, n_trials):
     study = tomllib.loads(STUDY.read_text())
     study["search_space"] = {
         "learning_rate": {"type": "categorical", "choices": LEARNING_RATES},
-        "n_hidden": dict(zip(("type", "low", "high", "step"), ("int", *N_HIDDEN), strict=True)),
+        "hidden_layer_sizes": dict(  # one layer of 64, 128, 192 or 256 units: layer_1_units
+            type="layers",
+            min_layers=1,
+            max_layers=1,
+            low=N_HIDDEN[0],
+            high=N_HIDDEN[1],
+            step=N_HIDDEN[2],
+        ),
     }
     study["sampler"] = {"name": "grid", "seed": 0}
     study["pruner"] = {"name": "none"}
@@ -242,7 +249,7 @@ def latency(cwd, study_file):
 # ----------------------------------------------------------------------------- main
 ABOUT = (
     "One BLAS thread per process. `studies/digits.toml` on a fixed grid of 24 trials "
-    "(learning_rate 6 values x n_hidden 4 values, grid sampler), no pruner, 2 workers, the "
+    "(learning_rate 6 values x layer_1_units 4 values, grid sampler), no pruner, 2 workers, the "
     "refit on; MLflow off and on alternated, each run in a fresh folder (on: a new SQLite "
     "store). CPU: the whole process tree (the command, its workers, the MLflow writer). The "
     "budget (issue #18): MLflow's CPU at most 4 s + 35 ms a trial."
