@@ -6,8 +6,8 @@
    of ``nnsweep run``. Runs alternate off / on (``--pairs`` pairs), each in a fresh folder
    (MLflow on: a new SQLite store, a copy of the empty one that an earlier run of this
    MLflow version left in the user's cache). CPU is the whole process tree's: the command,
-   its workers and the MLflow writer (``getrusage(RUSAGE_CHILDREN)`` around the command, which reaps them
-   all); the split by process is sampled with psutil every 0.1 s (a lower bound: the last
+   its workers and the MLflow writer (``getrusage(RUSAGE_CHILDREN)`` around the command,
+   which reaps them all); the split by process is sampled with psutil every 0.1 s (a lower bound: the last
    tenth of a second of each process is missed). 'other cores': what other processes of the
    machine used meanwhile, from /proc/stat (0 = quiet).
 2. **Where the writer's CPU goes**: cProfile (CPU time) of what the writer process does, in
