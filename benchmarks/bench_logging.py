@@ -1,15 +1,15 @@
 """What MLflow costs a sweep, in CPU seconds, against its budget of 4 s + 35 ms a trial.
 
 1. **The fixed grid, MLflow on and off.** `studies/digits.toml` reduced to a grid of 24
-   points (``learning_rate`` 6 values x ``layer_1_units`` 4 values, the grid sampler: the same
-   trials in every run, whatever the timing), no pruner, 2 workers, the refit on: the whole
-   of ``nnsweep run``. Runs alternate off / on (``--pairs`` pairs), each in a fresh folder
-   (MLflow on: a new SQLite store, a copy of the empty one that an earlier run of this
-   MLflow version left in the user's cache). CPU is the whole process tree's: the command,
-   its workers and the MLflow writer (``getrusage(RUSAGE_CHILDREN)`` around the command,
-   which reaps them all); the split by process is sampled with psutil every 0.1 s (a lower bound: the last
-   tenth of a second of each process is missed). 'other cores': what other processes of the
-   machine used meanwhile, from /proc/stat (0 = quiet).
+   points (``learning_rate`` 6 values x ``layer_1_units`` 4 values, the grid sampler: the
+   same trials in every run, whatever the timing), no pruner, 2 workers, the refit on: the
+   whole of ``nnsweep run``. Runs alternate off / on (``--pairs`` pairs), each in a fresh
+   folder (MLflow on: a new SQLite store, a copy of the empty one that an earlier run of
+   this MLflow version left in the user's cache). CPU is the whole process tree's: the
+   command, its workers and the MLflow writer (``getrusage(RUSAGE_CHILDREN)`` around the
+   command, which reaps them all); the split by process is sampled with psutil every 0.1 s
+   (a lower bound: the last tenth of a second of each process is missed). 'other cores':
+   what other processes of the machine used meanwhile, from /proc/stat (0 = quiet).
 2. **Where the writer's CPU goes**: cProfile (CPU time) of what the writer process does, in
    a fresh process that follows a sweep run with MLflow off as the writer process follows
    its command's (`nnsweep.tracking.follow.follow`, then its end phases: the last trials, the
