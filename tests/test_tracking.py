@@ -359,6 +359,14 @@ def test_the_end_registers_a_model_that_loads_and_predicts_the_same(
             "n_failed": 2,
             "n_interrupted": 1,
             "wall_time": 3.5,
+            "test_mean": 0.74,
+            "test_std": 0.01,
+            "test_interval": {"low": 0.70, "high": 0.79, "half_width": 0.045, "n": 450},
+            "ensemble_score": 0.76,
+            "registered": "seed 0",
+            "within_noise": [{"trial": best.number, "value": best.value, "p": 1.0}],
+            "chosen": {"rule": "best", "trial": best.number, "value": best.value},
+            "converged": {"improvement": 0.001, "noise": 0.004, "window": 10, "n_complete": 2},
             "warnings": ["the best learning_rate (0.0201) is at the lower bound 0.02"],
             "model_path": str(out / "model.joblib"),
             "finished_at": time.time(),
@@ -379,6 +387,25 @@ def test_the_end_registers_a_model_that_loads_and_predicts_the_same(
     assert run.data.metrics["best_cv_mean"] == 0.9 and run.data.metrics["test_score"] == 0.75
     assert run.data.metrics["n_failed"] == 2 and run.data.metrics["wall_time"] == 3.5
     assert run.data.metrics["n_interrupted"] == 1 and run.data.tags["nnsweep.warnings"] == "1"
+    metrics, tags = run.data.metrics, run.data.tags  # the answer's uncertainty (#20, #21)
+    assert (metrics["test_mean"], metrics["test_std"], metrics["ensemble_score"]) == (
+        0.74,
+        0.01,
+        0.76,
+    )
+    assert (metrics["test_ci_low"], metrics["test_ci_high"]) == (0.70, 0.79)
+    assert metrics["n_within_noise"] == 1 and metrics["converged_noise"] == 0.004
+    assert tags["nnsweep.registered"] == "seed 0"
+    assert tags["nnsweep.refit_trial"] == f"{best.number} (best)"
+    children = client.search_runs([writer.experiment_id], "tags.`optuna.trial_number` != ''")
+    tagged = {
+        int(r.data.tags["optuna.trial_number"]): r.data.tags.get("nnsweep.within_noise")
+        for r in children
+    }
+    finished = [t.number for t in study.trials if t.state.is_finished()]
+    assert {n: tagged[n] for n in finished} == {
+        n: "true" if n == best.number else "false" for n in finished
+    }
     assert "Warning: the best learning_rate (0.0201)" in run.data.tags["mlflow.note.content"]
     assert run.data.params["best.hidden_layer_sizes"] == f"[{best.params['layer_1_units']}]"
     plots = {a.path for a in client.list_artifacts(writer.parent_run_id, "plots")}

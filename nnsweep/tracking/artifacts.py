@@ -73,11 +73,25 @@ def log_result(client, uri, spec, run_id: str, result: dict) -> None:
     client.log_dict(run_id, payload, "best_params.json")
     stamp = int(1000 * float(result.get("finished_at") or 0)) or None
     metrics = []
-    for key in ("test_score", "n_complete", "n_pruned", "n_failed", "n_interrupted", "wall_time"):
-        value = result.get(key)
+    interval = result.get("test_interval") or {}
+    figures = {
+        **{k: result.get(k) for k in ("test_score", "test_mean", "test_std", "ensemble_score")},
+        **{k: result.get(k) for k in ("n_complete", "n_pruned", "n_failed", "n_interrupted")},
+        "wall_time": result.get("wall_time"),
+        "test_ci_low": interval.get("low"),
+        "test_ci_high": interval.get("high"),
+        "n_within_noise": len(result.get("within_noise") or []) or None,
+        **{f"converged_{k}": v for k, v in (result.get("converged") or {}).items()},
+    }
+    for key, value in figures.items():
         if isinstance(value, int | float) and stamp:
             metrics.append(Metric(key, float(value), stamp, 0))
     tags = {"nnsweep.best_trial": str(result.get("best_trial_number"))}
+    chosen = result.get("chosen") or {}
+    if chosen:
+        tags["nnsweep.refit_trial"] = f"{chosen.get('trial')} ({chosen.get('rule')})"
+    if result.get("registered"):
+        tags["nnsweep.registered"] = str(result["registered"])
     if result.get("test_metric"):
         tags["nnsweep.test_metric"] = str(result["test_metric"])
     warnings = list(result.get("warnings") or [])

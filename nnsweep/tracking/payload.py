@@ -186,6 +186,8 @@ def final_tags(ft) -> dict[str, str]:
     }
     if attrs.get(Attr.RETRY_OF) is not None:
         tags["nnsweep.retry_of"] = str(attrs[Attr.RETRY_OF])
+    if attrs.get(Attr.WARM_START):  # added from an earlier study: "<study>#<number>"
+        tags["nnsweep.warm_start"] = str(attrs[Attr.WARM_START])
     return {k: v for k, v in tags.items() if v}
 
 

@@ -190,7 +190,22 @@ class StudyWriter:
             self.plots(study)
         if result:
             log_result(self.client, self.uri, self.spec, self.parent_run_id, result)
+            self._tag_ties(result)
         self.client.set_terminated(self.parent_run_id, status)
+
+    def _tag_ties(self, result) -> None:
+        """``nnsweep.within_noise`` on every finished trial's run, for the UI to filter on.
+
+        True for the ties of the best (the folds cannot tell them apart), false for the others.
+        """
+        ties = {tie["trial"] for tie in result.get("within_noise") or []}
+        if not ties:
+            return
+        for number, run in self.trials.items():
+            if run.final:
+                self.client.set_tag(
+                    run.run_id, "nnsweep.within_noise", str(number in ties).lower()
+                )
 
     def plots(self, study) -> None:
         """The study's plots on the parent run (made again: same paths, newest content)."""
