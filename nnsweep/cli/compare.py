@@ -95,18 +95,12 @@ def compare_rows(spec, study) -> dict:
     trials = study.get_trials(deepcopy=False)
     counts = count_states(trials)
     best = study.best_trial
+    curve = best_so_far(trials)
     start = min(t.datetime_start for t in trials if t.datetime_start)
-    done = sorted(
-        (t for t in trials if t.state.name == "COMPLETE"), key=lambda t: t.datetime_complete
-    )
     wall = (
         max(t.datetime_complete for t in trials if t.datetime_complete) - start
     ).total_seconds()
-    to_best = next(
-        (t.datetime_complete - start).total_seconds()
-        for t in done
-        if t.value >= best.value - WITHIN
-    )
+    to_best = next(s for s, value in curve if value >= best.value - WITHIN)
     std = best.user_attrs.get("cv_std")
     result = study.user_attrs.get(StudyAttr.RESULT) or {}
     return {
@@ -120,6 +114,19 @@ def compare_rows(spec, study) -> dict:
         "to_best": f"{to_best:.0f}",
         "test": _test(result),
     }
+
+
+def best_so_far(trials) -> list[tuple[float, float]]:
+    """``(seconds since the first trial started, best value so far)`` at each complete trial."""
+    start = min(t.datetime_start for t in trials if t.datetime_start)
+    done = sorted(
+        (t for t in trials if t.state.name == "COMPLETE"), key=lambda t: t.datetime_complete
+    )
+    curve, best = [], float("-inf")
+    for t in done:
+        best = max(best, t.value)
+        curve.append(((t.datetime_complete - start).total_seconds(), best))
+    return curve
 
 
 def _test(result) -> str:
@@ -157,16 +164,7 @@ def plot_comparison(studies):
         xlabel="CV score", ylabel="fraction of trials at or below", title="trial scores (EDF)"
     )
     for study in studies:
-        trials = study.get_trials(deepcopy=False)
-        start = min(t.datetime_start for t in trials if t.datetime_start)
-        done = sorted(
-            (t for t in trials if t.state.name == "COMPLETE"), key=lambda t: t.datetime_complete
-        )
-        best, xs, ys = float("-inf"), [], []
-        for t in done:
-            best = max(best, t.value)
-            xs.append((t.datetime_complete - start).total_seconds())
-            ys.append(best)
+        xs, ys = zip(*best_so_far(study.get_trials(deepcopy=False)), strict=True)
         right.step(xs, ys, where="post", label=study.study_name)
     right.set(
         xlabel="wall time since the first trial (s)", ylabel="best CV so far", title="best so far"

@@ -28,11 +28,13 @@ __all__ = [
     "build_estimator",
     "create_study",
     "draw_order",
+    "fixed_params",
     "grid_done",
     "layer_units",
     "make_cv",
     "make_pruner",
     "make_sampler",
+    "network",
     "suggest_params",
 ]
 
@@ -44,6 +46,21 @@ def build_estimator(spec):
     net = NeuralNetworkClassifier(**dict(spec.estimator))
     scaler = {"standard": StandardScaler, "minmax": MinMaxScaler}.get(spec.data.preprocessing)
     return Pipeline([("scale", scaler()), ("net", net)]) if scaler else net
+
+
+def network(estimator):
+    """The `NeuralNetworkClassifier` of an estimator: itself, or a Pipeline's last step."""
+    return estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+
+
+def fixed_params(estimator, search_space):
+    """A trial's estimator parameters that its space does not draw: fixed and default values.
+
+    The search space's own parameters are left out, drawn or not (a tuned one a trial did not
+    draw is not recorded at the estimator's default), and so is the ``epoch_callback``.
+    """
+    tuned = {"epoch_callback", *(p.name for p in search_space)}
+    return {k: v for k, v in network(estimator).get_params().items() if k not in tuned}
 
 
 def make_sampler(sampler_spec, search_space, seed):

@@ -21,7 +21,7 @@ from ..estimator import TrainingDivergedError
 from ..stopping import SweepStopped, should_stop
 from ..study.journal import is_disk_error
 from ..study.records import Attr, StopReason, TrialRecord, curve_chunk
-from .factories import suggest_params
+from .factories import fixed_params, network, suggest_params
 from .scoring import FoldScorer
 
 __all__ = ["CrossValidationObjective"]
@@ -85,13 +85,8 @@ class CrossValidationObjective:
     def __call__(self, trial):
         """Run the trial; return the mean CV score (raises TrialPruned when pruned)."""
         params = suggest_params(trial, self.search_space)
-        net = (
-            self.estimator.steps[-1][1] if isinstance(self.estimator, Pipeline) else self.estimator
-        )
-        # the record: the fixed parameters and the drawn ones; a tuned one not drawn (its
-        # when did not hold) is left out, not recorded at the estimator's default
-        tuned = {"epoch_callback", *(p.name for p in self.search_space)}
-        fixed = {k: v for k, v in net.get_params().items() if k not in tuned}
+        net = network(self.estimator)
+        fixed = fixed_params(self.estimator, self.search_space)  # the record: fixed + drawn
         trial.set_user_attr(Attr.ESTIMATOR_PARAMS, {**fixed, **params})
         folds = _LockstepFolds(net, params, self._fold_data(), FoldScorer(self.scoring))
         record = TrialRecord(

@@ -23,7 +23,7 @@ from .. import phases, stopping
 from ..estimator import NeuralNetworkClassifier
 from ..study.records import Attr, count_states
 from . import checks
-from .factories import build_estimator
+from .factories import build_estimator, network
 from .uncertainty import score_interval, within_noise
 
 __all__ = ["SweepResult", "refit", "summarise_trials"]
@@ -235,7 +235,7 @@ def _fit_member(model, X, y, stop_file):
 
 
 def _fit_until_stopped(model, X, y):
-    net = _net(model)
+    net = network(model)
     net.set_params(epoch_callback=_stop_requested)  # Ctrl-C during the refit: stop at an epoch
     model.fit(X, y)
     net.set_params(epoch_callback=None)
@@ -281,19 +281,15 @@ def _with_best(spec, estimator, best_params):
 
 def _seeds(model, n):
     """The refits' seeds: the estimator's ``random_state`` (0 if unset) and the ``n - 1`` after."""
-    base = _net(model).random_state
+    base = network(model).random_state
     base = base if isinstance(base, int) else 0
     return list(range(base, base + n))
 
 
 def _seeded(model, seed):
     model = clone(model)
-    _net(model).set_params(random_state=seed)
+    network(model).set_params(random_state=seed)
     return model
-
-
-def _net(model):
-    return model.steps[-1][1] if isinstance(model, Pipeline) else model
 
 
 def _stop_requested(_estimator, _info):

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
 
 from .. import stopping
 from ..config import StudyChangedError, changed_keys, study_fingerprint
@@ -23,7 +22,7 @@ from ..study.records import StudyAttr
 from ..study.redact import redact_text
 from ..study.storage import check_storage, repair_journal
 from . import warmstart
-from .factories import build_estimator, create_study
+from .factories import build_estimator, create_study, fixed_params
 from .progress import ProgressBar
 from .recovery import recover_interrupted
 from .refit import SweepResult, refit, summarise_trials
@@ -105,7 +104,9 @@ def run_sweep(
             study = create_study(spec)
             check_unchanged(study, spec, dataset, accept_changes)
             record_study(study, spec, dataset)
-            for message in warmstart.warm_start(study, spec, warm_start, _fixed_params(spec)):
+            for message in warmstart.warm_start(
+                study, spec, warm_start, fixed_params(build_estimator(spec), spec.search_space)
+            ):
                 log(message)
             if writer is not None:
                 writer.start(study)
@@ -156,13 +157,6 @@ def _run_trials(spec, study, X, y, started, result, progress, log):
             f"{figures['window']} improved the best CV by {figures['improvement']:.4f}, less "
             f"than its noise {figures['noise']:.4f} (the statistical error of its fold mean)"
         )
-
-
-def _fixed_params(spec):
-    """A trial's estimator parameters before its space is drawn: fixed and default values."""
-    net = build_estimator(spec)
-    net = net.steps[-1][1] if isinstance(net, Pipeline) else net
-    return {k: v for k, v in net.get_params().items() if k != "epoch_callback"}
 
 
 def add_workers(spec, dataset, n_workers=1, *, log=print):

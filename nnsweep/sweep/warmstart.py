@@ -41,8 +41,8 @@ def warm_start(study, spec, sources, new_estimator_params) -> list[str]:
     sources : list of (StudySpec, optuna.Study)
         The earlier studies.
     new_estimator_params : dict
-        Every estimator parameter of a trial of the new study before its space is drawn
-        (fixed and default values): what an untuned parameter of an old trial must equal.
+        The new study's estimator parameters that its space does not draw
+        (`factories.fixed_params`): what an old trial's must equal.
 
     Raises
     ------
@@ -99,7 +99,6 @@ def _same_problem(spec, study, old_spec, old) -> None:
 
 def _in_space(spec, old, new_estimator_params):
     """``(trials that fit the new space, how many did not)`` of ``old``'s complete trials."""
-    space = {p.name: p for p in spec.search_space}
     fit, skipped = [], 0
     for t in old.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         if Attr.WARM_START in t.user_attrs:
@@ -108,7 +107,7 @@ def _in_space(spec, old, new_estimator_params):
         ok = all(
             params.get(name) == _as_stored(value)
             for name, value in new_estimator_params.items()
-            if name not in space and name in params
+            if name in params
         )
         if ok and _drawn(spec, t) is not None:
             fit.append(t)
