@@ -1,12 +1,14 @@
-"""The MNIST study, end to end: `make sweep STUDY=mnist` timed, and what it found.
+"""An MNIST study, end to end: `make sweep STUDY=mnist` timed, and what it found.
 
-Runs ``nnsweep run studies/mnist.toml`` (the shipped study: TPE over 3-fold CV on the 60,000
-training images, Hyperband pruning over epochs, one worker per core, MLflow on) as a subprocess
+Runs ``nnsweep run studies/<study>.toml`` (``--study``: ``mnist``, the shipped one-layer study,
+or ``mnist-deep``, two or three layers; each is TPE over 3-fold CV on the 60,000 training
+images, Hyperband pruning over epochs, one worker per core, MLflow on) as a subprocess
 in a working directory of its own, once per sampler seed (``--seeds``, default 0 and 1, so
 that one lucky run is not taken for the study's result). After
 each run it reads the Optuna study and the ``summary.json`` the run wrote beside the refit
 model, and records: the test error of the refit best model (the official 10,000 test images,
-read once, after the search), its parameters, its CV score, the wall time of the whole command,
+read once, after the search): each refit seed's, their mean, range and std, and their soft
+vote's), its parameters, its CV score, the wall time of the whole command,
 when the best trial finished, the trial counts, the best trials and the command's output. The
 results are rewritten after every run, so a stop keeps the runs done.
 
@@ -18,6 +20,7 @@ Long: about 28 minutes a seed on 2 cores (`run.py` runs it only when named:
 import argparse
 import datetime
 import json
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -33,7 +36,6 @@ from nnsweep.config import load_study  # noqa: E402
 from nnsweep.study.records import Attr  # noqa: E402
 from nnsweep.study.storage import make_storage  # noqa: E402
 
-STUDY = ROOT / "studies" / "mnist.toml"
 QUICK = ["--set", "data.subset=6000", "--set", "estimator.max_epochs=3", "--n-trials", "4"]
 
 
@@ -43,10 +45,10 @@ def fmt(value):
     return str(value)
 
 
-def run(workdir, extra):
-    """The study as `make sweep STUDY=mnist` runs it; (wall s, stdout)."""
-    print(f"running in {workdir}: nnsweep run {STUDY} {' '.join(extra)}", file=sys.stderr)
-    wall, proc = run_nnsweep_study(STUDY, workdir, extra)
+def run(study, workdir, extra):
+    """The study as `make sweep STUDY=<name>` runs it; (wall s, stdout)."""
+    print(f"running in {workdir}: nnsweep run {study} {' '.join(extra)}", file=sys.stderr)
+    wall, proc = run_nnsweep_study(study, workdir, extra)
     print(proc.stdout + proc.stderr[-3000:], file=sys.stderr)
     if proc.returncode != 0:
         sys.exit(f"nnsweep run exited with {proc.returncode}")
@@ -57,6 +59,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run (minutes)")
     parser.add_argument(
+        "--study", default="mnist", help="a study of studies/: mnist (default) or mnist-deep"
+    )
+    parser.add_argument(
         "--seeds", type=int, nargs="+", default=[0, 1], help="sampler seeds, one run each"
     )
     parser.add_argument(
@@ -66,7 +71,8 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     root = Path(args.workdir or tempfile.mkdtemp(prefix="nnsweep-mnist-"))
-    spec = load_study(STUDY)
+    study = ROOT / "studies" / f"{args.study}.toml"
+    spec = load_study(study)
     workdirs = {seed: root / f"seed-{seed}" for seed in args.seeds}
     for workdir in workdirs.values():
         if (workdir / spec.storage.url).exists():
@@ -78,9 +84,9 @@ def main(argv=None):
         extra = ["--set", f"sampler.seed={seed}", *(QUICK if args.quick else [])]
         load_before = loadavg()
         start = datetime.datetime.now(datetime.UTC).strftime("%H:%M UTC")
-        wall, stdout = run(workdir, extra)
+        wall, stdout = run(study, workdir, extra)
         runs.append(analyse(spec, workdir, seed, start, wall, stdout, load_before, loadavg()))
-        write(spec, env, runs, args.quick)
+        write(spec, study, env, runs, args.quick)
 
 
 def analyse(spec, workdir, seed, start, wall, stdout, load_before, load_after):
@@ -133,7 +139,18 @@ def analyse(spec, workdir, seed, start, wall, stdout, load_before, load_after):
     }
 
 
-def write(spec, env, runs, quick):
+def refits(summary):
+    """The refits' test errors: mean, range and std of the single seeds, and the soft vote."""
+    errors = [100 * (1 - s) for s in summary.get("test_scores") or [summary["test_score"]]]
+    ensemble = summary.get("ensemble_score")
+    return [
+        f"{sum(errors) / len(errors):.2f} % ({min(errors):.2f}-{max(errors):.2f}, "
+        f"std {statistics.pstdev(errors):.2f}, {len(errors)} seeds)",
+        "" if ensemble is None else f"{100 * (1 - ensemble):.2f} %",
+    ]
+
+
+def write(spec, study, env, runs, quick):
     """The results: both runs side by side, then each run's parameters and best trials."""
     tuned = [p.name for p in spec.search_space]
     fixed = ", ".join(f"{k}={v}" for k, v in spec.estimator if k not in tuned)
@@ -142,7 +159,8 @@ def write(spec, env, runs, quick):
             str(r["seed"]),
             r["start"],
             f"{r['load'][0].split(' / ')[0]} / {r['load'][1].split(' / ')[0]}",
-            f"**{100 * r['error']:.2f} %**",
+            f"**{100 * r['error']:.2f} %** ({r['summary'].get('registered', '')})",
+            *refits(r["summary"]),
             f"{r['wall'] / 60:.1f}",
             f"{r['search'] / 60:.1f}",
             f"{(r['summary']['refit_time'] or 0) / 60:.1f}",
@@ -152,15 +170,17 @@ def write(spec, env, runs, quick):
         ]
         for r in runs
     ]
-    columns = ["sampler seed", "start", "load before / after", "test error", "wall min"]
+    columns = ["sampler seed", "start", "load before / after", "test error (registered)"]
+    columns += ["refits: mean (range, std)", "soft vote", "wall min"]
     columns += ["search min", "refit min", "best CV", "best found at min", "complete / pruned"]
     tables = [
         table(
             "Both runs",
             columns,
             both,
-            note="Test error: the refit best model on the official 10,000 test images, read "
-            "once, after the search (one image is 0.01 %).",
+            note="Test error: the registered model on the official 10,000 test images, read "
+            "once, after the search (one image is 0.01 %); the refits are the chosen "
+            "parameters refit with random_state 0..R-1, and the soft vote is theirs.",
         )
     ]
     for r in runs:
@@ -176,13 +196,15 @@ def write(spec, env, runs, quick):
                 note=f"Best complete trials (pruned trials by epochs trained: {pruned}):",
             )
         )
+    name = "mnist_study" if spec.name == "mnist" else f"{spec.name.replace('-', '_')}_study"
     common.write_results(
-        "mnist_study",
-        "The MNIST study (`make sweep STUDY=mnist`), end to end, one run per sampler seed",
+        name,
+        f"The {spec.name} study (`make sweep STUDY={spec.name}`), end to end, one run per "
+        "sampler seed",
         env,
         tables,
         data=runs,
-        about="Command, in a new folder per run: `nnsweep run studies/mnist.toml --no-progress "
+        about=f"Command, in a new folder per run: `nnsweep run studies/{study.name} --no-progress "
         "--set sampler.seed=S" + (" " + " ".join(QUICK) if quick else "") + "`. Fixed in the "
         f"study file: {fixed}. Budget: {spec.budget.n_trials} trials or a "
         f"{spec.budget.timeout:.0f} s timeout (trials running then finish); pruner "
