@@ -1,6 +1,10 @@
 """``nnsweep compare``: two built studies in one table and one figure, and the bad inputs
 (an unknown study, two data sets, an empty study), each refused with a clear error."""
 
+import json
+from pathlib import Path
+
+import mlflow
 import numpy as np
 import optuna
 from sklearn.datasets import load_digits
@@ -23,11 +27,12 @@ def _built(folder, name, sampler, extra=NO_REFIT, **options):
     return path
 
 
-def test_compare_prints_one_table_and_writes_the_figure(tmp_path):
-    tpe = _built(tmp_path, "tpe", "tpe", extra="", n_trials=4)
+def test_compare_prints_one_table_writes_the_figure_and_logs_both_to_mlflow(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tpe = _built(tmp_path, "tpe", "tpe", extra="", n_trials=4, tracking_uri=uri)
     rnd = _built(tmp_path, "rnd", "random", n_trials=3)
     out = tmp_path / "cmp.png"
-    ran = run_nnsweep("compare", tpe, rnd, "--out", out, cwd=tmp_path)
+    ran = run_nnsweep("compare", tpe, rnd, "--out", out, "--mlflow", cwd=tmp_path)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     lines = ran.stdout.splitlines()
     assert lines[0].split()[:3] == ["study", "best", "CV"] and f"s to best-{WITHIN}" in lines[0]
@@ -46,6 +51,29 @@ def test_compare_prints_one_table_and_writes_the_figure(tmp_path):
         assert int(rows[name][3]) == complete
     assert "+-" in rows["tpe"][-1] and len(rows["rnd"]) == len(rows["tpe"]) - 2  # test: tpe only
     assert out.stat().st_size > 10_000 and f"figure: {out}" in ran.stdout
+
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("nnsweep-compare").experiment_id])
+    assert f"MLflow: run {run.info.run_id} in experiment nnsweep-compare" in ran.stdout
+    assert run.info.run_name == "tpe-vs-rnd" and run.info.status == "FINISHED"
+    for name in ("tpe", "rnd"):
+        assert run.data.metrics[f"{name}.best_cv"] == float(rows[name][1])
+        assert run.data.metrics[f"{name}.n_complete"] == int(rows[name][3])
+    assert run.data.metrics["tpe.test_mean"] == float(rows["tpe"][-2])
+    (parent,) = client.search_runs(
+        [client.get_experiment_by_name("tpe").experiment_id], "tags.`nnsweep.role` = 'study'"
+    )
+    assert run.data.tags["nnsweep.compared.tpe"] == parent.info.run_id
+    assert "nnsweep.compared.rnd" not in run.data.tags  # tracking was off for rnd
+    assert run.data.tags["mlflow.note.content"].splitlines()[0].startswith("| study | best CV")
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} == {
+        "cmp.png",
+        "comparison.json",
+    }
+    table = json.loads(
+        Path(client.download_artifacts(run.info.run_id, "comparison.json", tmp_path)).read_text()
+    )
+    assert table["columns"][0] == "study" and [r[0] for r in table["data"]] == ["tpe", "rnd"]
 
 
 def test_compare_refuses_an_unknown_study_two_data_sets_and_an_empty_study(tmp_path):

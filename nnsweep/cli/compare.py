@@ -30,6 +30,12 @@ def add_parser(sub) -> None:
     p = sub.add_parser("compare", help="compare studies: one table, one figure")
     p.add_argument("studies", nargs="+", help="study files, or names of studies/<name>.toml")
     p.add_argument("--out", help="the figure's path (default: mlruns/compare/<A>-vs-<B>.png)")
+    p.add_argument(
+        "--mlflow",
+        action="store_true",
+        help="also log the table and figure to a run of their own, in the experiment "
+        "nnsweep-compare of the first study's tracking store",
+    )
     p.set_defaults(func=cmd_compare)
 
 
@@ -55,7 +61,23 @@ def cmd_compare(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     print(f"figure: {out}")
+    if args.mlflow:
+        _log(loaded, dict(zip(_KEYS, header, strict=True)), rows, out)
     return 0
+
+
+def _log(loaded, columns, rows, figure) -> None:
+    """The comparison as an MLflow run (`nnsweep.tracking.comparison`), and where it went."""
+    from ..study.redact import redact_url
+    from ..tracking.comparison import EXPERIMENT, log_comparison
+
+    spec = loaded[0][0]
+    uids = {s.name: study.user_attrs.get(StudyAttr.MLFLOW_UID) for s, study in loaded}
+    experiment_id, run_id = log_comparison(spec.tracking.uri, columns, rows, uids, figure)
+    print(
+        f"MLflow: run {run_id} in experiment {EXPERIMENT} (id {experiment_id}) of "
+        f"{redact_url(spec.tracking.uri)}"
+    )
 
 
 _KEYS = ("study", "best", "std", "complete", "pruned", "failed", "wall", "to_best", "test")
