@@ -63,6 +63,7 @@ def study_facts(study_file, workdir):
     )
     trials = study.get_trials(deepcopy=False)
     new = [t for t in trials if Attr.WARM_START not in t.user_attrs]
+    added = [t for t in trials if Attr.WARM_START in t.user_attrs]
     done = [t for t in new if t.state.name == "COMPLETE"]
     start = min(t.datetime_start for t in new if t.datetime_start)
     end = max(t.datetime_complete for t in new if t.datetime_complete)
@@ -70,10 +71,13 @@ def study_facts(study_file, workdir):
         "n_trials": len(new),
         "n_complete": len(done),
         "n_pruned": sum(t.state.name == "PRUNED" for t in new),
-        "n_added": len(trials) - len(new),
-        "best": max(t.value for t in done),
+        "n_added": len(added),
+        "n_added_pruned": sum(t.state.name == "PRUNED" for t in added),
+        "added_best": max((t.value for t in added if t.state.name == "COMPLETE"), default=None),
+        "best": max((t.value for t in done), default=None),
         "search": (end - start).total_seconds(),
         "converged": study.user_attrs.get(StudyAttr.CONVERGED),
+        "first_new": min(t.number for t in new),
         "by_number": [(t.number, t.value) for t in sorted(done, key=lambda t: t.number)],
     }
 
@@ -86,7 +90,9 @@ def one_run(study_file, workdir, extra):
         sys.exit(f"nnsweep run exited with {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     facts = study_facts(study_file, workdir)
     facts.update(wall=wall, stdout=proc.stdout[-2000:])
-    print(f"  {wall:.0f} s, {facts['n_trials']} trials, best {facts['best']:.4f}", file=sys.stderr)
+    print(
+        f"  {wall:.0f} s, {facts['n_trials']} trials, best {_cv(facts['best'])}", file=sys.stderr
+    )
     return facts
 
 
@@ -123,11 +129,16 @@ def main(argv=None):
                 (runs_in / new_file.name).write_text(new_file.read_text())
             more = ["--warm-start", str(STUDY)] if arm == "warm" else []
             facts = one_run(runs_in / new_file.name, runs_in, [*extra, *more])
-            reached = [i for i, (_, v) in enumerate(facts["by_number"], 1) if v >= source - WITHIN]
+            first = facts["first_new"]
+            reached = [n - first + 1 for n, v in facts["by_number"] if v >= source - WITHIN]
             facts["reached_at"] = reached[0] if reached else None
             result[arm] = facts
         warm.append(result)
     write(env, pairs, warm, args.quick)
+
+
+def _cv(value):
+    return "none complete" if value is None else f"{value:.4f}"
 
 
 def _stats(values, fmt="{:.4f}"):
@@ -179,10 +190,11 @@ def write(env, pairs, warm, quick):
         [
             str(w["seed"]),
             f"{w['source_best']:.4f}",
-            str(w["warm"]["n_added"]),
-            f"{w['warm']['best']:.4f}",
+            f"{w['warm']['n_added']} ({w['warm']['n_added_pruned']} pruned)",
+            _cv(w["warm"]["added_best"]),
+            _cv(w["warm"]["best"]),
             str(w["warm"]["reached_at"] or "not in 10"),
-            f"{w['cold']['best']:.4f}",
+            _cv(w["cold"]["best"]),
             str(w["cold"]["reached_at"] or "not in 10"),
         ]
         for w in warm
@@ -206,6 +218,7 @@ def write(env, pairs, warm, quick):
                 "source",
                 "source best CV",
                 "trials added",
+                "best added (the source's best in the new space)",
                 "warm: best of 10 new",
                 f"warm: first new trial within {WITHIN}",
                 "cold: best of 10",

@@ -59,6 +59,17 @@ def test_converged_when_the_window_moved_the_best_less_than_its_noise():
     assert converged(flat, window=3, min_trials=10) is None  # too few trials yet
 
 
+def test_trials_added_by_a_warm_start_do_not_count():
+    folds = [0.92, 0.88, 0.90, 0.90]
+    added = [_trial(i, 0.85, folds) for i in range(6)]
+    for t in added:
+        t.user_attrs[Attr.WARM_START] = f"old#{t.number}"
+    own = [_trial(6 + i, 0.85, folds) for i in range(3)]
+    assert converged(added + own, window=3, min_trials=3) is None  # 3 own: no window before
+    figures = converged(added + own + [_trial(9, 0.85, folds)], window=3, min_trials=3)
+    assert figures["n_complete"] == 4 and figures["best_trial"] == 6
+
+
 def test_a_converging_study_ends_early_says_why_and_stays_ended(tmp_path, capsys):
     changes = {
         "budget": {"n_trials": 60, "stop": "converged", "window": 3, "min_trials": 6},

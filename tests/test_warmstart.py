@@ -47,7 +47,10 @@ def test_warm_start_adds_the_trials_in_the_space_skips_the_others_and_counts_its
     said = []
     run_sweep(new_spec, digits, progress=False, log=said.append, warm_start=[(old_spec, old)])
     skipped = 8 - len(inside)
-    added_as = f"{len(inside)} trial(s) added as observed trials; {skipped} outside this study"
+    added_as = (
+        f"{len(inside)} trial(s) added as observed trials ({len(inside)} complete, 0 pruned); "
+        f"{skipped} outside this study"
+    )
     assert f"warm start from old: {added_as}'s space skipped" in said
     new = open_study(new_spec)
     added = [t for t in new.trials if Attr.WARM_START in t.user_attrs]
@@ -62,6 +65,24 @@ def test_warm_start_adds_the_trials_in_the_space_skips_the_others_and_counts_its
     run_sweep(new_spec, digits, progress=False, log=said.append, warm_start=[(old_spec, old)])
     assert "warm start: old was added before; nothing added" in said
     assert len(open_study(new_spec).trials) == len(inside) + 3
+
+
+def test_pruned_trials_are_added_as_pruned_with_their_curves(tmp_path, digits):
+    pruner = {"name": "median", "n_startup_trials": 2, "n_warmup_steps": 1}
+    random = {"name": "random", "n_startup_trials": None}
+    old_spec = _spec(tmp_path, "old", budget={"n_trials": 10}, sampler=random, pruner=pruner)
+    run_sweep(old_spec, digits, progress=False, log=lambda _: None)
+    old = open_study(old_spec)
+    pruned = [t for t in old.trials if t.state.name == "PRUNED"]
+    assert pruned, "the test needs a pruned trial in the source"
+    new_spec = _spec(tmp_path, "new", budget={"n_trials": 1})
+    said = []
+    run_sweep(new_spec, digits, progress=False, log=said.append, warm_start=[(old_spec, old)])
+    assert any(f"({10 - len(pruned)} complete, {len(pruned)} pruned)" in m for m in said), said
+    added = {t.user_attrs[Attr.WARM_START]: t for t in open_study(new_spec).trials[:10]}
+    for t in pruned:
+        copy = added[f"old#{t.number}"]
+        assert copy.state.name == "PRUNED" and copy.intermediate_values == t.intermediate_values
 
 
 def test_other_folds_queue_the_best_configurations_again(tmp_path, digits):

@@ -47,12 +47,19 @@ def converged(trials, window: int, min_trials: int) -> dict | None:
     Parameters
     ----------
     trials : list of optuna.trial.FrozenTrial
-        The study's trials (any states; only complete ones count), maximised.
+        The study's trials (any states), maximised. Only its own complete ones count: the
+        trials a warm start added were not found by this search.
     window, min_trials : int
         As ``[budget]`` names them.
     """
     done = sorted(
-        (t for t in trials if t.state.name == "COMPLETE" and t.datetime_complete),
+        (
+            t
+            for t in trials
+            if t.state.name == "COMPLETE"
+            and t.datetime_complete
+            and Attr.WARM_START not in t.user_attrs
+        ),
         key=lambda t: t.datetime_complete,
     )
     if len(done) < max(min_trials, window + 1):

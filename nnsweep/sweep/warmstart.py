@@ -1,10 +1,13 @@
 """Warm start: a new study begins with what earlier studies found (``--warm-start OLD``).
 
 Optuna takes finished trials as data: ``study.add_trial(create_trial(...))`` puts a trial in
-the storage as if it had run, and TPE models it like any other. So the complete trials of an
+the storage as if it had run, and TPE models it like any other. So the finished trials of an
 earlier study, on the same data set and metric, whose parameters lie in the new study's space,
-are added to the new study as observed trials, with their values, fold scores and estimator
-parameters. When the earlier study's folds or fixed estimator parameters differ, its scores
+are added to the new study as observed trials, with their values, fold scores, estimator
+parameters and learning curves: the complete ones, and the pruned ones too, as pruned trials,
+because TPE ranks a pruned trial by its last reported epoch and learns from the bad regions
+as much as from the good (``optuna.copy_study`` copies them the same way).
+When the earlier study's folds or fixed estimator parameters differ, its scores
 do not mean the same thing here: its best ``TOP_K`` configurations are queued instead
 (``study.enqueue_trial``), to be evaluated again on the new study's folds.
 
@@ -31,7 +34,7 @@ TOP_K = 5  # configurations queued again when the folds or the fixed estimator d
 
 
 def warm_start(study, spec, sources, new_estimator_params) -> list[str]:
-    """Seed ``study`` (of ``spec``) with the complete trials of ``sources``; return messages.
+    """Seed ``study`` (of ``spec``) with the finished trials of ``sources``; return messages.
 
     Parameters
     ----------
@@ -64,9 +67,11 @@ def warm_start(study, spec, sources, new_estimator_params) -> list[str]:
         if same_folds:
             for t in fit:
                 study.add_trial(_observed(spec, t, old_spec.name))
-            how = "added as observed trials"
+            pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in fit)
+            how = f"added as observed trials ({len(fit) - pruned} complete, {pruned} pruned)"
         else:
-            best = sorted(fit, key=lambda t: -t.value)[:TOP_K]
+            complete = [t for t in fit if t.state == optuna.trial.TrialState.COMPLETE]
+            best = sorted(complete, key=lambda t: -t.value)[:TOP_K]
             for t in best:
                 params = _drawn(spec, t).params
                 study.enqueue_trial(params, user_attrs={Attr.WARM_START: _mark(old_spec.name, t)})
@@ -98,9 +103,10 @@ def _same_problem(spec, study, old_spec, old) -> None:
 
 
 def _in_space(spec, old, new_estimator_params):
-    """``(trials that fit the new space, how many did not)`` of ``old``'s complete trials."""
+    """``(trials that fit the new space, how many did not)`` of ``old``'s finished trials."""
     fit, skipped = [], 0
-    for t in old.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    for t in old.get_trials(deepcopy=False, states=finished):
         if Attr.WARM_START in t.user_attrs:
             continue  # the source's own warm start: not its finding
         params = dict(t.user_attrs.get(Attr.ESTIMATOR_PARAMS) or t.params)
@@ -147,11 +153,12 @@ def _drawn(spec, t):
 
 
 def _observed(spec, t, source):
-    """An old complete trial as a finished trial of the new study (under its drawn names)."""
+    """An old finished trial as one of the new study, in its state (under the drawn names)."""
     fixed = _drawn(spec, t)
     attrs = {k: v for k, v in t.user_attrs.items() if not k.startswith(Attr.CURVE_CHUNK)}
     attrs[Attr.WARM_START] = _mark(source, t)
     return optuna.trial.create_trial(
+        state=t.state,
         value=t.value,
         params=fixed.params,
         distributions=fixed.distributions,
