@@ -99,13 +99,17 @@ def one_run(study_file, workdir, extra):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run (a minute or two)")
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="sampler seeds from this one on (default 0)"
+    )
     args = parser.parse_args(argv)
     n_pairs, n_warm = (2, 1) if args.quick else (5, 3)
-    root = Path(tempfile.mkdtemp(prefix="nnsweep-budget-"))
+    root = Path(tempfile.mkdtemp(prefix="nnsweep-budget-"))  # kept: benchmarks/replay_stop.py
+    print(f"studies in {root}", file=sys.stderr)
     base = COMMON + (QUICK if args.quick else [])
     env = common.environment()
     pairs = []
-    for seed in range(n_pairs):
+    for seed in range(args.first_seed, args.first_seed + n_pairs):
         arms = {"budget": [], "converged": ["--set", "budget.stop=converged"]}
         order = list(arms) if seed % 2 == 0 else list(arms)[::-1]
         pair = {"seed": seed}
@@ -114,13 +118,14 @@ def main(argv=None):
             pair[arm] = one_run(STUDY, root / f"{arm}-{seed}", extra)
         pairs.append(pair)
     warm = []
-    for seed in range(n_warm):
+    for pair in pairs[:n_warm]:
+        seed = pair["seed"]
         workdir = root / f"budget-{seed}"  # the source study is there
         new_file = workdir / "digits-v2.toml"
         new_file.write_text(new_space(STUDY.read_text()))
         extra = [*base, "--set", f"sampler.seed={seed + 100}"]
         extra += ["--set", f"budget.n_trials={NEW_TRIALS}"]
-        source = pairs[seed]["budget"]["best"]
+        source = pair["budget"]["best"]
         result = {"seed": seed, "source_best": source}
         for arm in ("warm", "cold"):
             runs_in = workdir if arm == "warm" else root / f"cold-{seed}"

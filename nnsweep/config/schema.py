@@ -281,7 +281,7 @@ class BudgetSpec:
     # "converged": end the study once its best moved less than the CV noise over a window
     stop: Literal["budget", "converged"] = "budget"
     window: Annotated[Int, Field(ge=1)] = 10  # converged: the trials the best is watched over
-    min_trials: Annotated[Int, Field(ge=2)] = 20  # converged: complete trials before any check
+    min_trials: Annotated[Int, Field(ge=2)] = 15  # converged: complete trials before any check
 
     @model_validator(mode="before")
     @classmethod
