@@ -1,4 +1,4 @@
-"""``--warm-start``: a new study starts with the complete trials of an earlier one that lie in
+"""``--warm-start``: a new study starts with the finished trials of an earlier one that lie in
 its space (added as observed trials, or queued again when the folds differ), skips the others
 with a count, refuses another data set or metric, and counts only its own trials."""
 

@@ -87,7 +87,7 @@ def build_parser():
         "--warm-start",
         action="append",
         metavar="STUDY",
-        help="first add the complete trials of an earlier study (file or name) on the same "
+        help="first add the finished trials of an earlier study (file or name) on the same "
         "data and metric that lie in this study's space; repeatable",
     )
     run.add_argument(
