@@ -55,6 +55,8 @@ def test_compare_prints_one_table_writes_the_figure_and_logs_both_to_mlflow(tmp_
     client = mlflow.MlflowClient(tracking_uri=uri)
     (run,) = client.search_runs([client.get_experiment_by_name("nnsweep-compare").experiment_id])
     assert f"MLflow: run {run.info.run_id} in experiment nnsweep-compare" in ran.stdout
+    page = f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+    assert f"MLflow run: `nnsweep ui`, then {page}" in ran.stdout
     assert run.info.run_name == "tpe-vs-rnd" and run.info.status == "FINISHED"
     for name in ("tpe", "rnd"):
         assert run.data.metrics[f"{name}.best_cv"] == float(rows[name][1])
