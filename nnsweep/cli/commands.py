@@ -15,7 +15,7 @@ from .children import child_pids, stop_children
 from .inputs import load_built_study, load_data, load_spec, scale_warning
 from .report import print_summary
 from .signals import EXIT_CODES, GracefulStop, stop_signal
-from .ui import hint
+from .ui import runs_page
 
 __all__ = [
     "check_tracking",
@@ -127,8 +127,6 @@ def _tracking_shown(spec):
 
 def _print_tracking(spec, result):
     """Where the runs are in the MLflow UI (its runs page, not the GenAI overview)."""
-    from ..tracking.store import absolute_uri, scheme_of
-
     if result.tracking_code == 3:
         return  # the writer said what is behind and how to catch up
     if result.tracking_code != 0:  # None: it was still trying at its time limit, and ended
@@ -142,11 +140,7 @@ def _print_tracking(spec, result):
     experiment = result.mlflow_experiment_id
     if not experiment:
         return
-    uri = absolute_uri(spec.tracking.uri)
-    if scheme_of(uri) in ("http", "https"):
-        print(f"MLflow runs: {redact_url(uri).rstrip('/')}/#/experiments/{experiment}/runs")
-    else:
-        print(f"MLflow runs: {hint(experiment)}")
+    print(f"MLflow runs: {runs_page(spec.tracking.uri, experiment)}")
 
 
 def _writer_end(code):

@@ -70,8 +70,7 @@ def _log(loaded, columns, rows, figure) -> None:
     """The comparison as an MLflow run (`nnsweep.tracking.comparison`), and where it went."""
     from ..study.redact import redact_url
     from ..tracking.comparison import EXPERIMENT, log_comparison
-    from ..tracking.store import scheme_of
-    from .ui import hint
+    from .ui import runs_page
 
     spec = loaded[0][0]
     uids = {s.name: study.user_attrs.get(StudyAttr.MLFLOW_UID) for s, study in loaded}
@@ -80,11 +79,7 @@ def _log(loaded, columns, rows, figure) -> None:
         f"MLflow: run {run_id} in experiment {EXPERIMENT} (id {experiment_id}) of "
         f"{redact_url(spec.tracking.uri)}"
     )
-    page = f"#/experiments/{experiment_id}/runs/{run_id}"
-    if scheme_of(spec.tracking.uri) in ("http", "https"):
-        print(f"MLflow run: {redact_url(spec.tracking.uri).rstrip('/')}/{page}")
-    else:
-        print(f"MLflow run: {hint()}, then http://127.0.0.1:5000/{page}")
+    print(f"MLflow run: {runs_page(spec.tracking.uri, experiment_id, run_id)}")
 
 
 _KEYS = ("study", "best", "std", "complete", "pruned", "failed", "wall", "to_best", "test")

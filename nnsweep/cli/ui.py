@@ -20,11 +20,28 @@ from ..config import DEFAULT_TRACKING_URI, load_study
 __all__ = ["cmd_dashboard", "cmd_ui", "hint"]
 
 
+UI_URL = "http://127.0.0.1:5000"  # where `nnsweep ui` and `make ui` serve the MLflow UI
+
+
 def hint(experiment_id=None) -> str:
     """How to see the runs from here: ``make ui`` in a checkout of nnsweep, else ``nnsweep ui``."""
     here = os.path.isfile("Makefile") and os.path.isdir("nnsweep") and os.path.isdir("studies")
-    page = f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs" if experiment_id else ""
+    page = f"{UI_URL}/#/experiments/{experiment_id}/runs" if experiment_id else ""
     return f"`{'make ui' if here else 'nnsweep ui'}`" + (f", then {page}" if page else "")
+
+
+def runs_page(uri: str, experiment_id, run_id=None) -> str:
+    """Where an experiment's runs page, or one run's page, is in the MLflow UI.
+
+    On the tracking server that ``uri`` names, else in the UI that `hint` starts.
+    """
+    from ..study.redact import redact_url
+    from ..tracking.store import absolute_uri, scheme_of
+
+    page = f"#/experiments/{experiment_id}/runs" + (f"/{run_id}" if run_id else "")
+    if scheme_of(absolute_uri(uri)) in ("http", "https"):
+        return f"{redact_url(uri).rstrip('/')}/{page}"
+    return f"{hint()}, then {UI_URL}/{page}"
 
 
 def _serve(command, what) -> int:

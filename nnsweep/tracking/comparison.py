@@ -15,12 +15,14 @@ holds:
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+from mlflow.entities import Metric
+
 from . import payload as pl
-from .runs import active_experiment
+from .runs import active_experiment, parent_filter
 from .store import absolute_uri, open_store
-from .util import quote
 
 __all__ = ["EXPERIMENT", "log_comparison"]
 
@@ -43,8 +45,9 @@ def log_comparison(uri: str, columns: dict, rows: list[dict], uids: dict, figure
     the table's headings, in order; ``uids`` maps each study's name to its
     ``mlflow_study_uid`` (or None), by which its parent run is found.
     """
-    client = open_store(absolute_uri(uri))
-    experiment_id = active_experiment(client, EXPERIMENT, absolute_uri(uri))
+    uri = absolute_uri(uri)
+    client = open_store(uri)
+    experiment_id = active_experiment(client, EXPERIMENT, uri)
     names = [row["study"] for row in rows]
     tags = {pl.ROLE_TAG: "comparison", "nnsweep.compared": ", ".join(names)}
     tags["mlflow.note.content"] = _markdown(columns, rows)
@@ -63,8 +66,8 @@ def log_comparison(uri: str, columns: dict, rows: list[dict], uids: dict, figure
     for row in rows:
         if row.get("test"):
             metrics[f"{row['study']}.test_mean"] = float(row["test"].split()[0])
-    for key, value in metrics.items():
-        client.log_metric(run_id, key, value)
+    stamp = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(k, v, stamp, 0) for k, v in metrics.items()])
     table = {heading: [row[key] for row in rows] for key, heading in columns.items()}
     client.log_table(run_id, table, "comparison.json")
     client.log_artifact(run_id, str(figure))
@@ -74,12 +77,8 @@ def log_comparison(uri: str, columns: dict, rows: list[dict], uids: dict, figure
 
 def _parent_run(client, name: str, uid: str) -> str | None:
     """The run id of the study's parent run, in whichever experiment of the store holds it."""
-    which = (
-        f"tags.`{pl.STUDY_TAG}` = '{quote(name)}' AND tags.`{pl.ROLE_TAG}` = 'study' AND "
-        f"tags.`{pl.UID_TAG}` = '{quote(uid)}'"
-    )
     ids = [e.experiment_id for e in client.search_experiments()]
-    found = client.search_runs(ids, which, max_results=1) if ids else []
+    found = client.search_runs(ids, parent_filter(name, uid), max_results=1) if ids else []
     return found[0].info.run_id if found else None
 
 

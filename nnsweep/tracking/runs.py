@@ -83,16 +83,21 @@ def search_all(client, experiment_id: str, filter_string: str) -> list:
     )
 
 
+def parent_filter(name: str, uid: str) -> str:
+    """The MLflow search filter of study ``name``'s parent run (``mlflow_study_uid`` ``uid``)."""
+    return (
+        f"tags.`{pl.STUDY_TAG}` = '{quote(name)}' AND tags.`{pl.ROLE_TAG}` = 'study' AND "
+        f"tags.`{pl.UID_TAG}` = '{quote(uid)}'"
+    )
+
+
 def open_parent(writer, study) -> str:
     """The id of the study's parent run in ``writer``'s experiment, found or created.
 
     Its params, study file and tags are logged on every call (what it already has is kept).
     """
     spec, client, info = writer.spec, writer.client, writer.dataset_info
-    which = (
-        f"tags.`{pl.STUDY_TAG}` = '{quote(spec.name)}' AND tags.`{pl.ROLE_TAG}` = "
-        f"'study' AND tags.`{pl.UID_TAG}` = '{writer.uid}'"
-    )
+    which = parent_filter(spec.name, writer.uid)
     tags = {
         **pl.context_tags(spec, writer.uid, info),
         pl.ROLE_TAG: "study",
