@@ -36,7 +36,7 @@ import optuna  # noqa: E402
 from common import ROOT, run_nnsweep_study, table  # noqa: E402
 
 from nnsweep.config import load_study  # noqa: E402
-from nnsweep.study.records import Attr, StudyAttr  # noqa: E402
+from nnsweep.study.records import StudyAttr, is_added  # noqa: E402
 from nnsweep.study.storage import make_storage  # noqa: E402
 
 STUDY = ROOT / "studies" / "digits.toml"
@@ -62,8 +62,8 @@ def study_facts(study_file, workdir):
         study_name=spec.name, storage=make_storage(str(Path(workdir) / spec.storage.url))
     )
     trials = study.get_trials(deepcopy=False)
-    new = [t for t in trials if Attr.WARM_START not in t.user_attrs]
-    added = [t for t in trials if Attr.WARM_START in t.user_attrs]
+    new = [t for t in trials if not is_added(t)]
+    added = [t for t in trials if is_added(t)]
     done = [t for t in new if t.state.name == "COMPLETE"]
     start = min(t.datetime_start for t in new if t.datetime_start)
     end = max(t.datetime_complete for t in new if t.datetime_complete)

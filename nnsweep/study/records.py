@@ -29,6 +29,7 @@ __all__ = [
     "TrialRecord",
     "count_states",
     "curve_chunk",
+    "is_added",
     "curves",
     "is_interrupted",
 ]
@@ -160,6 +161,11 @@ def curves(attrs: dict[str, Any]) -> dict[str, list]:
         for short, attr, _ in _CURVES:
             out[attr].extend(chunk[short])
     return out
+
+
+def is_added(trial) -> bool:
+    """True for a trial a warm start added from an earlier study: not this study's finding."""
+    return Attr.WARM_START in trial.user_attrs
 
 
 def is_interrupted(trial) -> bool:

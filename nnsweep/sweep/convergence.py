@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from ..study.records import Attr
+from ..study.records import Attr, is_added
 
 __all__ = ["converged", "cv_noise"]
 
@@ -56,9 +56,7 @@ def converged(trials, window: int, min_trials: int) -> dict | None:
         (
             t
             for t in trials
-            if t.state.name == "COMPLETE"
-            and t.datetime_complete
-            and Attr.WARM_START not in t.user_attrs
+            if t.state.name == "COMPLETE" and t.datetime_complete and not is_added(t)
         ),
         key=lambda t: t.datetime_complete,
     )

@@ -25,7 +25,7 @@ import warnings
 import optuna
 
 from ..config import StudyFileError, study_fingerprint
-from ..study.records import Attr, StudyAttr
+from ..study.records import Attr, StudyAttr, is_added
 from .factories import suggest_params
 
 __all__ = ["TOP_K", "warm_start"]
@@ -107,7 +107,7 @@ def _in_space(spec, old, new_estimator_params):
     fit, skipped = [], 0
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     for t in old.get_trials(deepcopy=False, states=finished):
-        if Attr.WARM_START in t.user_attrs:
+        if is_added(t):
             continue  # the source's own warm start: not its finding
         params = dict(t.user_attrs.get(Attr.ESTIMATOR_PARAMS) or t.params)
         ok = all(

@@ -24,7 +24,7 @@ from ..compat.optuna import heartbeat_thread, is_heartbeat_enabled
 from ..stopping import SweepStopped, should_stop
 from ..study.journal import DiskError, is_disk_error
 from ..study.locks import StudyLock, budget_lock_for
-from ..study.records import Attr, StopReason, StudyAttr, is_interrupted
+from ..study.records import Attr, StopReason, StudyAttr, is_added, is_interrupted
 from ..study.storage import make_storage
 from .convergence import converged
 from .factories import build_estimator, grid_done, make_cv, make_pruner, make_sampler
@@ -47,7 +47,7 @@ def count_budget(study, running=True):
     return sum(
         1
         for t in study.get_trials(deepcopy=False, states=states)
-        if not is_interrupted(t) and Attr.WARM_START not in t.user_attrs
+        if not is_interrupted(t) and not is_added(t)
     )
 
 
