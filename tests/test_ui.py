@@ -1,9 +1,11 @@
 """``nnsweep ui``: the MLflow UI on a tracking store, its runs page printed; Ctrl-C ends it.
 
-Through a real pseudo-terminal, as a person runs it; nothing it started outlives it.
+Through a real pseudo-terminal, as a person runs it; nothing it started outlives it, whether
+Ctrl-C reached the whole terminal or a stop signal the command alone.
 """
 
 import json
+import signal
 import urllib.request
 
 import pytest
@@ -34,7 +36,8 @@ def _answers(port, experiment):
 
 
 @pytest.mark.slow
-def test_ui_serves_the_store_prints_the_runs_page_and_stops_on_ctrl_c(tmp_path):
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm-to-the-command-alone"])
+def test_ui_serves_the_store_prints_the_runs_page_and_stops_with_nothing_left(tmp_path, stop):
     uri, eid = _store_with_a_run(tmp_path, "mystudy")
     port = free_port()
     term = Terminal(
@@ -45,7 +48,10 @@ def test_ui_serves_the_store_prints_the_runs_page_and_stops_on_ctrl_c(tmp_path):
     try:
         assert term.wait_until(lambda: _answers(port, "mystudy"), 90), term.output
         assert f"mystudy  http://127.0.0.1:{port}/#/experiments/{eid}/runs" in term.output
-        term.ctrl_c()
+        if stop == "ctrl-c":  # the terminal signals the server's processes too
+            term.ctrl_c()
+        else:  # as `timeout` or systemd do: the server hears it only from the command
+            term.signal_command(signal.SIGTERM)
         code, took = term.wait(30)
         assert code is not None and took < 15, term.output
         assert term.survivors() == []

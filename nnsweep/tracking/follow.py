@@ -276,10 +276,13 @@ def main() -> int:
     # MLflow warns that cloudpickle runs code when loaded: tracking.model_format documents it
     logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)
     replies = os.fdopen(int(sys.argv[1]), "wb")
-    messages: queue.Queue = queue.Queue()
-    threading.Thread(target=_read_messages, args=(sys.stdin.buffer, messages), daemon=True).start()
     from .store import absolute_uri, open_store
     from .writer import StudyWriter  # import mlflow: overlaps the command's own start
+
+    # Only now read: unpickling the spec imports nnsweep.config, and two threads importing
+    # the same modules at once can raise importlib's _DeadlockError.
+    messages: queue.Queue = queue.Queue()
+    threading.Thread(target=_read_messages, args=(sys.stdin.buffer, messages), daemon=True).start()
 
     first = messages.get()
     if first[0] != "spec":
