@@ -16,7 +16,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import optuna
 
-from nnsweep.cli.compare import compare_rows, plot_comparison
+from nnsweep.cli.compare import compare_rows, format_row, plot_comparison
 from nnsweep.config import load_study
 from nnsweep.datasets import load_dataset
 from nnsweep.study.storage import load_study as open_study
@@ -77,7 +77,7 @@ refit = false
     runs.append((spec, open_study(spec)))
 
 for spec, study in runs:
-    row = compare_rows(spec, study)
+    row = format_row(compare_rows(spec, study))
     print(
         f"{row['study']:>6}: best CV {row['best']} +- {row['std']}, {row['complete']} complete, "
         f"{row['pruned']} pruned, {row['wall']} s, within 0.002 of its best after "

@@ -59,9 +59,10 @@ def test_compare_prints_one_table_writes_the_figure_and_logs_both_to_mlflow(tmp_
     assert f"MLflow run: `nnsweep ui`, then {page}" in ran.stdout
     assert run.info.run_name == "tpe-vs-rnd" and run.info.status == "FINISHED"
     for name in ("tpe", "rnd"):
-        assert run.data.metrics[f"{name}.best_cv"] == float(rows[name][1])
+        assert round(run.data.metrics[f"{name}.best_cv"], 4) == float(rows[name][1])
         assert run.data.metrics[f"{name}.n_complete"] == int(rows[name][3])
-    assert run.data.metrics["tpe.test_mean"] == float(rows["tpe"][-2])
+    assert round(run.data.metrics["tpe.test_mean"], 4) == float(rows["tpe"][-2])
+    assert run.data.metrics["rnd.n_warm_start"] == 0 and "rnd.test_mean" not in run.data.metrics
     (parent,) = client.search_runs(
         [client.get_experiment_by_name("tpe").experiment_id], "tags.`nnsweep.role` = 'study'"
     )

@@ -4,6 +4,7 @@ with a count, refuses another data set or metric, and counts only its own trials
 
 import pytest
 
+from nnsweep.cli.compare import compare_rows
 from nnsweep.config import StudyFileError, load_study
 from nnsweep.datasets import load_dataset
 from nnsweep.study.records import Attr
@@ -61,6 +62,10 @@ def test_warm_start_adds_the_trials_in_the_space_skips_the_others_and_counts_its
     drawn = {"learning_rate", "layer_1_units"}  # one layer always: n_layers is not drawn
     assert all(t.state.name == "COMPLETE" and set(t.params) == drawn for t in added)
     assert count_budget(new) == 3 and len(new.trials) == len(inside) + 3
+    row = compare_rows(new_spec, new)  # compare's line: the study's own trials, the added apart
+    own = [t for t in new.trials if t not in added]
+    assert row["added"] == len(inside) and row["complete"] + row["pruned"] + row["failed"] == 3
+    assert row["best"] == max(t.value for t in own if t.state.name == "COMPLETE")
     said.clear()
     run_sweep(new_spec, digits, progress=False, log=said.append, warm_start=[(old_spec, old)])
     assert "warm start: old was added before; nothing added" in said

@@ -3,8 +3,12 @@
 "Did TPE beat random search here? Did the new space help?" For each study: the best CV and its
 fold std, the trials complete, pruned and failed, the wall time, the time to come within 0.002
 of its own best, and the test score with its interval when the study was refit. The figure has
-two panels on shared axes: the empirical distribution function of the trial scores (Optuna's
-``plot_edf``, which takes several studies) and the best so far against wall time.
+two panels on shared axes: the empirical distribution function of the trial scores and the
+best so far against wall time.
+
+All of it is of each study's own trials. Trials a warm start added from an earlier study are
+counted in a column of their own and left out of the rest: they are the earlier study's
+findings, at its times (Optuna's ``plot_edf`` would count them, so the EDF is drawn here).
 
 Studies are compared only on one data set and one metric: the same scores on other data mean
 something else. Times are measured from a study's first trial start, so a resumed study's
@@ -13,14 +17,20 @@ pause counts as time.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 from ..config import StudyFileError
-from ..study.records import StudyAttr, count_states
+from ..study.records import StudyAttr, count_states, is_added
 from .inputs import load_built_study
 
-__all__ = ["add_parser", "cmd_compare", "compare_rows", "plot_comparison"]
+__all__ = [
+    "add_parser",
+    "cmd_compare",
+    "compare_rows",
+    "format_row",
+    "own_trials",
+    "plot_comparison",
+]
 
 WITHIN = 0.002  # "came within 0.002 of its own best"
 
@@ -46,11 +56,11 @@ def cmd_compare(args) -> int:
     loaded = [_load(name) for name in args.studies]
     _same_data(loaded)
     rows = [compare_rows(spec, study) for spec, study in loaded]
-    header = ["study", "best CV", "+- std", "complete", "pruned", "failed", "wall s"]
+    header = ["study", "best CV", "+- std", "complete", "pruned", "failed", "warm-start", "wall s"]
     header += [f"s to best-{WITHIN}", "test"]
     from .report import _print_table
 
-    _print_table(header, [[r[k] for k in _KEYS] for r in rows])
+    _print_table(header, [[format_row(r)[k] for k in _KEYS] for r in rows])
     out = Path(
         args.out or Path("mlruns") / "compare" / ("-vs-".join(s.name for s, _ in loaded) + ".png")
     )
@@ -74,7 +84,8 @@ def _log(loaded, columns, rows, figure) -> None:
 
     spec = loaded[0][0]
     uids = {s.name: study.user_attrs.get(StudyAttr.MLFLOW_UID) for s, study in loaded}
-    experiment_id, run_id = log_comparison(spec.tracking.uri, columns, rows, uids, figure)
+    cells = [format_row(row) for row in rows]
+    experiment_id, run_id = log_comparison(spec.tracking.uri, columns, rows, cells, uids, figure)
     print(
         f"MLflow: run {run_id} in experiment {EXPERIMENT} (id {experiment_id}) of "
         f"{redact_url(spec.tracking.uri)}"
@@ -82,12 +93,23 @@ def _log(loaded, columns, rows, figure) -> None:
     print(f"MLflow run: {runs_page(spec.tracking.uri, experiment_id, run_id)}")
 
 
-_KEYS = ("study", "best", "std", "complete", "pruned", "failed", "wall", "to_best", "test")
+_KEYS = (
+    "study",
+    "best",
+    "std",
+    "complete",
+    "pruned",
+    "failed",
+    "added",
+    "wall",
+    "to_best",
+    "test",
+)
 
 
 def _load(name):
     spec, study = load_built_study(name)
-    if not any(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)):
+    if not any(t.state.name == "COMPLETE" for t in own_trials(study)):
         raise StudyFileError(
             str(spec.path), None, f"the study {spec.name!r} has no complete trial yet"
         )
@@ -114,54 +136,69 @@ def _data_of(spec, study) -> str:
     return f"{info.get('name', spec.data.name)} ({info.get('digest', 'no digest')[:12]})"
 
 
+def own_trials(study) -> list:
+    """The study's own trials: not those a warm start added from an earlier study."""
+    return [t for t in study.get_trials(deepcopy=False) if not is_added(t)]
+
+
 def compare_rows(spec, study) -> dict:
-    """One study's line of the table, as strings keyed like the columns."""
-    trials = study.get_trials(deepcopy=False)
+    """One study's line of the table, as numbers keyed like the columns (`format_row`).
+
+    Of the study's own trials: trials a warm start added are counted apart (``added``) and
+    take no part in the best, the counts, the times or the curve.
+    """
+    trials = own_trials(study)
     counts = count_states(trials)
-    best = study.best_trial
+    done = [t for t in trials if t.state.name == "COMPLETE"]
+    best = max(done, key=lambda t: t.value) if done else None
     curve = best_so_far(trials)
-    start = min(t.datetime_start for t in trials if t.datetime_start)
-    wall = (
-        max(t.datetime_complete for t in trials if t.datetime_complete) - start
-    ).total_seconds()
-    to_best = next(s for s, value in curve if value >= best.value - WITHIN)
-    std = best.user_attrs.get("cv_std")
+    wall = to_best = None
+    if done:
+        start = min(t.datetime_start for t in trials if t.datetime_start)
+        end = max(t.datetime_complete for t in trials if t.datetime_complete)
+        wall = (end - start).total_seconds()
+        to_best = next(s for s, value in curve if value >= best.value - WITHIN)
     result = study.user_attrs.get(StudyAttr.RESULT) or {}
+    scores = result.get("test_scores") or (
+        [result["test_score"]] if result.get("test_score") is not None else []
+    )
+    interval = result.get("test_interval") or {}
     return {
         "study": spec.name,
-        "best": f"{best.value:.4f}",
-        "std": "" if std is None else f"{std:.4f}",
-        "complete": str(counts["COMPLETE"]),
-        "pruned": str(counts["PRUNED"]),
-        "failed": str(counts["FAIL"]),
-        "wall": f"{wall:.0f}",
-        "to_best": f"{to_best:.0f}",
-        "test": _test(result),
+        "best": best.value if best else None,
+        "std": best.user_attrs.get("cv_std") if best else None,
+        "complete": counts["COMPLETE"],
+        "pruned": counts["PRUNED"],
+        "failed": counts["FAIL"],
+        "added": len(study.get_trials(deepcopy=False)) - len(trials),
+        "wall": wall,
+        "to_best": to_best,
+        "test": sum(scores) / len(scores) if scores else None,
+        "test_ci": interval.get("half_width") if scores else None,
     }
+
+
+def format_row(row) -> dict:
+    """`compare_rows`'s numbers as the table's cells (an empty cell for what is not there)."""
+    formats = {"best": "{:.4f}", "std": "{:.4f}", "wall": "{:.0f}", "to_best": "{:.0f}"}
+    cells = {k: "" if row[k] is None else formats.get(k, "{}").format(row[k]) for k in _KEYS}
+    if row["test"] is not None:
+        ci = "" if row["test_ci"] is None else f" +-{row['test_ci']:.4f}"
+        cells["test"] = f"{row['test']:.4f}{ci}"
+    return cells
 
 
 def best_so_far(trials) -> list[tuple[float, float]]:
     """``(seconds since the first trial started, best value so far)`` at each complete trial."""
-    start = min(t.datetime_start for t in trials if t.datetime_start)
+    started = [t.datetime_start for t in trials if t.datetime_start]
     done = sorted(
         (t for t in trials if t.state.name == "COMPLETE"), key=lambda t: t.datetime_complete
     )
     curve, best = [], float("-inf")
     for t in done:
         best = max(best, t.value)
-        curve.append(((t.datetime_complete - start).total_seconds(), best))
+        curve.append(((t.datetime_complete - min(started)).total_seconds(), best))
     return curve
-
-
-def _test(result) -> str:
-    scores = result.get("test_scores") or (
-        [result["test_score"]] if result.get("test_score") is not None else []
-    )
-    if not scores:
-        return ""
-    interval = result.get("test_interval") or {}
-    ci = f" +-{interval['half_width']:.4f}" if interval else ""
-    return f"{sum(scores) / len(scores):.4f}{ci}"
 
 
 def plot_comparison(studies):
@@ -170,25 +207,22 @@ def plot_comparison(studies):
     Parameters
     ----------
     studies : list of optuna.Study
-        Maximised studies, compared on the same axes.
+        Maximised studies, compared on the same axes: the empirical distribution function of
+        each study's own trial scores, and its best so far against wall time.
     """
-    """The trial scores' EDF and the best so far against wall time, the studies on shared axes."""
     import matplotlib.pyplot as plt
-    import optuna.visualization.matplotlib as ovm
-    from optuna.exceptions import ExperimentalWarning
+    import numpy as np
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ExperimentalWarning)  # plot_edf is "experimental"
-        edf = ovm.plot_edf(studies)
-    for line in edf.get_lines():
-        left.plot(*line.get_data(), label=line.get_label())
-    plt.close(edf.figure)
+    for study in studies:  # the empirical distribution function of its own trials' scores
+        values = np.sort([t.value for t in own_trials(study) if t.state.name == "COMPLETE"])
+        fraction = np.arange(1, len(values) + 1) / len(values)
+        left.step(values, fraction, where="post", label=study.study_name)
     left.set(
         xlabel="CV score", ylabel="fraction of trials at or below", title="trial scores (EDF)"
     )
     for study in studies:
-        xs, ys = zip(*best_so_far(study.get_trials(deepcopy=False)), strict=True)
+        xs, ys = zip(*best_so_far(own_trials(study)), strict=True)
         right.step(xs, ys, where="post", label=study.study_name)
     right.set(
         xlabel="wall time since the first trial (s)", ylabel="best CV so far", title="best so far"

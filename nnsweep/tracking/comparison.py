@@ -35,22 +35,27 @@ _METRICS = {  # column of the table -> metric name (per study)
     "failed": "n_failed",
     "wall": "wall_time_s",
     "to_best": "time_to_best_s",
+    "added": "n_warm_start",
+    "test": "test_mean",
 }
 
 
-def log_comparison(uri: str, columns: dict, rows: list[dict], uids: dict, figure: Path) -> tuple:
+def log_comparison(
+    uri: str, columns: dict, rows: list[dict], cells: list[dict], uids: dict, figure: Path
+) -> tuple:
     """Log one comparison; ``(experiment id, run id)``.
 
-    ``rows`` are `nnsweep.cli.compare.compare_rows`'s strings; ``columns`` maps their keys to
-    the table's headings, in order; ``uids`` maps each study's name to its
-    ``mlflow_study_uid`` (or None), by which its parent run is found.
+    ``rows`` are `nnsweep.cli.compare.compare_rows`'s numbers (the metrics), ``cells`` the
+    same as the table shows them (the table and the note); ``columns`` maps their keys to the
+    table's headings, in order; ``uids`` maps each study's name to its ``mlflow_study_uid``
+    (or None), by which its parent run is found.
     """
     uri = absolute_uri(uri)
     client = open_store(uri)
     experiment_id = active_experiment(client, EXPERIMENT, uri)
     names = [row["study"] for row in rows]
     tags = {pl.ROLE_TAG: "comparison", "nnsweep.compared": ", ".join(names)}
-    tags["mlflow.note.content"] = _markdown(columns, rows)
+    tags["mlflow.note.content"] = _markdown(columns, cells)
     for name, uid in uids.items():
         parent = _parent_run(client, name, uid) if uid else None
         if parent:
@@ -61,14 +66,11 @@ def log_comparison(uri: str, columns: dict, rows: list[dict], uids: dict, figure
         f"{row['study']}.{metric}": float(row[key])
         for row in rows
         for key, metric in _METRICS.items()
-        if row.get(key) not in (None, "")
+        if row.get(key) is not None
     }
-    for row in rows:
-        if row.get("test"):
-            metrics[f"{row['study']}.test_mean"] = float(row["test"].split()[0])
     stamp = int(time.time() * 1000)
     client.log_batch(run_id, metrics=[Metric(k, v, stamp, 0) for k, v in metrics.items()])
-    table = {heading: [row[key] for row in rows] for key, heading in columns.items()}
+    table = {heading: [row[key] for row in cells] for key, heading in columns.items()}
     client.log_table(run_id, table, "comparison.json")
     client.log_artifact(run_id, str(figure))
     client.set_terminated(run_id)
