@@ -147,13 +147,15 @@ def compare_rows(spec, study) -> dict:
     Of the study's own trials: trials a warm start added are counted apart (``added``) and
     take no part in the best, the counts, the times or the curve.
     """
-    trials = own_trials(study)
+    every = study.get_trials(deepcopy=False)
+    trials = [t for t in every if not is_added(t)]
     counts = count_states(trials)
-    done = [t for t in trials if t.state.name == "COMPLETE"]
-    best = max(done, key=lambda t: t.value) if done else None
     curve = best_so_far(trials)
+    best = max(
+        (t for t in trials if t.state.name == "COMPLETE"), key=lambda t: t.value, default=None
+    )
     wall = to_best = None
-    if done:
+    if best:
         start = min(t.datetime_start for t in trials if t.datetime_start)
         end = max(t.datetime_complete for t in trials if t.datetime_complete)
         wall = (end - start).total_seconds()
@@ -170,7 +172,7 @@ def compare_rows(spec, study) -> dict:
         "complete": counts["COMPLETE"],
         "pruned": counts["PRUNED"],
         "failed": counts["FAIL"],
-        "added": len(study.get_trials(deepcopy=False)) - len(trials),
+        "added": len(every) - len(trials),
         "wall": wall,
         "to_best": to_best,
         "test": sum(scores) / len(scores) if scores else None,
@@ -190,14 +192,14 @@ def format_row(row) -> dict:
 
 def best_so_far(trials) -> list[tuple[float, float]]:
     """``(seconds since the first trial started, best value so far)`` at each complete trial."""
-    started = [t.datetime_start for t in trials if t.datetime_start]
+    start = min((t.datetime_start for t in trials if t.datetime_start), default=None)
     done = sorted(
         (t for t in trials if t.state.name == "COMPLETE"), key=lambda t: t.datetime_complete
     )
     curve, best = [], float("-inf")
     for t in done:
         best = max(best, t.value)
-        curve.append(((t.datetime_complete - min(started)).total_seconds(), best))
+        curve.append(((t.datetime_complete - start).total_seconds(), best))
     return curve
 
 
@@ -214,16 +216,17 @@ def plot_comparison(studies):
     import numpy as np
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for study in studies:  # the empirical distribution function of its own trials' scores
-        values = np.sort([t.value for t in own_trials(study) if t.state.name == "COMPLETE"])
+    for study in studies:
+        trials = own_trials(study)
+        # the empirical distribution function of its trials' scores
+        values = np.sort([t.value for t in trials if t.state.name == "COMPLETE"])
         fraction = np.arange(1, len(values) + 1) / len(values)
         left.step(values, fraction, where="post", label=study.study_name)
+        xs, ys = zip(*best_so_far(trials), strict=True)
+        right.step(xs, ys, where="post", label=study.study_name)
     left.set(
         xlabel="CV score", ylabel="fraction of trials at or below", title="trial scores (EDF)"
     )
-    for study in studies:
-        xs, ys = zip(*best_so_far(own_trials(study)), strict=True)
-        right.step(xs, ys, where="post", label=study.study_name)
     right.set(
         xlabel="wall time since the first trial (s)", ylabel="best CV so far", title="best so far"
     )

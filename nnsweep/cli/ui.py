@@ -9,17 +9,14 @@ Both open no browser; Ctrl-C stops them.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import shutil
-import signal
 import subprocess
 import sys
 
-import psutil
-
 from ..config import DEFAULT_TRACKING_URI, load_study
+from .children import child_pids, stop_children
 
 __all__ = ["cmd_dashboard", "cmd_ui", "hint"]
 
@@ -52,31 +49,18 @@ def _serve(command, what, env=None, grace=10.0) -> int:
     """Run a server in the foreground until it ends or the command is stopped.
 
     A terminal's Ctrl-C reaches the server too; a stop signal sent to this command alone
-    (``kill -INT``, ``timeout``) is passed on as SIGINT. Either way the server's whole process
-    tree gets ``grace`` seconds to end and what is left is killed: ``mlflow ui`` can exit
+    (``kill -INT``, ``timeout``) does not. Either way the server's whole process tree is
+    ended (`stop_children`), while it is still this command's tree: ``mlflow ui`` can exit
     before the uvicorn it started, which init then adopts.
     """
     print(f"serving {what}; Ctrl-C stops it", flush=True)
+    before = child_pids()  # a Python caller's own children are not the server's
     proc = subprocess.Popen(command, env=env)
     try:
         return proc.wait()
     except (KeyboardInterrupt, SystemExit):  # SystemExit: nnsweep.__main__'s stop handler
-        _stop_tree(proc, grace)
+        stop_children(grace=grace, keep=before)
         raise
-
-
-def _stop_tree(proc, grace) -> None:
-    try:
-        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
-    except psutil.Error:  # the server is gone already
-        return
-    with contextlib.suppress(OSError):
-        proc.send_signal(signal.SIGINT)
-    _, alive = psutil.wait_procs(tree, timeout=grace)
-    for p in alive:
-        with contextlib.suppress(psutil.Error):
-            p.kill()
-    psutil.wait_procs(alive, timeout=grace)
 
 
 def cmd_ui(args) -> int:
