@@ -145,9 +145,12 @@ def main(argv=None):
         return 1
     except KeyboardInterrupt:
         stop_children(grace=1.0, keep=commands.ALREADY)
+        resumable = args.func in (cmd_run, cmd_worker)
         print(
-            f"\nstopped after {time.time() - started:.0f} s; the study is kept: run the same "
-            "command again to resume it",
+            f"\nstopped after {time.time() - started:.0f} s"
+            + (
+                "; the study is kept: run the same command again to resume it" if resumable else ""
+            ),
             file=sys.stderr,
         )
         return EXIT_CODES.get(stop_signal(), EXIT_INTERRUPTED)

@@ -22,7 +22,14 @@ import time
 from ..stopping import SIGNALS
 from .children import signal_children, stop_children
 
-__all__ = ["EXIT_CODES", "OVERDUE", "GracefulStop", "arm_deadline", "stop_signal"]
+__all__ = [
+    "EXIT_CODES",
+    "OVERDUE",
+    "GracefulStop",
+    "arm_deadline",
+    "interrupt_on_stop",
+    "stop_signal",
+]
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 #: Seconds the command may take to stop after the first stop signal (`arm_deadline`).
@@ -36,6 +43,25 @@ _state = {"signal": None, "deadline": None, "overdue": False}
 def stop_signal() -> int | None:
     """The first stop signal the command got (None: none)."""
     return _state["signal"]
+
+
+def interrupt_on_stop() -> None:
+    """In the command: every stop signal (SIGINT, SIGTERM, SIGHUP) raises `KeyboardInterrupt`.
+
+    What Python does for SIGINT alone, for all three, with the signal kept for the exit
+    status (`stop_signal`). Every command then stops the same way, ``nnsweep.cli.main``'s
+    handler ending its children; ``run`` and ``worker`` put `GracefulStop` over it while
+    the sweep runs. Only for the command (``python -m nnsweep``): it sets process-wide
+    signal handlers.
+    """
+    for sig in SIGNALS:
+        signal.signal(sig, _interrupt)
+
+
+def _interrupt(signum, _frame):
+    if _state["signal"] is None:
+        _state["signal"] = signum
+    raise KeyboardInterrupt
 
 
 def arm_deadline(seconds: float | None = STOP_DEADLINE) -> None:

@@ -46,19 +46,21 @@ def runs_page(uri: str, experiment_id, run_id=None) -> str:
 
 
 def _serve(command, what, env=None, grace=10.0) -> int:
-    """Run a server in the foreground until it ends or the command is stopped.
+    """Run a server until it ends or the command is stopped.
 
-    A terminal's Ctrl-C reaches the server too; a stop signal sent to this command alone
-    (``kill -INT``, ``timeout``) does not. Either way the server's whole process tree is
-    ended (`stop_children`), while it is still this command's tree: ``mlflow ui`` can exit
-    before the uvicorn it started, which init then adopts.
+    The server runs in a process group of its own, so that a terminal's Ctrl-C reaches the
+    command alone: on SIGINT, uvicorn (the server of ``mlflow ui``) prints a traceback as it
+    exits, and on SIGTERM it does not. However the command is stopped (Ctrl-C, or a signal to
+    it alone, ``kill``, ``timeout``), it ends the server's whole process tree (`stop_children`:
+    SIGTERM, then SIGKILL after ``grace`` s), while it is still this command's tree: ``mlflow
+    ui`` can exit before the uvicorn it started, which init then adopts.
     """
     print(f"serving {what}; Ctrl-C stops it", flush=True)
     before = child_pids()  # a Python caller's own children are not the server's
-    proc = subprocess.Popen(command, env=env)
+    proc = subprocess.Popen(command, env=env, process_group=0)
     try:
         return proc.wait()
-    except (KeyboardInterrupt, SystemExit):  # SystemExit: nnsweep.__main__'s stop handler
+    except KeyboardInterrupt:  # a stop signal (nnsweep.cli.signals.interrupt_on_stop)
         stop_children(grace=grace, keep=before)
         raise
 

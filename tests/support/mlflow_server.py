@@ -83,6 +83,8 @@ def start_mlflow_server(backend_url, timeout=180, port=None):
         **blas_env(),
         "MLFLOW_BACKEND_STORE_URI": backend_url,
         "MLFLOW_ARTIFACTS_DESTINATION": (root / "artifacts").as_uri(),
+        # no GenAI job runner and its huey consumers, as `nnsweep ui` (nnsweep/cli/ui.py)
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
     }
     env.pop("MLFLOW_TRACKING_URI", None)
     cmd = [
