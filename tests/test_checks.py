@@ -98,3 +98,12 @@ def test_a_best_trial_resting_on_one_fold_is_pointed_out():
 def test_a_clean_study_has_no_warnings(spec):
     study = study_of(*[trial(0.9 + i / 100, lr=0.05 + i / 100) for i in range(6)])
     assert warnings(spec, study, study.best_trial.params) == []
+
+
+def test_a_log_range_of_widths_widens_by_its_own_ratio_in_whole_units():
+    from pathlib import Path
+
+    deep = load_study(Path(__file__).parents[1] / "studies" / "mnist-deep.toml")  # 768-1024
+    said = at_bounds(deep, {"hidden_layer_sizes": [1019, 800], "learning_rate": 0.1})
+    assert len(said) == 1 and "layer_1_units (1019) is at the upper bound 1024" in said[0]
+    assert "high = 1365," in said[0]  # 1024 x 1024/768, not 10 x 1024 nor 1.37e+03

@@ -47,9 +47,14 @@ def _position(value, low, high, log):
 
 
 def _widened(bound, low, high, log, lower):
-    """A suggestion for the bound, one range's width (a factor of 10 for log) further out."""
+    """A suggestion for the bound: one range's width further out.
+
+    For a log range, its own ratio high / low, at most a factor of 10: 512-1024 units widen
+    to 2048, not 10240.
+    """
     if log:
-        return bound / 10 if lower else bound * 10
+        factor = min(10.0, high / low)
+        return bound / factor if lower else bound * factor
     return bound - (high - low) if lower else bound + (high - low)
 
 
@@ -74,11 +79,12 @@ def at_bounds(spec, best_params) -> list[str]:
                     bound = p.low if lower else p.high
                     key = "low" if lower else "high"
                     wider = _widened(bound, p.low, p.high, p.log, lower)
+                    wider = f"{round(wider)}" if p.type in ("int", "layers") else f"{wider:.3g}"
                     out.append(
                         f"the best {name} ({value:.4g}) is at the "
                         f"{'lower' if lower else 'upper'} bound {bound:g} of its range: the best "
                         f"may lie beyond it; widen it ([search_space.{p.name}] {key} = "
-                        f"{wider:.3g}, where the value is valid)"
+                        f"{wider}, where the value is valid)"
                     )
     return out
 
