@@ -258,3 +258,12 @@ def test_live_curves_grow_the_journal_linearly_with_the_epochs(digits, tmp_path)
     # Rewriting the whole curves each time would make the 3x longer trial ~9x bigger (~3x per
     # epoch); appending keeps the bytes per epoch the same, within the numbers' widths.
     assert per_epoch[3000] < 1.3 * per_epoch[1000], sizes
+
+
+def test_worker_seeds_differ_across_workers_restarts_and_study_seeds():
+    from nnsweep.sweep.worker import worker_seed
+
+    seeds = [worker_seed(base, w, n) for base in (0, 1, 2) for w in (0, 1, 2) for n in (0, 7)]
+    assert len(set(seeds)) == len(seeds)  # seed 0's worker 1 is not seed 1's worker 0
+    assert worker_seed(0, 1, 7) == worker_seed(0, 1, 7)  # reproducible
+    assert all(0 <= s < 2**32 for s in seeds)  # what Optuna's samplers take

@@ -296,7 +296,7 @@ class SamplerSpec:
     """``[sampler]``: the Optuna sampler."""
 
     name: Literal["tpe", "random", "qmc", "cmaes", "grid"] = "tpe"  # the sampler
-    seed: Annotated[Int, Field(ge=0)] = 0  # base seed; worker i uses seed + i
+    seed: Annotated[Int, Field(ge=0)] = 0  # base seed: each worker draws its own from it
     # random trials first (unset: Optuna's default)
     n_startup_trials: Annotated[Int | None, Field(ge=0), meta("tpe", "cmaes")] = None
     multivariate: Annotated[Bool, meta("tpe")] = True  # model the parameters jointly

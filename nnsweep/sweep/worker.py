@@ -15,6 +15,7 @@ import warnings
 from dataclasses import dataclass
 
 import joblib
+import numpy as np
 import optuna
 from optuna.trial import TrialState
 from threadpoolctl import threadpool_limits
@@ -31,7 +32,15 @@ from .factories import build_estimator, grid_done, make_cv, make_pruner, make_sa
 from .objective import CrossValidationObjective
 from .recovery import recover_interrupted
 
-__all__ = ["FINISHED", "count_budget", "make_job", "resolve_n_jobs", "run_worker", "run_workers"]
+__all__ = [
+    "FINISHED",
+    "count_budget",
+    "make_job",
+    "resolve_n_jobs",
+    "run_worker",
+    "run_workers",
+    "worker_seed",
+]
 
 #: Trial states that count against the study's budget (with RUNNING ones), unless
 #: the trial was interrupted (its worker died or the sweep was stopped): those are retried.
@@ -122,6 +131,18 @@ def run_worker(job, worker_index, in_process=False):
         raise
 
 
+def worker_seed(base_seed, worker_index, n_trials):
+    """The sampler seed of one worker: one per worker, per (re)start and per study seed.
+
+    Worker ``worker_index`` of a study with ``base_seed``, started when the study had
+    ``n_trials`` trials. NumPy's `~numpy.random.SeedSequence` of the three numbers: workers
+    explore differently, a resumed study does not replay its samples, and two study seeds
+    share no worker's draws (as ``base_seed + worker_index`` would).
+    """
+    entropy = (base_seed, worker_index, n_trials)
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
 def _worker_loop(job, worker_index):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # We run the heartbeat thread ourselves around each asked trial (below).
@@ -130,8 +151,7 @@ def _worker_loop(job, worker_index):
     done = 0
     with threadpool_limits(limits=job.blas_threads):
         study = optuna.load_study(study_name=job.study_name, storage=storage)
-        # A fresh seed per worker and per (re)start, so resumed runs do not replay samples.
-        seed = job.base_seed + worker_index + 1000 * len(study.get_trials(deepcopy=False))
+        seed = worker_seed(job.base_seed, worker_index, len(study.get_trials(deepcopy=False)))
         study.sampler = make_sampler(job.sampler_spec, job.search_space, seed)
         study.pruner = make_pruner(job.pruner_spec)
         while job.deadline is None or time.time() < job.deadline:
