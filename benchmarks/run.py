@@ -17,6 +17,8 @@ run first, the others after them in alphabetical order:
   when named, ``--only mnist_study`` (``make bench-mnist``).
 * ``mnist_seeds``: the spread of the test error over estimator seeds, for fixed
   parameters (about 10 minutes); run only when named.
+* ``mnist_ensembles``: soft votes of the deep study's runs, seeds of the best configuration
+  against the configurations within noise (about 35 minutes); run only when named.
 * ``make_sweep``: ``make sweep`` on fresh clones, medians and ranges (about 8 minutes); run
   only when named (``make bench-sweep``).
 
@@ -37,7 +39,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 FIRST = ("speed", "accuracy")
-ON_REQUEST = ("mnist_study", "mnist_seeds", "make_sweep")  # long: only with --only
+# long: only with --only
+ON_REQUEST = ("mnist_study", "mnist_seeds", "mnist_ensembles", "make_sweep")
 
 
 def discover():
