@@ -33,6 +33,7 @@ common.blas_threads(1)
 import numpy as np  # noqa: E402
 from common import RESULTS, ROOT, table  # noqa: E402
 from joblib import Parallel, delayed  # noqa: E402
+from scipy.stats import binomtest  # noqa: E402
 
 from nnsweep.config import load_study  # noqa: E402
 
@@ -128,7 +129,7 @@ def main(argv=None):
     from nnsweep.datasets import load_dataset
 
     y = load_dataset("mnist", data_dir=args.data_dir).y_test
-    summary, every, data = [], [], []
+    summary, every, paired, data = [], [], [], []
     for run in runs:
         loaded = {}
         for label, params, seed in run["models"]:
@@ -149,8 +150,10 @@ def main(argv=None):
             ],
             "all of them": list(loaded),
         }
+        right = {}
         for name, labels in groups.items():
             vote = np.mean([loaded[label][0] for label in labels], axis=0)
+            right[name] = classes[np.argmax(vote, axis=1)] == y
             members = [errors[label] for label in labels]
             summary.append(
                 [
@@ -169,6 +172,24 @@ def main(argv=None):
                     "members": labels,
                     "member_errors_pct": members,
                     "soft_vote_error_pct": error(vote, classes, y),
+                }
+            )
+        configs, seeds, both = right
+        for a, b, name in (
+            (configs, seeds, "configurations - seeds"),
+            (both, seeds, "all - seeds"),
+        ):
+            only_a = int(np.sum(right[a] & ~right[b]))
+            only_b = int(np.sum(right[b] & ~right[a]))
+            p = binomtest(min(only_a, only_b), only_a + only_b).pvalue if only_a + only_b else 1.0
+            paired.append([str(run["seed"]), name, str(only_a), str(only_b), f"{p:.2f}"])
+            data.append(
+                {
+                    "sampler_seed": run["seed"],
+                    "pair": name,
+                    "only_first": only_a,
+                    "only_second": only_b,
+                    "mcnemar_exact_p": p,
                 }
             )
         for label, params, seed in run["models"]:
@@ -198,6 +219,20 @@ def main(argv=None):
                     "soft vote",
                 ],
                 summary,
+            ),
+            table(
+                "Paired on the same test images",
+                [
+                    "sampler seed",
+                    "soft votes",
+                    "right only in the first",
+                    "right only in the second",
+                    "exact McNemar p",
+                ],
+                paired,
+                note="Images one vote classifies correctly and the other does not. Under the "
+                "hypothesis that both votes err equally often, the smaller count is binomial "
+                "(n = their sum, p = 0.5): McNemar's exact test, two-sided.",
             ),
             table(
                 "Every model",
