@@ -17,7 +17,9 @@ from nnsweep.cli.report import answer_lines
 from nnsweep.config import load_study
 from nnsweep.datasets import load_dataset
 from nnsweep.study.records import Attr
+from nnsweep.study.storage import load_study as stored_study
 from nnsweep.sweep import run_sweep, split_data
+from nnsweep.sweep.factories import network
 from nnsweep.sweep.refit import SweepResult, fit_seeds, n_weights, summarise_trials
 
 
@@ -59,6 +61,7 @@ def test_a_sweep_refits_over_seeds_and_registers_their_soft_vote(make_study, dig
     result = run_sweep(spec, digits, progress=False, output_dir=tmp_path / "out")
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["test_seeds"] == [0, 1, 2] and len(summary["test_scores"]) == 3
+    assert summary["test_trials"] == [summary["best_trial_number"]] * 3
     assert summary["test_mean"] == pytest.approx(np.mean(summary["test_scores"]))
     assert summary["test_std"] == pytest.approx(np.std(summary["test_scores"]))
     assert summary["registered"] == "ensemble"
@@ -119,3 +122,46 @@ def test_choose_simplest_refits_the_smallest_tie_and_says_what_it_gave_up(make_s
     assert result.chosen["cv_given_up"] == pytest.approx(0.95 - np.mean([0.95, 0.95, 0.94]))
     lines = answer_lines(result.summary(), "accuracy")
     assert any("refit: trial #1, the fewest weights within noise of the best" in x for x in lines)
+
+
+def test_members_within_noise_refit_the_ties_once_each_then_the_chosen_again(make_study):
+    extra = '[evaluation]\nrefit_seeds = 4\nmembers = "within_noise"\n'
+    spec = load_study(make_study(extra=extra))
+    study = optuna.create_study(direction="maximize")
+    for units, folds in [
+        (64, [0.95, 0.96, 0.94]),  # 0: the best
+        (16, [0.95, 0.95, 0.94]),  # 1: within noise
+        (32, [0.95, 0.96, 0.935]),  # 2: within noise
+        (16, [0.70, 0.71, 0.69]),  # 3: not a tie
+    ]:
+        study.add_trial(_trial(units, folds))
+    result = SweepResult(study_name=spec.name)
+    summarise_trials(spec, study, result, shape=(300, 64, 10))
+    # the three ties by CV, then the chosen (best) trial again: its next seed fills in
+    assert [n for n, _ in result.members] == [0, 2, 1, 0]
+    assert [p["hidden_layer_sizes"] for _, p in result.members] == [[64], [32], [16], [64]]
+
+
+def test_a_sweep_with_members_within_noise_votes_the_tied_trials(make_study, digits, tmp_path):
+    extra = '[evaluation]\nrefit_seeds = 3\nensemble = true\nmembers = "within_noise"\n'
+    spec = load_study(make_study(n_trials=6, n_jobs=2, subset=400, max_epochs=8, extra=extra))
+    run_sweep(spec, digits, progress=False, output_dir=tmp_path / "out")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    ties = [t["trial"] for t in summary["within_noise"]]
+    trials, seeds = summary["test_trials"], summary["test_seeds"]
+    assert trials[0] == summary["best_trial_number"] and len(trials) == 3
+    assert trials[: min(3, len(ties))] == ties[:3]  # the ties by CV, one each
+    assert seeds == [trials[:i].count(t) for i, t in enumerate(trials)]  # a repeat: next seed
+    model = joblib.load(tmp_path / "out" / "model.joblib")
+    assert isinstance(model, VotingClassifier) and len(model.estimators_) == 3
+    stored = {t.number: t for t in stored_study(spec).get_trials()}
+    for (_, member), trial, seed in zip(model.estimators, trials, seeds, strict=True):
+        params = stored[trial].user_attrs[Attr.ESTIMATOR_PARAMS]
+        net = network(member.estimator).get_params()
+        assert {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()} == {
+            k: net[k] for k in params
+        } | {"random_state": params["random_state"]}
+        assert net["random_state"] == seed
+    lines = answer_lines(summary, "accuracy")
+    expected = "seeds" if len(set(trials)) == 1 else "trials within noise"
+    assert any("mean of 3 " in x and expected in x for x in lines)

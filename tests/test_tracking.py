@@ -364,6 +364,8 @@ def test_the_end_registers_a_model_that_loads_and_predicts_the_same(
             "test_interval": {"low": 0.70, "high": 0.79, "half_width": 0.045, "n": 450},
             "ensemble_score": 0.76,
             "registered": "seed 0",
+            "test_trials": [best.number, best.number],
+            "test_seeds": [0, 1],
             "within_noise": [{"trial": best.number, "value": best.value, "p": 1.0}],
             "chosen": {"rule": "best", "trial": best.number, "value": best.value},
             "converged": {"improvement": 0.001, "noise": 0.004, "window": 10, "n_complete": 2},
@@ -397,6 +399,7 @@ def test_the_end_registers_a_model_that_loads_and_predicts_the_same(
     assert metrics["n_within_noise"] == 1 and metrics["converged_noise"] == 0.004
     assert tags["nnsweep.registered"] == "seed 0"
     assert tags["nnsweep.refit_trial"] == f"{best.number} (best)"
+    assert tags["nnsweep.refits"] == f"#{best.number} seed 0, #{best.number} seed 1"
     children = client.search_runs([writer.experiment_id], "tags.`optuna.trial_number` != ''")
     tagged = {
         int(r.data.tags["optuna.trial_number"]): r.data.tags.get("nnsweep.within_noise")

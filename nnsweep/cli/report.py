@@ -65,8 +65,12 @@ def answer_lines(summary, metric):
     if len(scores) == 1:
         text = f"test {metric}: {scores[0]:.4f} (1 refit, seed {summary['test_seeds'][0]})"
     else:
+        trials = summary.get("test_trials") or []
+        refits = f"{len(scores)} seeds"
+        if len(set(trials)) > 1:
+            refits = f"{len(scores)} refits of {len(set(trials))} trials within noise"
         text = (
-            f"test {metric}: {summary['test_mean']:.4f} mean of {len(scores)} seeds "
+            f"test {metric}: {summary['test_mean']:.4f} mean of {refits} "
             f"({min(scores):.4f}-{max(scores):.4f}, std {summary['test_std']:.4f})"
         )
     if interval:

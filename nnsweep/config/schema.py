@@ -361,6 +361,10 @@ class EvaluationSpec:
     refit_seeds: Annotated[Int, Field(ge=1, le=64)] = 1
     choose: Literal["best", "simplest"] = "best"  # simplest: fewest weights within noise of best
     ensemble: Bool = False  # the registered model: the soft vote of the refits (else the first)
+    # what the R refits are: the chosen configuration with R seeds, or the chosen one and the
+    # other trials within noise of the best, best first, one seed each (its further seeds fill
+    # in where fewer are tied)
+    members: Literal["seeds", "within_noise"] = "seeds"
 
 
 _NAME = meta(expected="a name of A-Z a-z 0-9 _ . -")

@@ -26,7 +26,7 @@ from . import checks
 from .factories import build_estimator, network
 from .uncertainty import score_interval, within_noise
 
-__all__ = ["SweepResult", "refit", "summarise_trials"]
+__all__ = ["SweepResult", "fit_models", "fit_seeds", "refit", "summarise_trials"]
 
 
 @dataclass
@@ -41,6 +41,7 @@ class SweepResult:
     test_score: float | None = None  # the registered model's (the first seed's, or the ensemble's)
     test_metric: str = "accuracy"
     test_seeds: list = field(default_factory=list)  # the refits' random_state
+    test_trials: list = field(default_factory=list)  # the trial each refit's parameters are from
     test_scores: list = field(default_factory=list)  # each single refit's test score
     test_mean: float | None = None  # over the single refits
     test_std: float | None = None
@@ -49,6 +50,7 @@ class SweepResult:
     registered: str = ""  # which model is saved and registered: "seed <s>" or "ensemble"
     within_noise: list = field(default_factory=list)  # {trial, value, p}: the folds' ties (best)
     chosen: dict = field(default_factory=dict)  # the refit's trial: rule, trial, value, params
+    members: list = field(default_factory=list)  # (trial, params) of each refit, the chosen first
     converged: dict | None = None  # why the study ended early: improvement, noise, window
     model: object = None
     X_example: object = None
@@ -68,7 +70,7 @@ class SweepResult:
     def summary(self) -> dict:
         """The result without the model: what ``summary.json`` holds (JSON types only)."""
         keys = ("study_name", "best_trial_number", "best_value", "best_std", "test_metric")
-        keys += ("test_score", "test_seeds", "test_scores", "test_mean", "test_std")
+        keys += ("test_score", "test_seeds", "test_trials", "test_scores", "test_mean", "test_std")
         keys += ("test_interval", "ensemble_score", "registered", "within_noise", "chosen")
         keys += ("n_complete", "n_pruned", "n_failed", "n_interrupted")
         keys += ("wall_time", "refit_time", "converged", "warnings")
@@ -120,7 +122,28 @@ def summarise_trials(spec, study, result, shape=None):
             result.chosen["params"] = dict(
                 chosen.user_attrs.get(Attr.ESTIMATOR_PARAMS, chosen.params)
             )
+        result.members = _members(spec, trials, result)
     result.warnings = checks.warnings(spec, study, result.best_params)
+
+
+def _members(spec, trials, result):
+    """``(trial, params)`` of each of the R refits, the chosen trial first.
+
+    ``members = "seeds"``: the chosen trial R times. ``"within_noise"``: the chosen trial, then
+    the other ties by CV, one each, and the chosen trial again where fewer than R are tied.
+    """
+    n = spec.evaluation.refit_seeds
+    numbers = [result.chosen["trial"]] * n
+    if spec.evaluation.members == "within_noise":
+        others = [t["trial"] for t in result.within_noise if t["trial"] != numbers[0]]
+        numbers = (numbers[:1] + others + numbers)[:n]
+    by_number = {t.number: t for t in trials}
+    params = {numbers[0]: result.chosen["params"]}
+    for number in numbers[1:]:
+        if number not in params:
+            t = by_number[number]
+            params[number] = dict(t.user_attrs.get(Attr.ESTIMATOR_PARAMS, t.params))
+    return [(number, params[number]) for number in numbers]
 
 
 def _simplest(trials, ties, n_features, n_classes):
@@ -168,24 +191,32 @@ def _ties(spec, trials, best, n_samples):
 
 
 def refit(spec, result, X, y, X_test, y_test, output_dir):
-    """Refit the best parameters with R seeds, test each and their soft vote once, save (or stop).
+    """Refit the chosen parameters R times, test each and their soft vote once, save (or stop).
 
-    ``[evaluation] refit_seeds = R`` refits with the estimator's ``random_state`` and the
-    R - 1 after it, as R processes of one BLAS thread (at most one per core); R = 1 refits in
-    this process with every core's threads, as one model trains fastest. Stopped mid-refit,
+    ``[evaluation] refit_seeds = R`` refits the chosen trial with the estimator's
+    ``random_state`` and the R - 1 after it; with ``members = "within_noise"`` the R refits are
+    the trials within noise of the best instead, one each, and a trial refit again takes the
+    next seed. They run as R processes of one BLAS thread (at most one per core); R = 1 refits
+    in this process with every core's threads, as one model trains fastest. Stopped mid-refit,
     nothing is kept: no model, no result; a rerun refits.
     """
     phases.enter("refit")
     refit_started = time.time()
-    template = _with_best(
-        spec, build_estimator(spec), result.chosen.get("params") or result.best_params
-    )
-    seeds = _seeds(template, spec.evaluation.refit_seeds)
-    members = fit_seeds(template, seeds, X, y)
-    if members is None or stopping.should_stop():
+    estimator = build_estimator(spec)
+    members = result.members
+    base = _seeds(estimator, 1)[0]
+    trials = [number for number, _ in members]
+    seeds = [base + trials[:i].count(number) for i, number in enumerate(trials)]
+    models = [
+        _seeded(_with_best(spec, estimator, params), seed)
+        for (_, params), seed in zip(members, seeds, strict=True)
+    ]
+    models = fit_models(models, X, y)
+    if models is None or stopping.should_stop():
         result.interrupted = True
         return
-    _test(spec, result, seeds, members, X, y, X_test, y_test)
+    result.test_trials = trials
+    _test(spec, result, seeds, models, X, y, X_test, y_test)
     out = Path(output_dir or Path("mlruns") / "studies" / spec.name)
     out.mkdir(parents=True, exist_ok=True)
     joblib.dump(result.model, out / "model.joblib")
@@ -198,16 +229,20 @@ def refit(spec, result, X, y, X_test, y_test, output_dir):
 
 
 def fit_seeds(template, seeds, X, y):
-    """Clones of ``template`` fit on ``(X, y)``, one per seed (its ``random_state``).
+    """Clones of ``template``, one per seed (its ``random_state``), fit by `fit_models`."""
+    return fit_models([_seeded(template, seed) for seed in seeds], X, y)
 
-    One seed: in this process, with every core's BLAS threads. Several: in loky processes of
+
+def fit_models(models, X, y):
+    """``models`` (unfitted estimators) fit on ``(X, y)``.
+
+    One model: in this process, with every core's BLAS threads. Several: in loky processes of
     one BLAS thread each, at most one per core, stopped as the sweep's workers are
-    (`nnsweep.stopping`). Returns the fitted models in the order of ``seeds``, or None when
-    asked to stop.
+    (`nnsweep.stopping`). Returns the fitted models in their order, or None when asked to
+    stop.
     """
     from joblib.externals.loky.process_executor import BrokenProcessPool
 
-    models = [_seeded(template, seed) for seed in seeds]
     if len(models) == 1:
         with threadpool_limits(limits=joblib.cpu_count()):
             _fit_until_stopped(models[0], X, y)
@@ -248,9 +283,10 @@ def _test(spec, result, seeds, members, X, y, X_test, y_test):
         singles = [float(scorer(m, X_test, y_test)) for m in members]
         ensemble = None
         if len(members) > 1:
-            votes = [
-                (f"seed_{s}", FrozenEstimator(m)) for s, m in zip(seeds, members, strict=True)
-            ]
+            names = [f"seed_{s}" for s in seeds]
+            if len(set(result.test_trials)) > 1:  # refits of several trials
+                names = [f"trial_{t}_{n}" for t, n in zip(result.test_trials, names, strict=True)]
+            votes = [(n, FrozenEstimator(m)) for n, m in zip(names, members, strict=True)]
             ensemble = VotingClassifier(votes, voting="soft").fit(X, y)  # the labels' encoder
             result.ensemble_score = float(scorer(ensemble, X_test, y_test))
         chosen = ensemble if spec.evaluation.ensemble and ensemble is not None else members[0]

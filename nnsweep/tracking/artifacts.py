@@ -90,6 +90,9 @@ def log_result(client, uri, spec, run_id: str, result: dict) -> None:
     chosen = result.get("chosen") or {}
     if chosen:
         tags["nnsweep.refit_trial"] = f"{chosen.get('trial')} ({chosen.get('rule')})"
+    refits = zip(result.get("test_trials") or [], result.get("test_seeds") or [], strict=False)
+    if described := ", ".join(f"#{trial} seed {seed}" for trial, seed in refits):
+        tags["nnsweep.refits"] = described  # which trial and seed each refit is
     if result.get("registered"):
         tags["nnsweep.registered"] = str(result["registered"])
     if result.get("test_metric"):
