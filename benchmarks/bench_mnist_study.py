@@ -140,12 +140,14 @@ def analyse(spec, workdir, seed, start, wall, stdout, load_before, load_after):
 
 
 def refits(summary):
-    """The refits' test errors: mean, range and std of the single seeds, and the soft vote."""
+    """The refits' test errors: mean, range and std of the single refits, and the soft vote."""
     errors = [100 * (1 - s) for s in summary.get("test_scores") or [summary["test_score"]]]
     ensemble = summary.get("ensemble_score")
+    trials = set(summary.get("test_trials") or [])
+    what = f"{len(errors)} seeds" if len(trials) <= 1 else f"{len(trials)} trials within noise"
     return [
         f"{sum(errors) / len(errors):.2f} % ({min(errors):.2f}-{max(errors):.2f}, "
-        f"std {statistics.pstdev(errors):.2f}, {len(errors)} seeds)",
+        f"std {statistics.pstdev(errors):.2f}, {what})",
         "" if ensemble is None else f"{100 * (1 - ensemble):.2f} %",
     ]
 
@@ -180,7 +182,8 @@ def write(spec, study, env, runs, quick):
             both,
             note="Test error: the registered model on the official 10,000 test images, read "
             "once, after the search (one image is 0.01 %); the refits are the chosen "
-            "parameters refit with random_state 0..R-1, and the soft vote is theirs.",
+            "parameters refit with random_state 0..R-1 (or, with members = within_noise, the "
+            "trials within noise of the best, one seed each), and the soft vote is theirs.",
         )
     ]
     for r in runs:
