@@ -1,9 +1,10 @@
 """What diversifies an MNIST ensemble: seeds of one configuration, or configurations within noise.
 
-The deep MNIST study registers the soft vote of its best configuration refit with R seeds.
-Dropout networks of one recipe make many of the same mistakes, so this benchmark measures the
-other ensemble #20 names: the configurations the study could not tell from its best
-(``within_noise`` in ``results/mnist_deep_study.json``, at most ``--members`` of them, best
+A study's soft vote is of its best configuration refit with R seeds (``members = "seeds"``)
+or of the trials within noise of the best (``"within_noise"``). Dropout networks of one recipe
+make many of the same mistakes, so this benchmark measures both, for each run of the deep
+MNIST study in its sources: the configurations the study could not tell from its best
+(``within_noise`` in ``results/mnist_deep_study*.json``, at most ``--members`` of them, best
 first), each refit once with ``random_state`` 0, and their soft vote. It also votes all the
 models of a run together (the best configuration's R seeds and the other configurations).
 
@@ -37,7 +38,7 @@ from scipy.stats import binomtest  # noqa: E402
 
 from nnsweep.config import load_study  # noqa: E402
 
-SOURCE = RESULTS / "mnist_deep_study.json"
+SOURCES = [RESULTS / "mnist_deep_study.json", RESULTS / "mnist_deep_study_within_noise.json"]
 TUNED = (
     "hidden_layer_sizes",
     "batch_size",
@@ -66,7 +67,10 @@ def runs_from(source):
                 values = rows[trial][5:]
                 params = {k: ast.literal_eval(v) for k, v in zip(TUNED, values, strict=True)}
             members.append((trial, params))
-        runs.append({"seed": run["seed"], "members": members, "seeds": summary["test_seeds"]})
+        first, n = summary["test_seeds"][0], len(summary["test_seeds"])
+        runs.append(
+            {"seed": run["seed"], "members": members, "seeds": list(range(first, first + n))}
+        )
     return runs
 
 
@@ -99,6 +103,13 @@ def main(argv=None):
     parser.add_argument("--members", type=int, default=4, help="configurations per run")
     parser.add_argument("--data-dir", default=os.environ.get("NNSWEEP_DATA_DIR"))
     parser.add_argument("--workdir", default=None, help="where the probabilities are kept")
+    parser.add_argument(
+        "--source",
+        nargs="+",
+        type=Path,
+        default=SOURCES,
+        help="results of bench_mnist_study.py (default: the deep study's)",
+    )
     parser.add_argument("--quick", action="store_true", help="2 epochs (smoke run)")
     args = parser.parse_args(argv)
 
@@ -108,7 +119,7 @@ def main(argv=None):
         fixed["max_epochs"] = 2
     workdir = Path(args.workdir or common.results_folder(quick=True) / "ensembles")
     workdir.mkdir(parents=True, exist_ok=True)
-    runs = runs_from(SOURCE)
+    runs = [run for source in args.source for run in runs_from(source)]
     for run in runs:
         run["members"] = run["members"][: args.members]
         best = run["members"][0][1]
@@ -240,8 +251,8 @@ def main(argv=None):
                 every,
             ),
         ],
-        data={"source": str(SOURCE.relative_to(ROOT)), "fixed": fixed, "ensembles": data},
-        about="The runs of results/mnist_deep_study.json; each model trained on all 60,000 "
+        data={"sources": [str(p) for p in args.source], "fixed": fixed, "ensembles": data},
+        about="The runs of the sources; each model trained on all 60,000 "
         "training images with the study's fixed estimator settings, scored on the official "
         "10,000 test images (one image is 0.01 %; the 95 % interval of one error rate near "
         "1.1 % is about +-0.21 %). A soft vote averages the members' predict_proba. One BLAS "
