@@ -74,9 +74,11 @@ def runs_from(source):
     return runs
 
 
-def key(params, seed):
+def cached(workdir, params, seed, quick):
+    """Where one model's test probabilities are kept: named by its parameters and seed."""
     text = json.dumps({"params": params, "random_state": seed}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    name = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return workdir / f"{name}{'-quick' if quick else ''}.npz"
 
 
 def fit_one(fixed, params, seed, data_dir, path):
@@ -122,14 +124,15 @@ def main(argv=None):
     runs = [run for source in args.source for run in runs_from(source)]
     for run in runs:
         run["members"] = run["members"][: args.members]
-        best = run["members"][0][1]
-        # (label, params, random_state) of every model of the run
-        run["models"] = [(f"#{t}", p, 0) for t, p in run["members"]]
-        run["models"] += [(f"#{run['members'][0][0]} seed {s}", best, s) for s in run["seeds"][1:]]
+        best, params = run["members"][0]
+        # (label, params, random_state) of every model of the run: the ties, then the best's seeds
+        run["ties"] = [(f"#{t}", p, 0) for t, p in run["members"]]
+        run["seeded"] = [(f"#{best} seed {s}", params, s) for s in run["seeds"][1:]]
+        run["models"] = run["ties"] + run["seeded"]
     jobs = {}
     for run in runs:
         for _, params, seed in run["models"]:
-            path = workdir / f"{key(params, seed)}{'-quick' if args.quick else ''}.npz"
+            path = cached(workdir, params, seed, args.quick)
             if not path.exists():
                 jobs[path] = (params, seed)
     env = common.environment()
@@ -144,20 +147,16 @@ def main(argv=None):
     for run in runs:
         loaded = {}
         for label, params, seed in run["models"]:
-            with np.load(
-                workdir / f"{key(params, seed)}{'-quick' if args.quick else ''}.npz"
-            ) as f:
+            with np.load(cached(workdir, params, seed, args.quick)) as f:
                 loaded[label] = (f["proba"], f["classes"], float(f["cpu"]))
         errors = {label: error(p, c, y) for label, (p, c, _) in loaded.items()}
         classes = next(iter(loaded.values()))[1]
-        n = len(run["members"])
+        ties = [label for label, _, _ in run["ties"]]
         groups = {
-            f"the {n} configurations within noise, seed 0 each": [
-                f"#{t}" for t, _ in run["members"]
-            ],
+            f"the {len(ties)} configurations within noise, seed 0 each": ties,
             f"the best configuration's {len(run['seeds'])} seeds": [
-                f"#{run['members'][0][0]}",
-                *[label for label in loaded if " seed " in label],
+                ties[0],
+                *[label for label, _, _ in run["seeded"]],
             ],
             "all of them": list(loaded),
         }

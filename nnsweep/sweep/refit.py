@@ -107,7 +107,7 @@ def summarise_trials(spec, study, result, shape=None):
     result.first_error = errors[0] if errors else ""
     if result.n_complete:
         best = study.best_trial
-        result.best_params = dict(best.user_attrs.get(Attr.ESTIMATOR_PARAMS, best.params))
+        result.best_params = _estimator_params(best)
         result.best_value = best.value
         result.best_std = best.user_attrs.get(Attr.CV_STD)
         result.best_trial_number = best.number
@@ -119,9 +119,7 @@ def summarise_trials(spec, study, result, shape=None):
         result.chosen["params"] = result.best_params
         if result.chosen["trial"] != best.number:
             chosen = next(t for t in trials if t.number == result.chosen["trial"])
-            result.chosen["params"] = dict(
-                chosen.user_attrs.get(Attr.ESTIMATOR_PARAMS, chosen.params)
-            )
+            result.chosen["params"] = _estimator_params(chosen)
         result.members = _members(spec, trials, result)
     result.warnings = checks.warnings(spec, study, result.best_params)
 
@@ -132,18 +130,21 @@ def _members(spec, trials, result):
     ``members = "seeds"``: the chosen trial R times. ``"within_noise"``: the chosen trial, then
     the other ties by CV, one each, and the chosen trial again where fewer than R are tied.
     """
-    n = spec.evaluation.refit_seeds
-    numbers = [result.chosen["trial"]] * n
+    n, chosen = spec.evaluation.refit_seeds, result.chosen["trial"]
+    numbers = [chosen] * n
     if spec.evaluation.members == "within_noise":
-        others = [t["trial"] for t in result.within_noise if t["trial"] != numbers[0]]
-        numbers = (numbers[:1] + others + numbers)[:n]
+        others = [t["trial"] for t in result.within_noise if t["trial"] != chosen]
+        numbers = ([chosen, *others] + numbers)[:n]
     by_number = {t.number: t for t in trials}
-    params = {numbers[0]: result.chosen["params"]}
-    for number in numbers[1:]:
-        if number not in params:
-            t = by_number[number]
-            params[number] = dict(t.user_attrs.get(Attr.ESTIMATOR_PARAMS, t.params))
-    return [(number, params[number]) for number in numbers]
+    return [
+        (m, result.chosen["params"] if m == chosen else _estimator_params(by_number[m]))
+        for m in numbers
+    ]
+
+
+def _estimator_params(trial):
+    """The estimator parameters a trial ran with (its own record, else Optuna's params)."""
+    return dict(trial.user_attrs.get(Attr.ESTIMATOR_PARAMS, trial.params))
 
 
 def _simplest(trials, ties, n_features, n_classes):
@@ -152,7 +153,7 @@ def _simplest(trials, ties, n_features, n_classes):
 
     def weights(number):
         t = by_number[number]
-        return n_weights(t.user_attrs.get(Attr.ESTIMATOR_PARAMS, t.params), n_features, n_classes)
+        return n_weights(_estimator_params(t), n_features, n_classes)
 
     best = ties[0]
     pick = min(ties, key=lambda tie: (weights(tie["trial"]), -tie["value"]))
@@ -203,20 +204,18 @@ def refit(spec, result, X, y, X_test, y_test, output_dir):
     phases.enter("refit")
     refit_started = time.time()
     estimator = build_estimator(spec)
-    members = result.members
-    base = _seeds(estimator, 1)[0]
-    trials = [number for number, _ in members]
-    seeds = [base + trials[:i].count(number) for i, number in enumerate(trials)]
+    base = _base_seed(estimator)
+    trials = [number for number, _ in result.members]
+    seeds = [base + trials[:i].count(number) for i, number in enumerate(trials)]  # a repeat: next
     models = [
         _seeded(_with_best(spec, estimator, params), seed)
-        for (_, params), seed in zip(members, seeds, strict=True)
+        for (_, params), seed in zip(result.members, seeds, strict=True)
     ]
     models = fit_models(models, X, y)
     if models is None or stopping.should_stop():
         result.interrupted = True
         return
-    result.test_trials = trials
-    _test(spec, result, seeds, models, X, y, X_test, y_test)
+    _test(spec, result, trials, seeds, models, X, y, X_test, y_test)
     out = Path(output_dir or Path("mlruns") / "studies" / spec.name)
     out.mkdir(parents=True, exist_ok=True)
     joblib.dump(result.model, out / "model.joblib")
@@ -276,24 +275,24 @@ def _fit_until_stopped(model, X, y):
     net.set_params(epoch_callback=None)
 
 
-def _test(spec, result, seeds, members, X, y, X_test, y_test):
+def _test(spec, result, trials, seeds, members, X, y, X_test, y_test):
     """Score each refit and their soft vote on the test split, once; the registered model."""
     scorer = get_scorer(spec.metric)
     with threadpool_limits(limits=joblib.cpu_count()):
         singles = [float(scorer(m, X_test, y_test)) for m in members]
         ensemble = None
         if len(members) > 1:
-            names = [f"seed_{s}" for s in seeds]
-            if len(set(result.test_trials)) > 1:  # refits of several trials
-                names = [f"trial_{t}_{n}" for t, n in zip(result.test_trials, names, strict=True)]
-            votes = [(n, FrozenEstimator(m)) for n, m in zip(names, members, strict=True)]
+            votes = [
+                (f"trial_{t}_seed_{s}", FrozenEstimator(m))
+                for t, s, m in zip(trials, seeds, members, strict=True)
+            ]
             ensemble = VotingClassifier(votes, voting="soft").fit(X, y)  # the labels' encoder
             result.ensemble_score = float(scorer(ensemble, X_test, y_test))
         chosen = ensemble if spec.evaluation.ensemble and ensemble is not None else members[0]
         proba = chosen.predict_proba(X_test)
     result.model = chosen
     result.registered = "ensemble" if chosen is ensemble else f"seed {seeds[0]}"
-    result.test_seeds, result.test_scores = list(seeds), singles
+    result.test_trials, result.test_seeds, result.test_scores = list(trials), list(seeds), singles
     result.test_score = result.ensemble_score if chosen is ensemble else singles[0]
     result.test_mean, result.test_std = float(np.mean(singles)), float(np.std(singles))
     interval = score_interval(spec.metric, y_test, proba, chosen.classes_)
@@ -315,11 +314,10 @@ def _with_best(spec, estimator, best_params):
     return model.set_params(**best)
 
 
-def _seeds(model, n):
-    """The refits' seeds: the estimator's ``random_state`` (0 if unset) and the ``n - 1`` after."""
-    base = network(model).random_state
-    base = base if isinstance(base, int) else 0
-    return list(range(base, base + n))
+def _base_seed(model):
+    """The first refit's seed: the estimator's ``random_state``, 0 if unset."""
+    seed = network(model).random_state
+    return seed if isinstance(seed, int) else 0
 
 
 def _seeded(model, seed):
